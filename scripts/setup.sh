@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One-command setup for a fresh Debian 12 machine (or CI): system packages the tests need, then
+# the npm dependencies. Safe to rerun. Needs root (or sudo) for apt.
+#   bash scripts/setup.sh          # everything
+#   SKIP_APT=1 bash scripts/setup.sh  # only npm
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  # browser tests (Playwright drives Debian's Chromium; we never download a browser)
+  chromium
+  # real sshd for SSH integration tests and the lab hosts
+  openssh-server openssh-sftp-server openssh-client
+  # keychain: keytar builds against libsecret; tests run a throwaway gnome-keyring in dbus
+  libsecret-1-dev gnome-keyring dbus dbus-x11
+  # lab: real etcd, load balancers, PKI, namespaces
+  etcd-server etcd-client haproxy nginx libnginx-mod-stream sudo iproute2 openssl procps psmisc util-linux
+  # native module builds (node-gyp)
+  python3 make g++
+)
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+if [ "${SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    # Debian starts daemons on install; the lab runs its own copies inside network namespaces and
+    # nothing may be started in the root namespace. policy-rc.d exit 101 = "don't start" (restored after).
+    restore_policy=""
+    if [ -e /usr/sbin/policy-rc.d ]; then
+      restore_policy=$(mktemp); $SUDO cp -p /usr/sbin/policy-rc.d "$restore_policy"
+    fi
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    for i in 1 2 3; do
+      $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq && break || { echo "apt-get update failed (try $i)"; sleep 10; }
+    done
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
+    if [ -n "$restore_policy" ]; then $SUDO cp -p "$restore_policy" /usr/sbin/policy-rc.d; rm -f "$restore_policy"
+    else $SUDO rm -f /usr/sbin/policy-rc.d; fi
+  fi
+fi
+
+# The Electron binary cannot be downloaded in locked-down environments; the app is built and tested
+# without it (headless web mode). On a desktop with network access, unset this to run `npm start`.
+export ELECTRON_SKIP_BINARY_DOWNLOAD="${ELECTRON_SKIP_BINARY_DOWNLOAD:-1}"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# keytar/node-pty are N-API modules built from source by their install scripts (allowScripts in
+# package.json); make sure the builds exist.
+for m in keytar/build/Release/keytar.node node-pty/build/Release/pty.node; do
+  [ -f "node_modules/$m" ] || { echo "setup: rebuilding ${m%%/*}"; npm rebuild "${m%%/*}"; }
+done
+echo "setup: done"

@@ -1,0 +1,117 @@
+// The SSH layer's surface, as the rest of main uses it. Implementation: ./pool.ts.
+import type { Auth, ConnState, HostKeyInfo } from '@shared/domain';
+
+/** Everything needed to reach one node. `key` identifies the shared connection (host/user/jump). */
+export interface SshTarget {
+  /** Stable node id; secrets are looked up by it. */
+  nodeId: string;
+  /** Human label used in messages and logs. */
+  label: string;
+  host: string;
+  port: number;
+  user: string;
+  auth: Auth;
+  /** ProxyJump: the connection to this target is tunnelled through `jump`. */
+  jump?: SshTarget;
+}
+
+export type SshErrorCode =
+  | 'HOST_KEY_UNKNOWN'
+  | 'HOST_KEY_CHANGED'
+  | 'AUTH_FAILED'
+  | 'SECRET_MISSING'
+  | 'KEY_UNREADABLE'
+  | 'UNREACHABLE'
+  | 'TIMEOUT'
+  | 'DISCONNECTED'
+  | 'CANCELLED'
+  | 'CHANNEL_FAILED';
+
+/** Errors with a stable code and a message fit to show a user. `details.hostKey` for host-key codes. */
+export class SshError extends Error {
+  constructor(
+    readonly code: SshErrorCode,
+    message: string,
+    readonly details?: { hostKey?: HostKeyInfo; expected?: HostKeyInfo },
+  ) {
+    super(message);
+    this.name = 'SshError';
+  }
+}
+
+export interface ExecOptions {
+  /** Run through `sudo -n` when the login user is not root. */
+  asRoot?: boolean;
+  /** Fed to the command's stdin (used to pass scripts to `bash -s`). */
+  stdin?: string | Buffer;
+  signal?: AbortSignal;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Kill the channel after this long. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface TransferResult {
+  bytes: number;
+  sha256: string;
+}
+
+export type ProgressFn = (done: number, total: number) => void;
+
+export interface ShellChannel {
+  write(data: string | Buffer): void;
+  resize(cols: number, rows: number): void;
+  pause(): void;
+  resume(): void;
+  onData(cb: (data: Buffer) => void): void;
+  onClose(cb: (code: number | null) => void): void;
+  close(): void;
+}
+
+export type StateListener = (nodeId: string, state: ConnState, message?: string) => void;
+
+// ---- Additions (implementation details other modules may use) ----
+
+/** Options for SFTP transfers. `mode` applies to the uploaded file (e.g. 0o600 for keys). */
+export interface TransferOptions {
+  onProgress?: ProgressFn;
+  signal?: AbortSignal;
+  mode?: number;
+}
+
+export interface ShellOptions {
+  cols: number;
+  rows: number;
+  /** TERM for the remote PTY; default xterm-256color. */
+  term?: string;
+}
+
+/** Settings the pool reads at connect time; `updateSettings` changes them for new connections. */
+export interface PoolSettings {
+  connectTimeoutMs: number;
+  keepaliveIntervalMs: number;
+  /** Close a connection nobody uses after this long (0 = keep until disconnect/closeAll). */
+  idleTimeoutMs?: number;
+  /** ssh-agent socket; defaults to process.env.SSH_AUTH_SOCK at connect time. */
+  agentSocket?: string;
+}
+
+/** Counters for tests and the benchmark (how many TCP/SSH handshakes and jump tunnels were made). */
+export interface PoolStats {
+  /** Successful SSH handshakes+auth since the pool was created. */
+  connects: number;
+  /** Connection attempts (successful or not). */
+  attempts: number;
+  /** direct-tcpip channels opened on a jump host's connection. */
+  forwards: number;
+  /** Connections currently open. */
+  open: number;
+}

@@ -1,0 +1,128 @@
+// The whole renderer ↔ main surface: request methods (input schema + output type) and events.
+// Both transports (Electron IPC and the headless WebSocket) carry exactly this; the handler table
+// in src/main/api/handlers.ts must implement every method (a missing or extra one is a type error).
+import { z } from 'zod';
+import {
+  ClusterName,
+  Id,
+  LocalPath,
+  NodeInput,
+  SecretKind,
+  SettingsPatch,
+  type AppInfo,
+  type Settings,
+  type Cluster,
+  type ClusterNode,
+  type ConnectionTest,
+  type KeychainStatus,
+  type NodeStatus,
+  type SecretFlags,
+  type SshConfigEntry,
+  type TrustedHostKey,
+} from './domain';
+
+/** Declares one method: `returns<Output>()(inputSchema)` — the input type comes from the schema. */
+function returns<O>() {
+  return <I extends z.ZodType>(input: I): { input: I; output: O } => ({ input, output: undefined as unknown as O });
+}
+
+const Empty = z.object({}).strict();
+const NodeRef = z.object({ clusterId: Id, nodeId: Id }).strict();
+const Cols = z.number().int().min(2).max(1000);
+const Rows = z.number().int().min(1).max(500);
+/** A secret value: bounded so a paste accident cannot exhaust memory; never logged. */
+const SecretValue = z.string().min(1, 'Value is empty').max(64 * 1024, 'Value is too large');
+const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Malformed fingerprint');
+type Opened = { id: string; title: string };
+
+export const methods = {
+  'app.info': returns<AppInfo>()(Empty),
+
+  'clusters.list': returns<Cluster[]>()(Empty),
+  'clusters.create': returns<Cluster>()(z.object({ name: ClusterName }).strict()),
+  'clusters.rename': returns<Cluster>()(z.object({ clusterId: Id, name: ClusterName }).strict()),
+  'clusters.remove': returns<void>()(z.object({ clusterId: Id }).strict()),
+
+  'nodes.upsert': returns<ClusterNode>()(z.object({ clusterId: Id, node: NodeInput }).strict()),
+  'nodes.remove': returns<void>()(NodeRef),
+  'nodes.status': returns<NodeStatus[]>()(z.object({ clusterId: Id }).strict()),
+
+  'sshConfig.read': returns<SshConfigEntry[]>()(z.object({ path: LocalPath.optional() }).strict()),
+  'sshConfig.import': returns<ClusterNode[]>()(
+    z
+      .object({
+        clusterId: Id,
+        path: LocalPath.optional(),
+        hosts: z.array(z.string().min(1).max(253)).min(1).max(200),
+      })
+      .strict(),
+  ),
+
+  'secrets.status': returns<SecretFlags>()(NodeRef),
+  'secrets.set': returns<SecretFlags>()(
+    z.object({ clusterId: Id, nodeId: Id, kind: SecretKind, value: SecretValue }).strict(),
+  ),
+  'secrets.clear': returns<SecretFlags>()(z.object({ clusterId: Id, nodeId: Id, kind: SecretKind }).strict()),
+  'keychain.status': returns<KeychainStatus>()(Empty),
+
+  'ssh.test': returns<ConnectionTest>()(NodeRef),
+  'ssh.connect': returns<NodeStatus>()(NodeRef),
+  'ssh.disconnect': returns<NodeStatus>()(NodeRef),
+
+  'hostKeys.list': returns<TrustedHostKey[]>()(Empty),
+  /** Trust the key the node presented at its last (refused) attempt; the fingerprint must match it. */
+  'hostKeys.trust': returns<TrustedHostKey>()(
+    z.object({ clusterId: Id, nodeId: Id, fingerprint: Fingerprint }).strict(),
+  ),
+  'hostKeys.forget': returns<void>()(
+    z.object({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65535) }).strict(),
+  ),
+
+  'terminal.openLocal': returns<Opened>()(z.object({ cols: Cols, rows: Rows }).strict()),
+  'terminal.openSsh': returns<Opened>()(z.object({ clusterId: Id, nodeId: Id, cols: Cols, rows: Rows }).strict()),
+  'terminal.write': returns<void>()(z.object({ id: Id, data: z.string().max(1024 * 1024) }).strict()),
+  'terminal.resize': returns<void>()(z.object({ id: Id, cols: Cols, rows: Rows }).strict()),
+  /** Flow control: the renderer reports how many characters it has rendered. */
+  'terminal.ack': returns<void>()(z.object({ id: Id, chars: z.number().int().min(0).max(1 << 30) }).strict()),
+  'terminal.close': returns<void>()(z.object({ id: Id }).strict()),
+
+  'settings.get': returns<Settings>()(Empty),
+  'settings.set': returns<Settings>()(SettingsPatch),
+} as const;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type Input<M extends MethodName> = z.input<Methods[M]['input']>;
+export type ParsedInput<M extends MethodName> = z.output<Methods[M]['input']>;
+export type Output<M extends MethodName> = Methods[M]['output'];
+
+/** Events pushed from main to the renderer. */
+export interface Events {
+  'node.status': NodeStatus;
+  'terminal.data': { id: string; data: string };
+  'terminal.exit': { id: string; code: number | null; message?: string };
+}
+export type EventName = keyof Events;
+
+/** Error shape that crosses either transport. `code` is stable; `message` is for people. */
+export interface ApiErrorShape {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+export { IPC_EVENT, IPC_INVOKE } from './ipc';
+
+/** The API the renderer sees, whichever transport carries it. */
+export interface Api {
+  invoke<M extends MethodName>(method: M, input: Input<M>): Promise<Output<M>>;
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+}
+
+/** Wire envelopes for the WebSocket transport. */
+export type WireRequest = { t: 'req'; id: number; method: string; input: unknown };
+export type WireMessage =
+  | { t: 'res'; id: number; ok: true; value: unknown }
+  | { t: 'res'; id: number; ok: false; error: ApiErrorShape }
+  | { t: 'evt'; event: string; payload: unknown };
+

@@ -1,0 +1,187 @@
+// Domain types shared by main and renderer. Each type is derived from its zod schema, so the
+// schema that validates a payload at the boundary and the type the code uses cannot drift apart.
+import { z } from 'zod';
+
+/** IPv4, IPv6 (optionally bracketed) or an RFC 1123 host name. */
+const HOSTNAME_RE = /^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6_RE = /^\[?[0-9A-Fa-f:.]{2,45}\]?$/;
+/** POSIX portable user names (useradd's default rule, plus the trailing `$` of machine accounts). */
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+
+export function isValidAddress(s: string): boolean {
+  if (IPV4_RE.test(s)) return true;
+  if (s.includes(':')) return IPV6_RE.test(s) && (s.match(/:/g) ?? []).length >= 2;
+  // A dotted all-numeric string that is not a valid IPv4 (e.g. 300.1.1.1) is a typo, not a name.
+  if (/^[\d.]+$/.test(s)) return false;
+  return HOSTNAME_RE.test(s);
+}
+
+export const Address = z
+  .string()
+  .trim()
+  .min(1, 'Address is required')
+  .max(253, 'Address is too long')
+  .refine(isValidAddress, 'Not a valid host name or IP address');
+
+export const Port = z
+  .number({ message: 'Port must be a number' })
+  .int('Port must be a whole number')
+  .min(1, 'Port must be between 1 and 65535')
+  .max(65535, 'Port must be between 1 and 65535');
+
+export const UserName = z
+  .string()
+  .trim()
+  .min(1, 'User is required')
+  .regex(USER_RE, 'User names start with a letter or _, then letters, digits, _ or - (max 32)');
+
+export const NodeName = z
+  .string()
+  .trim()
+  .min(1, 'Name is required')
+  .max(63, 'Name is at most 63 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Use letters, digits, ".", "_" and "-" (start with a letter or digit)');
+
+export const ClusterName = z
+  .string()
+  .trim()
+  .min(1, 'Name is required')
+  .max(63, 'Name is at most 63 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'Use letters, digits, ".", "_" and "-" (start with a letter or digit)');
+
+export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'Malformed id');
+
+export const Role = z.enum(['lb', 'master', 'worker', 'etcd']);
+export type Role = z.infer<typeof Role>;
+
+/** Absolute or ~-relative path on the desktop; no NUL, bounded. */
+export const LocalPath = z
+  .string()
+  .min(1, 'Path is required')
+  .max(4096, 'Path is too long')
+  .refine((p) => !p.includes('\0'), 'Path contains a NUL byte')
+  .refine((p) => p.startsWith('/') || p.startsWith('~/') || /^[A-Za-z]:[\\/]/.test(p), 'Path must be absolute');
+
+/**
+ * How we authenticate. Secrets (stored keys, passphrases, passwords) are never part of the node
+ * record: they live in the SecretStore under the node's id and only a "present" flag is shown.
+ */
+export const Auth = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('key-file'), keyPath: LocalPath }),
+  z.object({ method: z.literal('key-stored') }),
+  z.object({ method: z.literal('agent') }),
+  z.object({ method: z.literal('password') }),
+]);
+export type Auth = z.infer<typeof Auth>;
+
+export const NodeInput = z.object({
+  id: Id.optional(),
+  name: NodeName,
+  address: Address,
+  port: Port.default(22),
+  user: UserName.default('root'),
+  roles: z.array(Role).max(4).default([]),
+  auth: Auth,
+  /** Another node of the same cluster used as ProxyJump. */
+  jumpNodeId: Id.nullable().default(null),
+});
+export type NodeInput = z.input<typeof NodeInput>;
+
+export const ClusterNode = NodeInput.extend({ id: Id });
+export type ClusterNode = z.infer<typeof ClusterNode>;
+
+export const Cluster = z.object({
+  id: Id,
+  name: ClusterName,
+  nodes: z.array(ClusterNode),
+  createdAt: z.string(),
+});
+export type Cluster = z.infer<typeof Cluster>;
+
+const settingsFields = {
+  connectTimeoutMs: z.number().int().min(1000).max(120_000),
+  keepaliveIntervalMs: z.number().int().min(1000).max(300_000),
+  /** Also accept host keys already listed in ~/.ssh/known_hosts. */
+  readSystemKnownHosts: z.boolean(),
+  sshConfigPath: LocalPath,
+};
+export const SettingsPatch = z.object(settingsFields).partial().strict();
+export const Settings = z.object({
+  connectTimeoutMs: settingsFields.connectTimeoutMs.default(10_000),
+  keepaliveIntervalMs: settingsFields.keepaliveIntervalMs.default(15_000),
+  readSystemKnownHosts: settingsFields.readSystemKnownHosts.default(false),
+  sshConfigPath: settingsFields.sshConfigPath.default('~/.ssh/config'),
+});
+export type Settings = z.infer<typeof Settings>;
+
+export type ConnState = 'disconnected' | 'connecting' | 'connected' | 'error';
+
+export interface NodeStatus {
+  clusterId: string;
+  nodeId: string;
+  state: ConnState;
+  message?: string;
+}
+
+export interface HostKeyInfo {
+  host: string;
+  port: number;
+  keyType: string;
+  /** OpenSSH style: "SHA256:base64-without-padding". */
+  fingerprint: string;
+}
+
+export interface TrustedHostKey extends HostKeyInfo {
+  addedAt: string;
+}
+
+export interface ConnectionTest {
+  reachable: boolean;
+  authOk: boolean;
+  hostKey?: HostKeyInfo & { status: 'trusted' | 'unknown' | 'changed' | 'system' };
+  hostname?: string;
+  os?: string;
+  user?: string;
+  isRoot?: boolean;
+  passwordlessSudo?: boolean;
+  durationMs: number;
+  error?: { code: string; message: string };
+}
+
+export interface SecretFlags {
+  privateKey: boolean;
+  passphrase: boolean;
+  password: boolean;
+}
+
+export const SecretKind = z.enum(['privateKey', 'passphrase', 'password']);
+export type SecretKind = z.infer<typeof SecretKind>;
+
+export interface KeychainStatus {
+  available: boolean;
+  backend: 'keytar' | 'memory';
+  /** Why the OS keychain is not used (shown to the user). */
+  reason?: string;
+}
+
+export interface AppInfo {
+  name: string;
+  version: string;
+  transport: 'electron' | 'web';
+  dataDir: string;
+  scriptsDir: string;
+  keychain: KeychainStatus;
+  platform: string;
+  /** Data files that could not be read at start (kept aside, never overwritten). */
+  problems: string[];
+}
+
+export interface SshConfigEntry {
+  host: string;
+  hostName?: string;
+  user?: string;
+  port?: number;
+  identityFile?: string;
+  proxyJump?: string;
+}
