@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // Rings (DESIGN.md §3): unit tests need nothing; integration tests start real daemons (sshd,
 // gnome-keyring) on loopback; e2e drives the built app in Debian Chromium through the headless web
 // mode; lab tests build network-namespace hosts and need root.
-const alias = { '@shared': resolve(__dirname, 'src/shared') };
+const alias = { '@shared': resolve(import.meta.dirname, 'src/shared') };
 export default defineConfig({
   test: {
     projects: [

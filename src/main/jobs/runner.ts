@@ -1,0 +1,245 @@
+// Runs a job's step tree: plan preview from the same declaration, then the run with live log,
+// per-step progress, bounded parallelism, cancel at safe points, and a record kept afterwards.
+import { randomUUID } from 'node:crypto';
+import type { JobHistory } from './history';
+import type { JobDef, JobRecord, LogLine, PlanEntry, StepContext, StepDef, StepRecord } from './types';
+
+export class JobCancelled extends Error {
+  constructor() {
+    super('Cancelled by the user');
+    this.name = 'JobCancelled';
+  }
+}
+
+/** An error that already names the step path it came from. */
+export class StepError extends Error {
+  constructor(
+    readonly path: string,
+    readonly cause: unknown,
+  ) {
+    super(`${path}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'StepError';
+  }
+}
+
+export interface RunnerOptions {
+  history: JobHistory;
+  /** Called on every state change (throttling is the transport's business). */
+  onUpdate?: (rec: JobRecord) => void;
+  onLog?: (jobId: string, line: LogLine) => void;
+  concurrency?: number;
+  /** Cap on kept log lines per job; the rest is counted, not stored. */
+  maxLogLines?: number;
+}
+
+interface Active {
+  rec: JobRecord;
+  cancel: AbortController;
+}
+
+/** Flatten a step tree into `parent/child` paths, depth-first, in declaration order. */
+export function flatten<C>(steps: StepDef<C>[], prefix = '', depth = 0): { path: string; def: StepDef<C>; depth: number }[] {
+  const out: { path: string; def: StepDef<C>; depth: number }[] = [];
+  for (const s of steps) {
+    if (!/^[A-Za-z0-9._-]+$/.test(s.id)) throw new Error(`Bad step id ${JSON.stringify(s.id)}`);
+    const path = prefix ? `${prefix}/${s.id}` : s.id;
+    if (out.some((o) => o.path === path)) throw new Error(`Duplicate step path ${path}`);
+    out.push({ path, def: s, depth });
+    if (s.children) out.push(...flatten(s.children, path, depth + 1));
+  }
+  return out;
+}
+
+export class JobRunner {
+  private active = new Map<string, Active>();
+  private readonly concurrency: number;
+  private readonly maxLog: number;
+
+  constructor(private readonly opts: RunnerOptions) {
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.maxLog = opts.maxLogLines ?? 20_000;
+  }
+
+  /** Build the preview: every step with the exact commands and file diffs it will use. */
+  async plan<C>(def: JobDef<C>, ctx: C): Promise<JobRecord> {
+    const flat = flatten(def.steps);
+    const plan: PlanEntry[] = [];
+    for (const f of flat) {
+      const items = f.def.plan ? await f.def.plan(ctx) : [];
+      plan.push({ path: f.path, title: f.def.title, node: f.def.node, depth: f.depth, items });
+    }
+    const rec: JobRecord = {
+      id: randomUUID(),
+      kind: def.kind,
+      title: def.title,
+      clusterId: def.clusterId,
+      clusterName: def.clusterName,
+      destructive: def.destructive,
+      status: 'planned',
+      createdAt: new Date().toISOString(),
+      plan,
+      steps: flat.map((f) => ({ path: f.path, title: f.def.title, node: f.def.node, depth: f.depth, status: 'pending' })),
+      log: [],
+    };
+    return rec;
+  }
+
+  /**
+   * Run a planned job. Resolves with the final record (never rejects for step failures: those are
+   * part of the record). `confirmation` must equal the cluster name for destructive jobs.
+   */
+  async run<C>(rec: JobRecord, def: JobDef<C>, ctx: C, confirmation?: string): Promise<JobRecord> {
+    if (def.destructive && confirmation !== def.clusterName) {
+      throw Object.assign(new Error(`Type the cluster name "${def.clusterName}" to confirm this job`), { code: 'CONFIRMATION_REQUIRED' });
+    }
+    if (rec.status !== 'planned') throw new Error(`Job ${rec.id} was already run`);
+    const cancel = new AbortController();
+    this.active.set(rec.id, { rec, cancel });
+    rec.status = 'running';
+    rec.startedAt = new Date().toISOString();
+    await this.persist(rec, true);
+    const byPath = new Map(rec.steps.map((s) => [s.path, s]));
+    try {
+      await this.runList(def.steps, '', ctx, rec, byPath, cancel.signal);
+      rec.status = 'succeeded';
+    } catch (e) {
+      const cancelled = e instanceof JobCancelled;
+      rec.status = cancelled ? 'cancelled' : 'failed';
+      rec.error = cancelled ? 'Cancelled by the user' : (e as Error).message;
+      for (const s of rec.steps) if (s.status === 'pending') s.status = 'cancelled';
+      const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.path);
+      rec.outcome = def.describeStop?.(ctx, done) ?? defaultOutcome(rec);
+      this.log(rec, '', 'error', rec.error);
+    } finally {
+      rec.endedAt = new Date().toISOString();
+      this.active.delete(rec.id);
+      await this.persist(rec, true);
+    }
+    return rec;
+  }
+
+  /** Ask a running job to stop at its next safe point. */
+  cancel(jobId: string): boolean {
+    const a = this.active.get(jobId);
+    if (!a) return false;
+    a.cancel.abort();
+    this.log(a.rec, '', 'info', 'Cancel requested: stopping at the next safe point');
+    return true;
+  }
+
+  isRunning(jobId: string): boolean {
+    return this.active.has(jobId);
+  }
+
+  private async runList<C>(
+    steps: StepDef<C>[],
+    prefix: string,
+    ctx: C,
+    rec: JobRecord,
+    byPath: Map<string, StepRecord>,
+    cancel: AbortSignal,
+    parallel = false,
+  ): Promise<void> {
+    if (!parallel) {
+      for (const s of steps) await this.runStep(s, prefix, ctx, rec, byPath, cancel);
+      return;
+    }
+    // Bounded parallelism; once one sibling fails, no new sibling starts, running ones finish.
+    let next = 0;
+    let failure: unknown = null;
+    const worker = async () => {
+      while (next < steps.length && !failure) {
+        const s = steps[next++];
+        try {
+          await this.runStep(s, prefix, ctx, rec, byPath, cancel);
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, steps.length) }, worker));
+    if (failure) throw failure;
+  }
+
+  private async runStep<C>(
+    s: StepDef<C>,
+    prefix: string,
+    ctx: C,
+    rec: JobRecord,
+    byPath: Map<string, StepRecord>,
+    cancel: AbortSignal,
+  ): Promise<void> {
+    const path = prefix ? `${prefix}/${s.id}` : s.id;
+    const sr = byPath.get(path)!;
+    if (cancel.aborted && s.safePoint !== false) throw new JobCancelled();
+    if (s.runIf && !(await s.runIf(ctx))) {
+      this.markTree(rec, path, 'skipped');
+      this.log(rec, path, 'info', `skipped: ${s.title}`);
+      return;
+    }
+    sr.status = 'running';
+    sr.startedAt = new Date().toISOString();
+    this.log(rec, path, 'info', `start: ${s.title}${s.node ? ` on ${s.node}` : ''}`);
+    void this.persist(rec);
+    const stepCtx: StepContext = {
+      // Steps see the cancel signal only for work that is safe to interrupt (transfers, waits).
+      signal: cancel,
+      log: (stream, text) => this.log(rec, path, stream, text),
+      progress: (fraction) => {
+        sr.progress = Math.max(0, Math.min(1, fraction));
+        this.opts.onUpdate?.(rec);
+      },
+    };
+    try {
+      if (s.run) await s.run(ctx, stepCtx);
+      if (s.children) await this.runList(s.children, path, ctx, rec, byPath, cancel, s.parallel);
+      sr.status = 'done';
+      sr.progress = 1;
+      this.log(rec, path, 'info', `finish: ${s.title}`);
+    } catch (e) {
+      if (e instanceof JobCancelled || (cancel.aborted && isAbortError(e))) {
+        sr.status = 'cancelled';
+        throw new JobCancelled();
+      }
+      sr.status = 'failed';
+      const err = e instanceof StepError ? e : new StepError(path, e);
+      sr.error = (e as Error)?.message ?? String(e);
+      this.log(rec, path, 'error', `failed: ${sr.error}`);
+      throw err;
+    } finally {
+      sr.endedAt = new Date().toISOString();
+      void this.persist(rec);
+    }
+  }
+
+  private markTree(rec: JobRecord, path: string, status: StepRecord['status']): void {
+    for (const s of rec.steps) if (s.path === path || s.path.startsWith(path + '/')) s.status = status;
+  }
+
+  private log(rec: JobRecord, path: string, stream: LogLine['stream'], text: string): void {
+    const line: LogLine = { t: Date.now(), path, stream, text };
+    if (rec.log.length < this.maxLog) rec.log.push(line);
+    this.opts.onLog?.(rec.id, line);
+  }
+
+  private async persist(rec: JobRecord, now = false): Promise<void> {
+    this.opts.onUpdate?.(rec);
+    await this.opts.history.save(rec, now);
+  }
+}
+
+function isAbortError(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'CANCELLED');
+}
+
+function defaultOutcome(rec: JobRecord): string {
+  const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.title);
+  const failed = rec.steps.find((s) => s.status === 'failed');
+  return [
+    done.length ? `Completed: ${done.join('; ')}.` : 'No step completed.',
+    failed ? `Failed at: ${failed.title}.` : '',
+    'Check the cluster health before running another job.',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}

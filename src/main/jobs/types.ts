@@ -1,0 +1,100 @@
+// Jobs as declarative step trees (after kubeadm's phases/workflow): a step is data — id, title,
+// target node, runIf, plan, run — nested, and flattened into `job/step` paths. The same
+// declaration drives the plan preview, the run, and the record kept afterwards.
+
+/** Something the plan shows the user before anything runs. */
+export type PlanItem =
+  | { kind: 'command'; node: string; command: string; asRoot?: boolean }
+  | { kind: 'file'; node: string; path: string; diff: string }
+  | { kind: 'upload'; node: string; from: string; to: string; bytes?: number }
+  | { kind: 'note'; text: string };
+
+export interface StepContext {
+  signal: AbortSignal;
+  /** Append to this step's live log (commands, stdout/stderr lines, results). */
+  log(stream: 'info' | 'cmd' | 'stdout' | 'stderr' | 'error', text: string): void;
+  /** Fraction 0..1 of this step, for long transfers. */
+  progress(fraction: number, detail?: string): void;
+}
+
+export interface StepDef<C> {
+  id: string;
+  title: string;
+  /** Node the step acts on (name), shown in plan and log. */
+  node?: string;
+  /** Skip the step (and its children) when this is false at run time. */
+  runIf?: (ctx: C) => boolean | Promise<boolean>;
+  /** What the step will do, for the preview. */
+  plan?: (ctx: C) => PlanItem[] | Promise<PlanItem[]>;
+  run?: (ctx: C, step: StepContext) => Promise<void>;
+  /** Children run in order, or in parallel (bounded) when `parallel` is set. */
+  children?: StepDef<C>[];
+  parallel?: boolean;
+  /**
+   * Cancellation is honoured only before steps marked as safe points (and between parallel
+   * siblings' starts); a step already running is allowed to finish so the cluster is never left
+   * between two halves of one change.
+   */
+  safePoint?: boolean;
+}
+
+export interface JobDef<C> {
+  kind: string;
+  title: string;
+  /** Destructive jobs ask the user to type the cluster name to confirm. */
+  destructive: boolean;
+  clusterId: string;
+  clusterName: string;
+  steps: StepDef<C>[];
+  /** What to tell the user about the cluster if the job stops half-way (cancel, failure, crash). */
+  describeStop?: (ctx: C, done: string[]) => string;
+}
+
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
+export type JobStatus = 'planned' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+export interface StepRecord {
+  path: string;
+  title: string;
+  node?: string;
+  depth: number;
+  status: StepStatus;
+  startedAt?: string;
+  endedAt?: string;
+  error?: string;
+  progress?: number;
+}
+
+export interface LogLine {
+  t: number;
+  path: string;
+  stream: 'info' | 'cmd' | 'stdout' | 'stderr' | 'error';
+  text: string;
+}
+
+export interface PlanEntry {
+  path: string;
+  title: string;
+  node?: string;
+  depth: number;
+  items: PlanItem[];
+}
+
+export interface JobRecord {
+  id: string;
+  kind: string;
+  title: string;
+  clusterId: string;
+  clusterName: string;
+  destructive: boolean;
+  status: JobStatus;
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  plan: PlanEntry[];
+  steps: StepRecord[];
+  log: LogLine[];
+  /** For failed/cancelled/interrupted jobs: what state the cluster is in and what to do next. */
+  outcome?: string;
+  error?: string;
+}
