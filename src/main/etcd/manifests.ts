@@ -1,0 +1,200 @@
+// Reading and editing kubeadm's static-pod manifests (etcd.yaml, kube-apiserver.yaml) with the
+// `yaml` library's document model, so comments, key order and formatting survive an edit and the
+// diff shown in a plan touches only the lines we meant to change.
+import { parseDocument, isMap, isSeq, type Document, YAMLSeq, YAMLMap } from 'yaml';
+import { createTwoFilesPatch } from 'diff';
+
+export class ManifestError extends Error {
+  readonly code = 'MANIFEST_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestError';
+  }
+}
+
+/**
+ * Serialize in the source's own style: kubeadm writes block sequences flush with their parent key
+ * ("  containers:\n  - command:"); other tools indent them. Long flags are never folded.
+ */
+function dump(doc: Document, source: string): string {
+  const lines = source.split('\n');
+  let indentSeq = true;
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const key = /^(\s*)[^\s#-][^:]*:\s*$/.exec(lines[i]);
+    const item = /^(\s*)- /.exec(lines[i + 1]);
+    if (key && item) {
+      indentSeq = item[1].length > key[1].length;
+      break;
+    }
+  }
+  return doc.toString({ indentSeq, lineWidth: 0 });
+}
+
+function load(text: string, what: string): Document {
+  const doc = parseDocument(text);
+  if (doc.errors.length) throw new ManifestError(`${what}: ${doc.errors[0].message}`);
+  if (doc.get('kind') !== 'Pod') throw new ManifestError(`${what}: not a Pod manifest`);
+  return doc;
+}
+
+/** The container's command list (kubeadm puts the binary and every flag there). */
+function commandOf(doc: Document, container: string, what: string): YAMLSeq {
+  const containers = doc.getIn(['spec', 'containers']);
+  if (!isSeq(containers)) throw new ManifestError(`${what}: spec.containers missing`);
+  const c = containers.items.find((x) => isMap(x) && x.get('name') === container) ?? containers.items[0];
+  if (!isMap(c)) throw new ManifestError(`${what}: container ${container} missing`);
+  const cmd = c.get('command');
+  if (!isSeq(cmd)) throw new ManifestError(`${what}: container ${container} has no command list`);
+  return cmd as YAMLSeq;
+}
+
+function containerOf(doc: Document, container: string): YAMLMap | undefined {
+  const containers = doc.getIn(['spec', 'containers']);
+  if (!isSeq(containers)) return undefined;
+  return containers.items.find((x) => isMap(x) && x.get('name') === container) as YAMLMap | undefined;
+}
+
+/** All `--flag=value` entries of a command as a map (flags without `=` map to ''). */
+export function flagsOf(cmd: YAMLSeq): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of cmd.items) {
+    const s = String((item as { value?: unknown }).value ?? item);
+    const m = /^--([^=]+)(?:=(.*))?$/s.exec(s);
+    if (m) out.set(m[1], m[2] ?? '');
+  }
+  return out;
+}
+
+/** Set `--name=value`, replacing the existing entry in place or appending a new one. */
+function setFlag(doc: Document, cmd: YAMLSeq, name: string, value: string): void {
+  const idx = cmd.items.findIndex((item) => String((item as { value?: unknown }).value ?? item).startsWith(`--${name}=`));
+  const node = doc.createNode(`--${name}=${value}`);
+  if (idx >= 0) cmd.items[idx] = node;
+  else cmd.items.push(node);
+}
+
+export interface EtcdManifestInfo {
+  name: string;
+  dataDir: string;
+  dataHostPath?: string;
+  initialCluster: string;
+  initialClusterState: string;
+  initialClusterToken?: string;
+  listenClientUrls: string;
+  advertiseClientUrls: string;
+  initialAdvertisePeerUrls: string;
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string;
+  peerCertFile: string;
+  peerKeyFile: string;
+  peerTrustedCaFile: string;
+  image?: string;
+}
+
+export function readEtcdManifest(text: string): EtcdManifestInfo {
+  const doc = load(text, 'etcd.yaml');
+  const f = flagsOf(commandOf(doc, 'etcd', 'etcd.yaml'));
+  const need = (k: string) => {
+    const v = f.get(k);
+    if (v === undefined) throw new ManifestError(`etcd.yaml: --${k} is missing`);
+    return v;
+  };
+  return {
+    name: need('name'),
+    dataDir: need('data-dir'),
+    dataHostPath: etcdDataVolume(doc)?.get('path') as string | undefined,
+    initialCluster: need('initial-cluster'),
+    initialClusterState: f.get('initial-cluster-state') ?? 'new',
+    initialClusterToken: f.get('initial-cluster-token'),
+    listenClientUrls: need('listen-client-urls'),
+    advertiseClientUrls: need('advertise-client-urls'),
+    initialAdvertisePeerUrls: need('initial-advertise-peer-urls'),
+    certFile: need('cert-file'),
+    keyFile: need('key-file'),
+    trustedCaFile: need('trusted-ca-file'),
+    peerCertFile: need('peer-cert-file'),
+    peerKeyFile: need('peer-key-file'),
+    peerTrustedCaFile: need('peer-trusted-ca-file'),
+    image: containerOf(doc, 'etcd')?.get('image') as string | undefined,
+  };
+}
+
+/** The hostPath map of the `etcd-data` volume. */
+function etcdDataVolume(doc: Document): YAMLMap | undefined {
+  const vols = doc.getIn(['spec', 'volumes']);
+  if (!isSeq(vols)) return undefined;
+  const v = vols.items.find((x) => isMap(x) && x.get('name') === 'etcd-data') as YAMLMap | undefined;
+  const hp = v?.get('hostPath');
+  return isMap(hp) ? (hp as YAMLMap) : undefined;
+}
+
+export interface EtcdManifestEdit {
+  /** New data dir: changes --data-dir, the etcd-data hostPath and its mountPath (etcd-io/website#788). */
+  dataDir?: string;
+  initialClusterToken?: string;
+  initialCluster?: string;
+  initialClusterState?: 'new' | 'existing';
+}
+
+export function editEtcdManifest(text: string, edit: EtcdManifestEdit): string {
+  const doc = load(text, 'etcd.yaml');
+  const cmd = commandOf(doc, 'etcd', 'etcd.yaml');
+  if (edit.dataDir !== undefined) {
+    if (!edit.dataDir.startsWith('/')) throw new ManifestError('The data dir must be an absolute path');
+    const old = flagsOf(cmd).get('data-dir');
+    setFlag(doc, cmd, 'data-dir', edit.dataDir);
+    const hp = etcdDataVolume(doc);
+    if (!hp) throw new ManifestError('etcd.yaml: no etcd-data hostPath volume');
+    hp.set('path', edit.dataDir);
+    const mounts = containerOf(doc, 'etcd')?.get('volumeMounts');
+    if (isSeq(mounts)) {
+      for (const m of mounts.items) {
+        if (isMap(m) && (m.get('name') === 'etcd-data' || m.get('mountPath') === old)) m.set('mountPath', edit.dataDir);
+      }
+    }
+  }
+  if (edit.initialClusterToken !== undefined) setFlag(doc, cmd, 'initial-cluster-token', edit.initialClusterToken);
+  if (edit.initialCluster !== undefined) setFlag(doc, cmd, 'initial-cluster', edit.initialCluster);
+  if (edit.initialClusterState !== undefined) setFlag(doc, cmd, 'initial-cluster-state', edit.initialClusterState);
+  return dump(doc, text);
+}
+
+export interface ApiserverManifestInfo {
+  etcdServers: string[];
+  etcdCaFile?: string;
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  advertiseAddress?: string;
+  securePort: number;
+}
+
+export function readApiserverManifest(text: string): ApiserverManifestInfo {
+  const doc = load(text, 'kube-apiserver.yaml');
+  const f = flagsOf(commandOf(doc, 'kube-apiserver', 'kube-apiserver.yaml'));
+  const servers = f.get('etcd-servers');
+  if (!servers) throw new ManifestError('kube-apiserver.yaml: --etcd-servers is missing');
+  return {
+    etcdServers: servers.split(',').filter(Boolean),
+    etcdCaFile: f.get('etcd-cafile'),
+    etcdCertFile: f.get('etcd-certfile'),
+    etcdKeyFile: f.get('etcd-keyfile'),
+    advertiseAddress: f.get('advertise-address'),
+    securePort: Number(f.get('secure-port') ?? 6443),
+  };
+}
+
+/** Point an apiserver at other etcd endpoints; the etcd client cert flags are kept as they are. */
+export function editApiserverEtcdServers(text: string, servers: string[]): string {
+  if (servers.length === 0) throw new ManifestError('At least one etcd server is needed');
+  for (const s of servers) if (!/^https?:\/\/[^\s,]+$/.test(s)) throw new ManifestError(`Not an etcd URL: ${s}`);
+  const doc = load(text, 'kube-apiserver.yaml');
+  setFlag(doc, commandOf(doc, 'kube-apiserver', 'kube-apiserver.yaml'), 'etcd-servers', servers.join(','));
+  return dump(doc, text);
+}
+
+/** Unified diff for plan previews ("" when nothing changes). */
+export function unifiedDiff(path: string, before: string, after: string): string {
+  if (before === after) return '';
+  return createTwoFilesPatch(`a${path}`, `b${path}`, before, after, undefined, undefined, { context: 3 });
+}
