@@ -15,7 +15,7 @@ export class JobCancelled extends Error {
 export class StepError extends Error {
   constructor(
     readonly path: string,
-    readonly cause: unknown,
+    override readonly cause: unknown,
   ) {
     super(`${path}: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'StepError';
