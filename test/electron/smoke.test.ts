@@ -1,20 +1,21 @@
 // Intent: the packaged-style app starts in real Electron and shows its UI. Needs the Electron
 // binary, which cannot be downloaded in our sandboxes (ELECTRON_SKIP_BINARY_DOWNLOAD=1); there
 // the test is skipped with that reason, and main-bundle.test.ts covers the entry without it.
-import { existsSync, promises as fs } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const req = createRequire(__filename);
+/**
+ * Where the Electron binary would be, without `require('electron')`: that call tries to download
+ * the binary when it is missing, and tests must never reach the internet.
+ */
 function electronBinary(): string | null {
-  try {
-    const p = req('electron') as unknown as string; // the npm package exports the binary path
-    return typeof p === 'string' && existsSync(p) ? p : null;
-  } catch {
-    return null;
-  }
+  const pkg = resolve(__dirname, '../../node_modules/electron');
+  const pathFile = join(pkg, 'path.txt');
+  if (!existsSync(pathFile)) return null;
+  const bin = join(pkg, 'dist', readFileSync(pathFile, 'utf8').trim());
+  return existsSync(bin) ? bin : null;
 }
 
 const binary = electronBinary();
