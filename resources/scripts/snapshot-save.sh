@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Take an etcd snapshot on this node and describe it. `snapshot save` takes exactly one endpoint.
+# Usage: bash snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE
+# Prints KES_SHA256=…, KES_STATUS=<snapshot status JSON>, KES_ENDPOINT_STATUS=<endpoint status JSON>.
+set -euo pipefail
+[ $# -eq 5 ] || { echo "usage: snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE" >&2; exit 2; }
+endpoint=$1 cacert=$2 cert=$3 key=$4 out=$5
+case "$endpoint" in *,*) echo "snapshot save takes exactly one endpoint" >&2; exit 2;; esac
+# Scripts run as `bash -s` (one file, no siblings), so the etcdctl call is spelled out here.
+ctl() {
+  local bin; bin=$(command -v etcdctl || echo /usr/local/bin/etcdctl)
+  ETCDCTL_API=3 "$bin" --endpoints="$endpoint" --cacert="$cacert" --cert="$cert" --key="$key" \
+    --dial-timeout=3s --command-timeout=600s "$@"
+}
+umask 077
+mkdir -p "$(dirname "$out")"
+rm -f "$out" "$out.part"
+echo "saving snapshot from $endpoint to $out" >&2
+ctl snapshot save "$out" >&2   # etcdctl writes $out.part and renames it when complete
+echo "KES_SHA256=$(sha256sum "$out" | cut -d' ' -f1)"
+if command -v etcdutl >/dev/null 2>&1; then st=$(etcdutl snapshot status -w json "$out"); else st=$(ETCDCTL_API=3 etcdctl snapshot status -w json "$out"); fi
+echo "KES_STATUS=$st"
+echo "KES_ENDPOINT_STATUS=$(ctl endpoint status -w json)"

@@ -1,0 +1,82 @@
+// Intent: the shipped remote scripts behave as their headers promise when run the way the app
+// runs them (`bash -s -- ARGS` with the script on stdin) — checked here against a local etcd.
+import { execFile } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalEtcd, type LocalEtcd } from './support/local-etcd';
+
+const scripts = join(__dirname, '../../resources/scripts');
+function runScript(name: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('bash', ['-s', '--', ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(readFileSync(join(scripts, name)));
+  });
+}
+const run = promisify(execFile);
+
+let etcd: LocalEtcd;
+let dir: string;
+let snap: string;
+let sha: string;
+beforeAll(async () => {
+  etcd = await startLocalEtcd();
+  dir = await fs.mkdtemp(join(tmpdir(), 'kes-scripts-'));
+  for (let i = 0; i < 20; i++) await etcd.etcdctl('put', `/registry/pods/default/p${i}`, `v${i}`);
+  snap = join(dir, 'snap.db');
+  await etcd.etcdctl('snapshot', 'save', snap);
+  sha = (await run('sha256sum', [snap])).stdout.split(' ')[0];
+});
+afterAll(async () => {
+  await etcd?.stop();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('snapshot-status.sh', () => {
+  it('prints sha256 and status JSON, and fails on a sha mismatch', async () => {
+    const ok = await runScript('snapshot-status.sh', [snap, sha]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`KES_SHA256=${sha}`);
+    const status = JSON.parse(/KES_STATUS=(.*)/.exec(ok.stdout)![1]);
+    expect(status.totalKey).toBeGreaterThanOrEqual(20);
+    const bad = await runScript('snapshot-status.sh', [snap, 'f'.repeat(64)]);
+    expect(bad.code).toBe(3);
+  });
+});
+
+describe('restore-member.sh', () => {
+  const cluster = 'r1=http://127.0.0.1:23800';
+  it('restores into a new data dir that etcd can start from', async () => {
+    const target = join(dir, 'restored');
+    const r = await runScript('restore-member.sh', [snap, sha, 'r1', cluster, 'tok-1', 'http://127.0.0.1:23800', target]);
+    expect(r.stderr + r.stdout).toContain(`KES_RESTORED=${target}`);
+    expect(r.code).toBe(0);
+    expect(await fs.readdir(join(target, 'member'))).toEqual(expect.arrayContaining(['snap', 'wal']));
+    expect((await fs.stat(target)).mode & 0o777).toBe(0o700);
+    await expect(fs.stat(`${target}.part`)).rejects.toThrow();
+  });
+
+  it('refuses a non-empty target and a snapshot whose sha256 differs', async () => {
+    const target = join(dir, 'busy');
+    await fs.mkdir(target);
+    await fs.writeFile(join(target, 'keep-me'), 'x');
+    const busy = await runScript('restore-member.sh', [snap, sha, 'r1', cluster, 't', 'http://127.0.0.1:23800', target]);
+    expect(busy.code).toBe(4);
+    expect(await fs.readFile(join(target, 'keep-me'), 'utf8')).toBe('x');
+    const mismatch = await runScript('restore-member.sh', [snap, '0'.repeat(64), 'r1', cluster, 't', 'http://127.0.0.1:23800', join(dir, 'other')]);
+    expect(mismatch.code).toBe(3);
+    await expect(fs.stat(join(dir, 'other'))).rejects.toThrow();
+  });
+
+  it('treats hostile arguments as data', async () => {
+    const evil = join(dir, 'x; touch pwned');
+    const r = await runScript('restore-member.sh', [snap, sha, "r1'$(touch pwned2)", cluster, '`id`', 'http://127.0.0.1:23800', evil]);
+    await expect(fs.stat(join(process.cwd(), 'pwned2'))).rejects.toThrow();
+    await expect(fs.stat(join(process.cwd(), 'pwned'))).rejects.toThrow();
+    void r;
+  });
+});
