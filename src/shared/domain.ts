@@ -91,11 +91,68 @@ export type NodeInput = z.input<typeof NodeInput>;
 export const ClusterNode = NodeInput.extend({ id: Id });
 export type ClusterNode = z.infer<typeof ClusterNode>;
 
+export const ModeName = z.enum([
+  'embedded-up',
+  'external-up',
+  'down (configured for embedded)',
+  'down (configured for external)',
+  'mixed',
+  'unknown',
+]);
+export type ModeName = z.infer<typeof ModeName>;
+
+/** One etcd member as the app knows it (from `member list`, or the manifests when etcd is down). */
+export const EtcdMemberFact = z.object({
+  name: z.string(),
+  id: z.string().nullable(),
+  peerUrls: z.array(z.string()),
+  clientUrls: z.array(z.string()),
+  /** Inventory node it runs on, when known. */
+  nodeId: z.string().nullable(),
+  kind: z.enum(['stacked', 'external']),
+});
+export type EtcdMemberFact = z.infer<typeof EtcdMemberFact>;
+
+const ToolSet = z.object({ etcd: z.string().nullable(), etcdctl: z.string().nullable(), etcdutl: z.string().nullable() });
+
+export const MasterFact = z.object({
+  nodeId: z.string(),
+  name: z.string(),
+  hostname: z.string(),
+  /** --etcd-servers of its apiserver (null: no manifest). */
+  etcdServers: z.array(z.string()).nullable(),
+  /** Data dir of its stacked member (from etcd.yaml, parked or not). */
+  etcdDataDir: z.string().nullable(),
+  etcdManifest: z.enum(['active', 'parked', 'absent']),
+  tools: ToolSet,
+  versions: ToolSet,
+  problems: z.array(z.string()),
+});
+export type MasterFact = z.infer<typeof MasterFact>;
+
+/** What `initialize` found; rerun it to refresh (e.g. after certificate rotation). */
+export const ClusterFacts = z.object({
+  initializedAt: z.string(),
+  seedNodeId: z.string(),
+  controlPlaneEndpoint: z.string().nullable(),
+  /** PEM of the etcd CA certificate (public). The key never leaves the masters. */
+  etcdCaCert: z.string().nullable(),
+  /** Masters holding /etc/kubernetes/pki/etcd/ca.key. */
+  etcdCaKeyOn: z.array(z.string()),
+  etcdVersion: z.string().nullable(),
+  masters: z.array(MasterFact),
+  members: z.array(EtcdMemberFact),
+  mode: ModeName,
+  modeDetails: z.array(z.string()),
+});
+export type ClusterFacts = z.infer<typeof ClusterFacts>;
+
 export const Cluster = z.object({
   id: Id,
   name: ClusterName,
   nodes: z.array(ClusterNode),
   createdAt: z.string(),
+  facts: ClusterFacts.nullable().default(null),
 });
 export type Cluster = z.infer<typeof Cluster>;
 

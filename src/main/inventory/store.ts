@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Cluster, ClusterNode, NodeInput, type Cluster as ClusterT, type ClusterNode as NodeT } from '@shared/domain';
+import { Cluster, ClusterNode, NodeInput, type Cluster as ClusterT, type ClusterFacts, type ClusterNode as NodeT } from '@shared/domain';
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile';
 import { ApiError } from '../api/errors';
 
@@ -64,7 +64,7 @@ export class InventoryStore {
 
   async createCluster(name: string): Promise<ClusterT> {
     this.assertUniqueClusterName(name);
-    const c: ClusterT = { id: newId(), name, nodes: [], createdAt: new Date().toISOString() };
+    const c: ClusterT = { id: newId(), name, nodes: [], createdAt: new Date().toISOString(), facts: null };
     this.data.clusters.push(c);
     await this.save();
     return structuredClone(c);
@@ -103,6 +103,13 @@ export class InventoryStore {
     c.nodes = next;
     await this.save();
     return structuredClone(node);
+  }
+
+  async setFacts(clusterId: string, facts: ClusterFacts | null): Promise<ClusterT> {
+    const c = this.get(clusterId);
+    c.facts = facts;
+    await this.save();
+    return structuredClone(c);
   }
 
   async removeNode(clusterId: string, nodeId: string): Promise<NodeT> {

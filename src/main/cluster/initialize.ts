@@ -1,0 +1,162 @@
+// Initialize: from one master's address, discover the whole control plane over SSH only — every
+// master, its stacked etcd member, which etcd each apiserver uses, versions and tools, the etcd
+// CA — and record it in the inventory. Idempotent: rerun after certificate rotation or a change.
+// Works with the apiserver down (everything comes from files and etcd on the masters).
+import type { ClusterFacts, ClusterNode, EtcdMemberFact, MasterFact } from '@shared/domain';
+import { ApiError } from '../api/errors';
+import { classifyMode, isLocalEtcd, parseInitialCluster, type NodeFacts } from './facts';
+import { parseMemberList } from './etcdjson';
+import type { ClusterOps, Log } from './ops';
+import type { InventoryStore } from '../inventory/store';
+
+const LOCAL_ETCD = 'https://127.0.0.1:2379';
+
+function hostOf(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '');
+}
+
+export async function initializeCluster(
+  deps: { ops: ClusterOps; inventory: InventoryStore },
+  clusterId: string,
+  seedNodeId: string,
+  log: Log = () => undefined,
+): Promise<ClusterFacts> {
+  const { ops, inventory } = deps;
+  const seed = inventory.node(clusterId, seedNodeId);
+  log('info', `Discovering ${seed.name} (${seed.address})`);
+  const seedFacts = await ops.discover(clusterId, seedNodeId, log);
+  if (!seedFacts.etcd && !seedFacts.apiserver && !seedFacts.parkedManifests.length) {
+    throw new ApiError(
+      'NOT_A_MASTER',
+      `${seed.name} does not look like a kubeadm control-plane node: no /etc/kubernetes/manifests/etcd.yaml or kube-apiserver.yaml`,
+    );
+  }
+
+  // Members: from etcd itself when it answers, else from the manifest's --initial-cluster.
+  let members: EtcdMemberFact[] = [];
+  const endpoints = seedFacts.apiserver?.etcdServers ?? [LOCAL_ETCD];
+  try {
+    const out = await ops.etcdctl(clusterId, seedNodeId, endpoints, ['member', 'list', '-w', 'json'], { log });
+    members = parseMemberList(out).map((m) => ({
+      name: m.name,
+      id: m.id,
+      peerUrls: m.peerUrls,
+      clientUrls: m.clientUrls,
+      nodeId: null,
+      kind: 'stacked',
+    }));
+    log('info', `etcd reports ${members.length} member(s): ${members.map((m) => m.name || m.id).join(', ')}`);
+  } catch (e) {
+    log('info', `etcd did not answer (${(e as Error).message.split('\n')[0]}); using --initial-cluster from etcd.yaml`);
+    if (seedFacts.etcd) {
+      members = parseInitialCluster(seedFacts.etcd.initialCluster).map((m) => ({
+        name: m.name,
+        id: null,
+        peerUrls: [m.peerUrl],
+        clientUrls: [],
+        nodeId: null,
+        kind: 'stacked',
+      }));
+    }
+  }
+
+  // Master hosts: the seed, hosts of members that run as static pods, plus control-plane nodes.
+  const masterHosts = new Map<string, string>(); // address -> suggested name
+  masterHosts.set(seed.address, seed.name);
+  const seedEtcdHosts = new Set(seedFacts.etcd ? parseInitialCluster(seedFacts.etcd.initialCluster).map((m) => m.host) : []);
+  for (const m of members) {
+    const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;
+    if (host && (seedEtcdHosts.has(host) || host === seed.address)) masterHosts.set(host, masterHosts.get(host) ?? m.name);
+  }
+
+  // Create or update inventory nodes for masters, with the seed's SSH settings.
+  const masterNodes: ClusterNode[] = [];
+  for (const [address, name] of masterHosts) {
+    const cluster = inventory.get(clusterId);
+    let node = cluster.nodes.find((n) => n.address === address);
+    if (!node) {
+      const free = cluster.nodes.some((n) => n.name === name) ? `${name}-${address.replace(/[^0-9a-z]/gi, '-')}` : name;
+      log('info', `Adding master ${free} (${address}) with the SSH settings of ${seed.name}`);
+      node = await inventory.upsertNode(clusterId, {
+        name: free,
+        address,
+        port: seed.port,
+        user: seed.user,
+        roles: ['master', 'etcd'],
+        auth: seed.auth,
+        jumpNodeId: seed.jumpNodeId,
+      });
+    } else if (!node.roles.includes('master')) {
+      node = await inventory.upsertNode(clusterId, { ...node, roles: [...new Set([...node.roles, 'master' as const])] });
+    }
+    masterNodes.push(node);
+  }
+
+  // Discover every master in parallel (the seed's facts are fresh already).
+  const factsByNode = new Map<string, NodeFacts>([[seed.id, seedFacts]]);
+  await Promise.all(
+    masterNodes
+      .filter((n) => n.id !== seed.id)
+      .map(async (n) => {
+        log('info', `Discovering ${n.name} (${n.address})`);
+        factsByNode.set(n.id, await ops.discover(clusterId, n.id, log));
+      }),
+  );
+
+  // Which etcd each apiserver uses and whether it is ready.
+  const masterAddresses = masterNodes.map((n) => n.address);
+  const readiness = await Promise.all(
+    masterNodes.map(async (n) => {
+      if (!factsByNode.get(n.id)?.apiserver) return false;
+      try {
+        return (await ops.kubeGet(clusterId, n.id, '/readyz', log)).status === 200;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  const masters: MasterFact[] = masterNodes.map((n) => {
+    const f = factsByNode.get(n.id)!;
+    return {
+      nodeId: n.id,
+      name: n.name,
+      hostname: f.hostname,
+      etcdServers: f.apiserver?.etcdServers ?? null,
+      etcdDataDir: f.etcd?.dataDir ?? null,
+      etcdManifest: f.etcd ? 'active' : f.parkedManifests.includes('etcd.yaml') ? 'parked' : 'absent',
+      tools: f.tools,
+      versions: f.versions,
+      problems: f.problems,
+    };
+  });
+  for (const m of members) {
+    const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;
+    const node = inventory.get(clusterId).nodes.find((n) => n.address === host);
+    m.nodeId = node?.id ?? null;
+    m.kind = host && masterAddresses.includes(host) ? 'stacked' : 'external';
+  }
+  const mode = classifyMode(
+    masterNodes.map((n, i) => ({ name: n.name, address: n.address, etcdServers: masters[i].etcdServers, apiserverReady: readiness[i] })),
+    masterAddresses,
+  );
+  const caHolders = masters.filter((m) => factsByNode.get(m.nodeId)!.etcdCaKeyPresent).map((m) => m.name);
+  const facts: ClusterFacts = {
+    initializedAt: new Date().toISOString(),
+    seedNodeId,
+    controlPlaneEndpoint: seedFacts.adminConfServer,
+    etcdCaCert: seedFacts.etcdCaCert,
+    etcdCaKeyOn: caHolders,
+    etcdVersion: masters.map((m) => m.versions.etcd ?? m.versions.etcdctl).find(Boolean) ?? null,
+    masters,
+    members,
+    mode: mode.mode,
+    modeDetails: mode.details,
+  };
+  // A member whose URLs are not local to its master means external etcd is in use somewhere.
+  for (const m of masters) {
+    if (m.etcdServers?.some((u) => !isLocalEtcd(u, masterAddresses))) log('info', `${m.name} uses external etcd: ${m.etcdServers.join(', ')}`);
+  }
+  await inventory.setFacts(clusterId, facts);
+  log('info', `Mode: ${facts.mode}`);
+  return facts;
+}
