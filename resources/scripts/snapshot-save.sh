@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Take an etcd snapshot on this node and describe it. `snapshot save` takes exactly one endpoint.
-# Usage: bash snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE
+# Usage: bash snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE [OWNER]
+# OWNER (the SSH login user) gets the file, so a non-root login can download it with SFTP.
 # Prints KES_SHA256=…, KES_STATUS=<snapshot status JSON>, KES_ENDPOINT_STATUS=<endpoint status JSON>.
 set -euo pipefail
-[ $# -eq 5 ] || { echo "usage: snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE" >&2; exit 2; }
-endpoint=$1 cacert=$2 cert=$3 key=$4 out=$5
+[ $# -ge 5 ] || { echo "usage: snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE [OWNER]" >&2; exit 2; }
+endpoint=$1 cacert=$2 cert=$3 key=$4 out=$5 owner=${6:-}
 case "$endpoint" in *,*) echo "snapshot save takes exactly one endpoint" >&2; exit 2;; esac
 # Scripts run as `bash -s` (one file, no siblings), so the etcdctl call is spelled out here.
 ctl() {
@@ -17,6 +18,7 @@ mkdir -p "$(dirname "$out")"
 rm -f "$out" "$out.part"
 echo "saving snapshot from $endpoint to $out" >&2
 ctl snapshot save "$out" >&2   # etcdctl writes $out.part and renames it when complete
+[ -z "$owner" ] || chown "$owner" "$out"
 echo "KES_SHA256=$(sha256sum "$out" | cut -d' ' -f1)"
 if command -v etcdutl >/dev/null 2>&1; then st=$(etcdutl snapshot status -w json "$out"); else st=$(ETCDCTL_API=3 etcdctl snapshot status -w json "$out"); fi
 echo "KES_STATUS=$st"

@@ -133,3 +133,47 @@ describe('job runner', () => {
     expect((await reopened.list('c1')).map((j) => j.id)).toContain(rec.id);
   });
 });
+
+describe('automatic rollback', () => {
+  it('runs after a failure once the cluster was changed, and reports both', async () => {
+    const runner = new JobRunner({ history: await JobHistory.open(dir) });
+    const ctx = { trace: [] as string[], changed: false };
+    const def: JobDef<typeof ctx> = {
+      kind: 'restore',
+      title: 'Restore',
+      destructive: false,
+      clusterId: 'c1',
+      clusterName: 'prod',
+      steps: [
+        { id: 'stop', title: 'Stop', run: async (c) => void (c.changed = true) },
+        { id: 'gate', title: 'Health gate', run: async () => { throw new Error('etcd not healthy after 120 s'); } },
+      ],
+      rollback: { title: 'Bring back the saved state', when: (c) => c.changed, run: async (c, s) => { c.trace.push('rolled back'); s.log('info', 'files restored'); } },
+    };
+    const rec = await runner.run(await runner.plan(def, ctx), def, ctx);
+    expect(rec.status).toBe('failed');
+    expect(rec.error).toBe('gate: etcd not healthy after 120 s');
+    expect(rec.rollback).toEqual({ status: 'succeeded' });
+    expect(ctx.trace).toEqual(['rolled back']);
+    expect(rec.steps.at(-1)).toMatchObject({ path: 'rollback', status: 'done' });
+    expect(rec.outcome).toMatch(/automatic rollback brought the cluster back/);
+  });
+
+  it('does not roll back when nothing was changed, and reports a failed rollback', async () => {
+    const runner = new JobRunner({ history: await JobHistory.open(dir) });
+    const mk = (changed: boolean): JobDef<{ changed: boolean }> => ({
+      kind: 'x',
+      title: 'x',
+      destructive: false,
+      clusterId: 'c1',
+      clusterName: 'prod',
+      steps: [{ id: 'a', title: 'A', run: async () => { throw new Error('boom'); } }],
+      rollback: { title: 'rb', when: (c) => c.changed, run: async () => { throw new Error('node gone'); } },
+    });
+    const a = await runner.run(await runner.plan(mk(false), { changed: false }), mk(false), { changed: false });
+    expect(a.rollback).toBeUndefined();
+    const b = await runner.run(await runner.plan(mk(true), { changed: true }), mk(true), { changed: true });
+    expect(b.rollback).toEqual({ status: 'failed', error: 'node gone' });
+    expect(b.outcome).toMatch(/rollback failed too \(node gone\)/);
+  });
+});

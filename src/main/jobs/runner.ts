@@ -108,14 +108,44 @@ export class JobRunner {
       rec.error = cancelled ? 'Cancelled by the user' : (e as Error).message;
       for (const s of rec.steps) if (s.status === 'pending') s.status = 'cancelled';
       const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.path);
-      rec.outcome = def.describeStop?.(ctx, done) ?? defaultOutcome(rec);
       this.log(rec, '', 'error', rec.error);
+      if (!cancelled && def.rollback?.when(ctx)) await this.rollback(rec, def, ctx);
+      rec.outcome = def.describeStop?.(ctx, done) ?? defaultOutcome(rec);
     } finally {
       rec.endedAt = new Date().toISOString();
       this.active.delete(rec.id);
       await this.persist(rec, true);
     }
     return rec;
+  }
+
+  private async rollback<C>(rec: JobRecord, def: JobDef<C>, ctx: C): Promise<void> {
+    const rb = def.rollback!;
+    const sr: StepRecord = { path: 'rollback', title: rb.title, depth: 0, status: 'running', startedAt: new Date().toISOString() };
+    rec.steps.push(sr);
+    this.log(rec, 'rollback', 'info', `start: ${rb.title}`);
+    void this.persist(rec);
+    try {
+      await rb.run(ctx, {
+        // A rollback is not cancellable: it is the way back to a known state.
+        signal: new AbortController().signal,
+        log: (stream, text) => this.log(rec, 'rollback', stream, text),
+        progress: (f) => {
+          sr.progress = f;
+          this.opts.onUpdate?.(rec);
+        },
+      });
+      sr.status = 'done';
+      rec.rollback = { status: 'succeeded' };
+      this.log(rec, 'rollback', 'info', `finish: ${rb.title}`);
+    } catch (e) {
+      sr.status = 'failed';
+      sr.error = (e as Error).message;
+      rec.rollback = { status: 'failed', error: sr.error };
+      this.log(rec, 'rollback', 'error', `rollback failed: ${sr.error}`);
+    } finally {
+      sr.endedAt = new Date().toISOString();
+    }
   }
 
   /** Ask a running job to stop at its next safe point. */
@@ -233,11 +263,13 @@ function isAbortError(e: unknown): boolean {
 }
 
 function defaultOutcome(rec: JobRecord): string {
-  const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.title);
-  const failed = rec.steps.find((s) => s.status === 'failed');
+  const done = rec.steps.filter((s) => s.status === 'done' && s.path !== 'rollback').map((s) => s.title);
+  const failed = rec.steps.find((s) => s.status === 'failed' && s.path !== 'rollback');
   return [
     done.length ? `Completed: ${done.join('; ')}.` : 'No step completed.',
     failed ? `Failed at: ${failed.title}.` : '',
+    rec.rollback?.status === 'succeeded' ? 'The automatic rollback brought the cluster back to the state saved before the job.' : '',
+    rec.rollback?.status === 'failed' ? `The automatic rollback failed too (${rec.rollback.error}); bring back the saved state from the States view.` : '',
     'Check the cluster health before running another job.',
   ]
     .filter(Boolean)

@@ -48,6 +48,11 @@ export interface JobDef<C> {
   steps: StepDef<C>[];
   /** What to tell the user about the cluster if the job stops half-way (cancel, failure, crash). */
   describeStop?: (ctx: C, done: string[]) => string;
+  /**
+   * Automatic way back when a step fails (e.g. a health gate): runs as an extra `rollback` step
+   * when `when(ctx)` says the cluster was changed. Its own failure is reported, not hidden.
+   */
+  rollback?: { title: string; when: (ctx: C) => boolean; run: (ctx: C, step: StepContext) => Promise<void> };
 }
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
@@ -96,5 +101,7 @@ export interface JobRecord {
   log: LogLine[];
   /** For failed/cancelled/interrupted jobs: what state the cluster is in and what to do next. */
   outcome?: string;
+  /** Set when an automatic rollback ran after a failure. */
+  rollback?: { status: 'succeeded' | 'failed'; error?: string };
   error?: string;
 }

@@ -1,0 +1,80 @@
+// Save a snapshot from the cluster's etcd into the vault: `snapshot save` on a healthy master
+// (one endpoint, as etcd requires), stream it down over SFTP hashing on the way, compare with the
+// node's own sha256, and only then commit it to the vault. The remote copy is always removed.
+import { posix } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { kesValues, STACKED_ETCD_TLS, type Log } from '../cluster/ops';
+import { isLocalEtcd } from '../cluster/facts';
+import { parseEndpointStatus, parseSnapshotStatus } from '../cluster/etcdjson';
+import type { SnapshotMeta } from '../vault/snapshots';
+import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
+
+export interface SnapshotRequest {
+  note: string;
+  /** Master to take it from; default: the first that works. */
+  nodeId?: string;
+  signal?: AbortSignal;
+  log?: Log;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: SnapshotRequest): Promise<SnapshotMeta> {
+  const facts = requireFacts(deps, clusterId);
+  const cluster = deps.inventory.get(clusterId);
+  const log = req.log ?? (() => undefined);
+  const masters = masterNodes(deps, clusterId).filter((n) => !req.nodeId || n.id === req.nodeId);
+  if (!masters.length) throw new EtcdOpError('NOT_FOUND', 'No such master');
+  const addresses = masterNodes(deps, clusterId).map((n) => n.address);
+  const failures: string[] = [];
+  for (const node of masters) {
+    const master = facts.masters.find((m) => m.nodeId === node.id)!;
+    // One endpoint: the member on this master when it is stacked, else the first external one.
+    const servers = master.etcdServers ?? ['https://127.0.0.1:2379'];
+    const endpoint = servers.find((u) => isLocalEtcd(u, addresses)) ? 'https://127.0.0.1:2379' : servers[0];
+    const mode = facts.mode;
+    const incoming = await deps.snapshots.begin();
+    let remote: string | null = null;
+    try {
+      const { dir } = await transferDir(deps, clusterId, node, log);
+      remote = posix.join(dir, `snapshot-${randomUUID()}.db`);
+      const res = await deps.ops.run(
+        clusterId,
+        node.id,
+        'snapshot-save.sh',
+        [endpoint, STACKED_ETCD_TLS.ca, STACKED_ETCD_TLS.cert, STACKED_ETCD_TLS.key, remote, node.user],
+        { log: (s, t) => s !== 'stdout' && log(s, t), signal: req.signal, timeoutMs: 30 * 60_000 },
+      );
+      const v = kesValues(res.stdout);
+      const remoteSha = v.get('SHA256');
+      const status = parseSnapshotStatus(v.get('STATUS') ?? '{}');
+      const ep = parseEndpointStatus(v.get('ENDPOINT_STATUS') ?? '[]')[0];
+      log('info', `snapshot on ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`);
+      const t = await deps.pool.download(deps.targetOf(clusterId, node.id), remote, incoming.partPath, {
+        signal: req.signal,
+        onProgress: req.onProgress,
+      });
+      if (remoteSha && t.sha256 !== remoteSha) throw new EtcdOpError('SNAPSHOT_INVALID', `Download corrupted: sha256 ${t.sha256} ≠ ${remoteSha} on ${node.name}`);
+      const meta = await incoming.commit(
+        {
+          note: req.note,
+          revision: status.revision,
+          hash: status.hash,
+          totalKeys: status.totalKey,
+          etcdVersion: ep?.version ?? facts.etcdVersion,
+          source: { kind: 'cluster', clusterId, clusterName: cluster.name, mode, node: node.name, originalName: null },
+        },
+        t.sha256,
+      );
+      log('info', `snapshot ${meta.id} saved in the vault (${meta.size} bytes, sha256 ${meta.sha256.slice(0, 12)}…)`);
+      return meta;
+    } catch (e) {
+      await incoming.abort();
+      if (req.signal?.aborted) throw e;
+      failures.push(`${node.name}: ${(e as Error).message.split('\n')[0]}`);
+      log('error', `snapshot via ${node.name} failed: ${(e as Error).message}`);
+    } finally {
+      if (remote) await deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
+    }
+  }
+  throw new EtcdOpError('SNAPSHOT_FAILED', `No master could take a snapshot: ${failures.join('; ')}`);
+}

@@ -1,0 +1,233 @@
+// States: capture the configuration of every master and etcd node into the vault, and bring a
+// captured state back (files put back, what it ran started, what it did not stopped, health
+// waited for). Bringing a state back refuses when the topology changed, and says what differs.
+import type { ClusterNode } from '@shared/domain';
+import { readEtcdManifest } from './manifests';
+import type { Log } from '../cluster/ops';
+import type { StateManifest } from '../vault/states';
+import type { StepDef } from '../jobs/types';
+import { EtcdOpError, masterNodes, requireFacts, waitFor, type EtcdDeps } from './deps';
+import { ETCD_ENV, ETCD_UNIT, MANIFESTS, PARKED, putFile, readFiles, removeFile, STATE_FILES, staticPod, type RemoteFile } from './files';
+import { STACKED_ETCD_TLS } from '../cluster/ops';
+
+/** Nodes whose configuration a state covers: masters plus nodes with the etcd role. */
+export function stateNodes(deps: EtcdDeps, clusterId: string): ClusterNode[] {
+  const masters = masterNodes(deps, clusterId);
+  const etcd = deps.inventory.get(clusterId).nodes.filter((n) => n.roles.includes('etcd') && !masters.some((m) => m.id === n.id));
+  return [...masters, ...etcd];
+}
+
+function dataDirOf(files: RemoteFile[]): string | null {
+  for (const p of [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`]) {
+    const f = files.find((x) => x.path === p);
+    if (f?.content) {
+      try {
+        return readEtcdManifest(f.content.toString('utf8')).dataDir;
+      } catch {
+        // unreadable manifest: no data dir recorded
+      }
+    }
+  }
+  const unit = files.find((x) => x.path === ETCD_UNIT || x.path === ETCD_ENV);
+  const m = unit?.content ? /--data-dir[= ](\S+)/.exec(unit.content.toString('utf8')) ?? /ETCD_DATA_DIR=(\S+)/.exec(unit.content.toString('utf8')) : null;
+  return m ? m[1].replace(/^["']|["']$/g, '') : null;
+}
+
+export async function captureState(deps: EtcdDeps, clusterId: string, reason: string, log?: Log): Promise<StateManifest> {
+  const facts = requireFacts(deps, clusterId);
+  const cluster = deps.inventory.get(clusterId);
+  const nodes = stateNodes(deps, clusterId);
+  const collected = await Promise.all(
+    nodes.map(async (n) => {
+      const r = await readFiles(deps, clusterId, n.id, STATE_FILES, [], log);
+      return {
+        name: n.name,
+        nodeId: n.id,
+        address: n.address,
+        roles: n.roles,
+        etcdDataDir: dataDirOf(r.files),
+        etcdUnitActive: r.unitActive === null ? null : r.unitActive === 'active',
+        files: r.files,
+      };
+    }),
+  );
+  const m = await deps.states.save({ clusterId, clusterName: cluster.name, mode: facts.mode, reason, nodes: collected });
+  log?.('info', `state ${m.id} saved (${m.nodes.length} nodes, mode ${m.mode})`);
+  return m;
+}
+
+export interface TopologyCheck {
+  ok: boolean;
+  differences: string[];
+}
+
+/** Can this state be brought back? Every node still known at the same address, data dirs present. */
+export async function checkStateTopology(deps: EtcdDeps, clusterId: string, state: StateManifest, log?: Log): Promise<TopologyCheck> {
+  const differences: string[] = [];
+  const nodes = deps.inventory.get(clusterId).nodes;
+  if (state.clusterId !== clusterId) differences.push(`the state belongs to cluster ${state.clusterName}`);
+  for (const sn of state.nodes) {
+    const n = nodes.find((x) => x.id === sn.nodeId);
+    if (!n) {
+      differences.push(`${sn.name} (${sn.address}) is no longer in the inventory`);
+      continue;
+    }
+    if (n.address !== sn.address) differences.push(`${sn.name} moved from ${sn.address} to ${n.address}`);
+    if (sn.etcdDataDir) {
+      try {
+        const r = await readFiles(deps, clusterId, n.id, [], [sn.etcdDataDir], log);
+        if (!r.dirs.get(sn.etcdDataDir)) differences.push(`${sn.name}: data dir ${sn.etcdDataDir} no longer exists`);
+      } catch (e) {
+        differences.push(`${sn.name}: unreachable (${(e as Error).message.split('\n')[0]})`);
+      }
+    }
+  }
+  return { ok: differences.length === 0, differences };
+}
+
+export interface RestoreStateCtx {
+  deps: EtcdDeps;
+  clusterId: string;
+  stateId: string;
+  state?: StateManifest;
+  content?: (node: string, path: string) => Buffer | null;
+  log?: Log;
+}
+
+/** etcd and apiserver endpoints healthy again after a state or restore change. */
+export async function waitHealthy(deps: EtcdDeps, clusterId: string, nodes: ClusterNode[], opts: { etcd: boolean; apiserver: boolean; timeoutMs: number; log?: Log; signal?: AbortSignal }): Promise<void> {
+  if (opts.etcd && nodes.length) {
+    await waitFor(
+      'etcd to be healthy',
+      async () => {
+        const out = await deps.ops.etcdctl(clusterId, nodes[0].id, ['https://127.0.0.1:2379'], ['endpoint', 'health', '--cluster', '-w', 'json'], { tls: STACKED_ETCD_TLS });
+        const arr = JSON.parse(out.slice(out.indexOf('['), out.lastIndexOf(']') + 1)) as { health: boolean }[];
+        return arr.length > 0 && arr.every((x) => x.health);
+      },
+      { timeoutMs: opts.timeoutMs, intervalMs: 1500, signal: opts.signal, log: opts.log },
+    );
+    opts.log?.('info', 'etcd is healthy');
+  }
+  if (opts.apiserver) {
+    await Promise.all(
+      nodes.map((n) =>
+        waitFor(`the apiserver on ${n.name} to be ready`, async () => (await deps.ops.kubeGet(clusterId, n.id, '/readyz')).status === 200, {
+          timeoutMs: opts.timeoutMs,
+          intervalMs: 1500,
+          signal: opts.signal,
+        }),
+      ),
+    );
+    opts.log?.('info', 'apiservers are ready');
+  }
+}
+
+/**
+ * Put a state's files back on one node, with the static pods parked; returns which pods to start.
+ * A manifest that was active in the state is written parked and started afterwards, so etcd on
+ * all masters starts together from complete configuration.
+ */
+export async function applyStateFiles(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  files: { path: string; mode: number; content: Buffer | null }[],
+  log?: Log,
+): Promise<{ start: ('etcd' | 'kube-apiserver')[]; unitActive: boolean | null }> {
+  const start: ('etcd' | 'kube-apiserver')[] = [];
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  for (const name of ['etcd', 'kube-apiserver'] as const) {
+    const active = byPath.get(`${MANIFESTS}/${name}.yaml`);
+    const parked = byPath.get(`${PARKED}/${name}.yaml`);
+    const use = active?.content ? active : parked?.content ? parked : null;
+    if (use?.content) {
+      await putFile(deps, clusterId, node, `${PARKED}/${name}.yaml`, use.content, use.mode, log);
+      if (use === active) start.push(name);
+    } else if (active || parked) {
+      await removeFile(deps, clusterId, node, `${PARKED}/${name}.yaml`, log);
+    }
+  }
+  for (const p of [ETCD_UNIT, ETCD_ENV]) {
+    const f = byPath.get(p);
+    if (!f) continue;
+    if (f.content) await putFile(deps, clusterId, node, p, f.content, f.mode, log);
+    else await removeFile(deps, clusterId, node, p, log);
+  }
+  return { start, unitActive: null };
+}
+
+/** The step tree of "bring back state X". */
+export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx>[] {
+  const { deps, clusterId } = ctx;
+  const nodesOf = (c: RestoreStateCtx) => c.state!.nodes.map((sn) => deps.inventory.node(clusterId, sn.nodeId));
+  const starts = new Map<string, ('etcd' | 'kube-apiserver')[]>();
+  return [
+    {
+      id: 'check',
+      title: 'Check the state against the cluster as it is now',
+      run: async (c, s) => {
+        const loaded = await deps.states.load(c.stateId);
+        c.state = loaded.manifest;
+        c.content = loaded.content;
+        const t = await checkStateTopology(deps, clusterId, loaded.manifest, s.log);
+        if (!t.ok) throw new EtcdOpError('TOPOLOGY_CHANGED', `This state cannot be brought back: ${t.differences.join('; ')}`);
+      },
+    },
+    {
+      id: 'save-current',
+      title: 'Save the current state first (so this can be undone)',
+      run: async (_c, s) => void (await captureState(deps, clusterId, `before bringing back state ${ctx.stateId}`, s.log)),
+    },
+    {
+      id: 'stop',
+      title: 'Stop apiservers and etcd members (static pods parked)',
+      safePoint: true,
+      run: async (c, s) => {
+        const masters = nodesOf(c).filter((n) => n.roles.includes('master'));
+        await Promise.all(masters.map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })));
+        await Promise.all(masters.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log: s.log })));
+      },
+    },
+    {
+      id: 'files',
+      title: 'Put the state’s files back on every node',
+      safePoint: false,
+      run: async (c, s) => {
+        await Promise.all(
+          c.state!.nodes.map(async (sn) => {
+            const node = deps.inventory.node(clusterId, sn.nodeId);
+            const files = sn.files.map((f) => ({ path: f.path, mode: f.mode, content: f.sha256 ? c.content!(sn.name, f.path) : null }));
+            const r = await applyStateFiles(deps, clusterId, node, files, s.log);
+            starts.set(node.id, r.start);
+            if (sn.etcdUnitActive !== null) {
+              const action = sn.etcdUnitActive ? 'restart' : 'stop';
+              await deps.ops.run(clusterId, node.id, 'systemd-unit.sh', [action, 'etcd'], { log: s.log });
+            }
+          }),
+        );
+      },
+    },
+    {
+      id: 'start-etcd',
+      title: 'Start the etcd members the state ran',
+      safePoint: false,
+      run: async (c, s) => {
+        const nodes = nodesOf(c).filter((n) => starts.get(n.id)?.includes('etcd'));
+        await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log: s.log })));
+        if (nodes.length) await waitHealthy(deps, clusterId, nodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log: s.log });
+      },
+    },
+    {
+      id: 'start-apiservers',
+      title: 'Start the apiservers and wait until they are ready',
+      safePoint: false,
+      run: async (c, s) => {
+        const nodes = nodesOf(c).filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
+        await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })));
+        await waitHealthy(deps, clusterId, nodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log: s.log });
+      },
+    },
+  ];
+}
+
+export { requireFacts };
