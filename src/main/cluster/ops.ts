@@ -65,11 +65,17 @@ export class ClusterOps {
     return res.stdout;
   }
 
-  /** GET an API path on a master's local apiserver, with that master's admin.conf. */
-  async kubeGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
-    const res = await this.run(clusterId, nodeId, 'kube-get.sh', [path], { log: quietStdout(log), timeoutMs: 20_000 });
+  /** Call the API on a master's local apiserver, with that master's admin.conf (kube-api.sh). */
+  async kubeApi(clusterId: string, nodeId: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, log?: Log): Promise<{ status: number; body: string }> {
+    const args: string[] = [method, path];
+    if (body !== undefined) args.push(Buffer.from(JSON.stringify(body)).toString('base64'));
+    const res = await this.run(clusterId, nodeId, 'kube-api.sh', args, { log: quietStdout(log), timeoutMs: 30_000 });
     const v = kesValues(res.stdout);
     return { status: Number(v.get('HTTP') ?? 0), body: Buffer.from(v.get('BODY') ?? '', 'base64').toString('utf8') };
+  }
+
+  kubeGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
+    return this.kubeApi(clusterId, nodeId, 'GET', path, undefined, log);
   }
 }
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install etcd, etcdctl (and etcdutl when present) from an official release archive
+# (etcd-vX.Y.Z-linux-amd64.tar.gz) into /usr/local/bin, after checking its sha256.
+# Usage: bash install-etcd-tools.sh ARCHIVE SHA256 [DEST]
+set -euo pipefail
+archive=$1 want=$2 dest=${3:-/usr/local/bin}
+got=$(sha256sum "$archive" | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "archive sha256 mismatch: $got != $want" >&2; exit 3; }
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+tar -xzf "$archive" -C "$t"
+top=$(find "$t" -mindepth 1 -maxdepth 1 -type d -name 'etcd-v*' | head -n1)
+[ -n "$top" ] || { echo "not an etcd release archive (no etcd-v*/ folder)" >&2; exit 4; }
+mkdir -p "$dest"
+installed=()
+for b in etcd etcdctl etcdutl; do
+  if [ -f "$top/$b" ]; then install -m 0755 "$top/$b" "$dest/$b"; installed+=("$b"); fi
+done
+[ ${#installed[@]} -gt 0 ] || { echo "archive holds no etcd binaries" >&2; exit 4; }
+rm -f "$archive"
+echo "KES_INSTALLED=${installed[*]}"
+echo "KES_VERSION=$("$dest/etcdctl" version 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)"

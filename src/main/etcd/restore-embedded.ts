@@ -1,0 +1,246 @@
+// Restore a vault snapshot onto the stacked ("embedded") etcd: every master, the same snapshot,
+// each into a new data dir, one new cluster token and the full initial cluster (kubeadm#2641);
+// etcd.yaml rewritten (data dir flag AND etcd-data hostPath, token, initial cluster); etcd
+// started, then the apiservers; health gates; automatic rollback to the state saved first.
+import { posix } from 'node:path';
+import type { ClusterNode } from '@shared/domain';
+import { kesValues, type Log } from '../cluster/ops';
+import { parseInitialCluster } from '../cluster/facts';
+import type { JobDef, StepDef } from '../jobs/types';
+import type { SnapshotMeta } from '../vault/snapshots';
+import type { StateManifest } from '../vault/states';
+import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
+import { MANIFESTS, PARKED, putFile, readFiles, removeFile, staticPod } from './files';
+import { editEtcdManifest, readEtcdManifest, unifiedDiff } from './manifests';
+import { applyStateFiles, captureState, waitHealthy } from './state';
+import { sh } from '../remote/quote';
+
+export interface MemberPlan {
+  node: ClusterNode;
+  name: string;
+  peerUrl: string;
+  oldManifest: string;
+  /** Where the current etcd.yaml lives (active in manifests, or parked). */
+  manifestPath: string;
+  newManifest: string;
+  newDataDir: string;
+  remoteSnapshot?: string;
+}
+
+export interface RestoreCtx {
+  deps: EtcdDeps;
+  clusterId: string;
+  snapshotId: string;
+  meta: SnapshotMeta;
+  token: string;
+  initialCluster: string;
+  members: MemberPlan[];
+  /** Set once the first member was stopped: from then on a failure rolls back. */
+  changed: boolean;
+  state?: StateManifest;
+  /** Health gate timeout (tests shorten it). */
+  gateTimeoutMs: number;
+}
+
+/** Read every master's etcd.yaml and compute the new one; nothing is changed. */
+export async function prepareRestore(deps: EtcdDeps, clusterId: string, snapshotId: string, opts: { gateTimeoutMs?: number; log?: Log } = {}): Promise<RestoreCtx> {
+  requireFacts(deps, clusterId);
+  const meta = await deps.snapshots.get(snapshotId);
+  const masters = masterNodes(deps, clusterId);
+  const suffix = opSuffix();
+  const token = `kes-${suffix}`;
+  const read = await Promise.all(
+    masters.map(async (node) => {
+      const r = await readFiles(deps, clusterId, node.id, [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`], [], opts.log);
+      const f = r.files.find((x) => x.content);
+      if (!f?.content) throw new EtcdOpError('NOT_STACKED', `${node.name} has no etcd.yaml (active or parked): it runs no stacked etcd member`);
+      return { node, manifestPath: f.path, text: f.content.toString('utf8') };
+    }),
+  );
+  const infos = read.map((r) => ({ ...r, info: readEtcdManifest(r.text) }));
+  // The full initial cluster: every stacked member with its advertised peer URL.
+  const initialCluster = infos.map((i) => `${i.info.name}=${i.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
+  parseInitialCluster(initialCluster); // validates
+  const members: MemberPlan[] = infos.map((i) => {
+    // New data dir next to the old one: /var/lib/etcd → /var/lib/etcd-kes-<time>.
+    const base = i.info.dataDir.replace(/-kes-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, '');
+    const newDataDir = `${base}-kes-${suffix}`;
+    return {
+      node: i.node,
+      name: i.info.name,
+      peerUrl: i.info.initialAdvertisePeerUrls.split(',')[0],
+      oldManifest: i.text,
+      manifestPath: i.manifestPath,
+      newDataDir,
+      newManifest: editEtcdManifest(i.text, { dataDir: newDataDir, initialClusterToken: token, initialCluster, initialClusterState: 'new' }),
+    };
+  });
+  return { deps, clusterId, snapshotId, meta, token, initialCluster, members, changed: false, gateTimeoutMs: opts.gateTimeoutMs ?? 180_000 };
+}
+
+function perMember(ctx: RestoreCtx, id: string, title: string, run: (m: MemberPlan, c: RestoreCtx, log: Log, signal: AbortSignal) => Promise<void>, plan?: (m: MemberPlan) => ReturnType<NonNullable<StepDef<RestoreCtx>['plan']>>): StepDef<RestoreCtx>[] {
+  return ctx.members.map((m) => ({
+    id: m.node.name,
+    title: `${title} on ${m.node.name}`,
+    node: m.node.name,
+    plan: plan ? () => plan(m) : undefined,
+    run: (c, s) => run(c.members.find((x) => x.node.id === m.node.id)!, c, s.log, s.signal),
+  }));
+}
+
+export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef<RestoreCtx> {
+  const { deps, clusterId } = ctx;
+  const nodes = () => ctx.members.map((m) => m.node);
+  const steps: StepDef<RestoreCtx>[] = [
+    {
+      id: 'verify',
+      title: 'Verify the snapshot in the vault (sha256, integrity hash)',
+      plan: () => [{ kind: 'note', text: `Snapshot ${ctx.meta.id}: ${ctx.meta.size} bytes, revision ${ctx.meta.revision ?? '?'}, ${ctx.meta.totalKeys ?? '?'} keys, sha256 ${ctx.meta.sha256}` }],
+      run: async (c, s) => {
+        const m = await deps.snapshots.verify(c.snapshotId, s.signal);
+        if (m.integrity !== 'ok') throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
+        s.log('info', `sha256 ${m.sha256} matches`);
+      },
+    },
+    {
+      id: 'save-state',
+      title: 'Save the current state (the way back)',
+      plan: () => [{ kind: 'note', text: 'Archive etcd.yaml, kube-apiserver.yaml, units and data dirs of every master into the vault' }],
+      run: async (c, s) => {
+        c.state = await captureState(deps, clusterId, `before restoring snapshot ${c.snapshotId}`, s.log);
+      },
+    },
+    {
+      id: 'upload',
+      title: 'Upload the snapshot to every master and verify it there',
+      parallel: true,
+      children: perMember(
+        ctx,
+        'upload',
+        'Upload and verify',
+        async (m, c, log, signal) => {
+          const { dir, freeKb } = await transferDir(deps, clusterId, m.node, log);
+          if (freeKb * 1024 < c.meta.size * 3) throw new EtcdOpError('NO_SPACE', `${m.node.name} has ${Math.round(freeKb / 1024)} MiB free; the restore needs about ${Math.round((c.meta.size * 3) / 1048576)} MiB`);
+          m.remoteSnapshot = posix.join(dir, `restore-${c.meta.id}.db`);
+          log('info', `upload ${c.meta.size} bytes to ${m.node.name}:${m.remoteSnapshot}`);
+          const t = await deps.pool.upload(deps.targetOf(clusterId, m.node.id), deps.snapshots.filePath(c.meta.id), m.remoteSnapshot, { signal });
+          if (t.sha256 !== c.meta.sha256) throw new EtcdOpError('SNAPSHOT_INVALID', `Upload to ${m.node.name} corrupted (sha256 ${t.sha256})`);
+          const res = await deps.ops.run(clusterId, m.node.id, 'snapshot-status.sh', [m.remoteSnapshot, c.meta.sha256], { log: (st, tx) => st !== 'stdout' && log(st, tx) });
+          log('info', `verified on ${m.node.name}: ${kesValues(res.stdout).get('STATUS')}`);
+        },
+        (m) => [{ kind: 'upload', node: m.node.name, from: `vault/${ctx.meta.id}`, to: `/var/lib/kube-etcd-switch/transfer/${m.node.user}/restore-${ctx.meta.id}.db`, bytes: ctx.meta.size }],
+      ),
+    },
+    {
+      id: 'stop',
+      title: 'Stop the apiservers, then the etcd members (static pods parked)',
+      safePoint: true,
+      plan: () => nodes().flatMap((n) => [
+        { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park kube-apiserver 6443` },
+        { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park etcd 2379` },
+      ]),
+      run: async (c, s) => {
+        c.changed = true;
+        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })));
+        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log: s.log })));
+      },
+    },
+    {
+      id: 'restore',
+      title: 'Restore every member from the same snapshot into a new data dir',
+      parallel: true,
+      safePoint: false,
+      children: perMember(
+        ctx,
+        'restore',
+        'Restore member',
+        async (m, c, log) => {
+          await deps.ops.run(clusterId, m.node.id, 'restore-member.sh', [m.remoteSnapshot!, c.meta.sha256, m.name, c.initialCluster, c.token, m.peerUrl, m.newDataDir], { log, timeoutMs: 30 * 60_000 });
+        },
+        (m) => [{ kind: 'command', node: m.node.name, command: sh`bash restore-member.sh SNAPSHOT ${ctx.meta.sha256} ${m.name} ${ctx.initialCluster} ${ctx.token} ${m.peerUrl} ${m.newDataDir}` }],
+      ),
+    },
+    {
+      id: 'manifests',
+      title: 'Rewrite etcd.yaml on every master (data dir, hostPath, token, initial cluster)',
+      parallel: true,
+      safePoint: false,
+      children: perMember(
+        ctx,
+        'manifests',
+        'Write etcd.yaml',
+        async (m, _c, log) => {
+          await putFile(deps, clusterId, m.node, `${PARKED}/etcd.yaml`, m.newManifest, 0o600, log);
+        },
+        (m) => [{ kind: 'file', node: m.node.name, path: `${MANIFESTS}/etcd.yaml`, diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldManifest, m.newManifest) }],
+      ),
+    },
+    {
+      id: 'start-etcd',
+      title: 'Start etcd on every master and wait until the cluster is healthy',
+      safePoint: false,
+      plan: () => nodes().map((n) => ({ kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh unpark etcd 2379` })),
+      run: async (c, s) => {
+        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log: s.log })));
+        await waitHealthy(deps, clusterId, nodes(), { etcd: true, apiserver: false, timeoutMs: c.gateTimeoutMs, log: s.log });
+      },
+    },
+    {
+      id: 'start-apiservers',
+      title: 'Start the apiservers and wait until every one is ready',
+      safePoint: false,
+      plan: () => nodes().map((n) => ({ kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh unpark kube-apiserver 6443` })),
+      run: async (c, s) => {
+        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })));
+        await waitHealthy(deps, clusterId, nodes(), { etcd: false, apiserver: true, timeoutMs: c.gateTimeoutMs, log: s.log });
+      },
+    },
+    {
+      id: 'cleanup',
+      title: 'Remove the uploaded snapshot copies',
+      run: async (c, s) => {
+        await Promise.all(c.members.filter((m) => m.remoteSnapshot).map((m) => removeFile(deps, clusterId, m.node, m.remoteSnapshot!, s.log).catch(() => undefined)));
+      },
+    },
+  ];
+  return {
+    kind: 'restore-embedded',
+    title: `Restore snapshot ${ctx.meta.id.slice(0, 8)} onto the embedded etcd`,
+    destructive: true,
+    clusterId,
+    clusterName,
+    steps,
+    rollback: {
+      title: 'Roll back: bring back the state saved before the restore',
+      when: (c) => c.changed && !!c.state,
+      run: async (c, s) => rollbackTo(c, s.log),
+    },
+    describeStop: (c, done) => {
+      if (!c.changed) return `Nothing on the cluster was changed (${done.length} preparatory step(s) done). It runs as before.`;
+      return 'The cluster was changed; see the rollback result above. Check the health view.';
+    },
+  };
+}
+
+/** Put the saved state's files back on every master, start what it ran, wait for health. */
+async function rollbackTo(c: RestoreCtx, log: Log): Promise<void> {
+  const { deps, clusterId } = c;
+  const loaded = await deps.states.load(c.state!.id);
+  const nodes = c.members.map((m) => m.node);
+  // Everything stopped first, so old and new members never mix.
+  await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e)))));
+  await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))));
+  const starts = new Map<string, string[]>();
+  for (const sn of loaded.manifest.nodes) {
+    const node = nodes.find((n) => n.id === sn.nodeId);
+    if (!node) continue;
+    const files = sn.files.map((f) => ({ path: f.path, mode: f.mode, content: f.sha256 ? loaded.content(sn.name, f.path) : null }));
+    starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
+  }
+  const etcdNodes = nodes.filter((n) => starts.get(n.id)?.includes('etcd'));
+  await Promise.all(etcdNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log })));
+  await waitHealthy(deps, clusterId, etcdNodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log });
+  const apiNodes = nodes.filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
+  await Promise.all(apiNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log })));
+  await waitHealthy(deps, clusterId, apiNodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log });
+}
