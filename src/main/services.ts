@@ -15,6 +15,14 @@ import { HostKeyStore } from './ssh/hostkeys';
 import { SshPool } from './ssh/pool';
 import type { SshTarget } from './ssh/types';
 import { TerminalManager } from './terminal/manager';
+import { ClusterOps } from './cluster/ops';
+import { EtcdService } from './etcd/service';
+import { ToolCache } from './etcd/tools';
+import { JobHistory } from './jobs/history';
+import { JobService } from './jobs/service';
+import { ScriptLibrary } from './remote/scripts';
+import { SnapshotVault } from './vault/snapshots';
+import { StateVault } from './vault/states';
 
 export interface ServiceOptions {
   dataDir: string;
@@ -39,6 +47,13 @@ export interface ServiceCore {
   scriptsDir: string;
   states: Map<string, NodeStatus>;
   targetOf(clusterId: string, nodeId: string): SshTarget;
+  scripts: ScriptLibrary;
+  ops: ClusterOps;
+  snapshots: SnapshotVault;
+  stateVault: StateVault;
+  jobs: JobService;
+  etcd: EtcdService;
+  tools: ToolCache;
   log: (line: string) => void;
   close(): Promise<void>;
 }
@@ -97,6 +112,16 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     return t;
   }
 
+  const scripts = new ScriptLibrary(join(opts.resourcesDir, 'scripts'), scriptsDir);
+  const ops = new ClusterOps({ inventory, pool, scripts, targetOf });
+  const snapshots = await SnapshotVault.open(opts.dataDir);
+  const stateVault = await StateVault.open(opts.dataDir);
+  const jobs = new JobService(await JobHistory.open(opts.dataDir), events);
+  const tools = new ToolCache(opts.dataDir);
+  const etcd = new EtcdService({ ops, inventory, pool, snapshots, states: stateVault, targetOf }, jobs, tools, opts.dataDir);
+  await etcd.loadSchedules();
+  etcd.startScheduler();
+
   const services: ServiceCore = {
     opts,
     events,
@@ -109,8 +134,16 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     scriptsDir,
     states,
     targetOf,
+    scripts,
+    ops,
+    snapshots,
+    stateVault,
+    jobs,
+    etcd,
+    tools,
     log,
     async close() {
+      etcd.stopScheduler();
       terminals.closeAll();
       await pool.closeAll();
     },

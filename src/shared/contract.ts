@@ -10,6 +10,9 @@ import {
   SecretKind,
   SettingsPatch,
   type AppInfo,
+  type ClusterFacts,
+  type ScriptInfo,
+  type ToolArchive,
   type Settings,
   type Cluster,
   type ClusterNode,
@@ -20,6 +23,9 @@ import {
   type SshConfigEntry,
   type TrustedHostKey,
 } from './domain';
+import { JobRequest, type JobRecord, type JobSummary, type LogLine, type Schedule } from './jobs';
+import type { HealthReport } from './health';
+import { SnapshotNote, type SnapshotMeta, type StateManifest } from './vault';
 
 /** Declares one method: `returns<Output>()(inputSchema)` — the input type comes from the schema. */
 function returns<O>() {
@@ -34,6 +40,8 @@ const Rows = z.number().int().min(1).max(500);
 const SecretValue = z.string().min(1, 'Value is empty').max(64 * 1024, 'Value is too large');
 const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Malformed fingerprint');
 type Opened = { id: string; title: string };
+const Uuid = z.string().regex(/^[0-9a-f-]{36}$/, 'Malformed id');
+const ClusterRef = z.object({ clusterId: Id }).strict();
 
 export const methods = {
   'app.info': returns<AppInfo>()(Empty),
@@ -86,6 +94,44 @@ export const methods = {
   'terminal.ack': returns<void>()(z.object({ id: Id, chars: z.number().int().min(0).max(1 << 30) }).strict()),
   'terminal.close': returns<void>()(z.object({ id: Id }).strict()),
 
+  'cluster.initialize': returns<ClusterFacts>()(NodeRef),
+  'cluster.health': returns<HealthReport>()(ClusterRef),
+
+  'snapshots.list': returns<SnapshotMeta[]>()(z.object({ clusterId: Id.optional() }).strict()),
+  'snapshots.update': returns<SnapshotMeta>()(z.object({ id: Uuid, note: SnapshotNote }).strict()),
+  'snapshots.verify': returns<SnapshotMeta>()(z.object({ id: Uuid, clusterId: Id.optional() }).strict()),
+  'snapshots.export': returns<void>()(z.object({ id: Uuid, path: LocalPath }).strict()),
+  'snapshots.import': returns<SnapshotMeta>()(z.object({ path: LocalPath, note: SnapshotNote.default('') }).strict()),
+  'snapshots.delete': returns<void>()(z.object({ id: Uuid }).strict()),
+  'snapshots.schedule.get': returns<Schedule | null>()(ClusterRef),
+  'snapshots.schedule.set': returns<Schedule>()(
+    z
+      .object({
+        clusterId: Id,
+        everyHours: z.number().min(0.01).max(720),
+        keep: z.number().int().min(1).max(1000),
+        enabled: z.boolean(),
+      })
+      .strict(),
+  ),
+
+  'states.list': returns<StateManifest[]>()(ClusterRef),
+
+  /** Plan a job: nothing runs; the record carries the plan (commands, diffs) to show. */
+  'jobs.plan': returns<JobRecord>()(z.object({ clusterId: Id, job: JobRequest }).strict()),
+  /** Run a planned job. Destructive jobs need the cluster name typed as confirmation. */
+  'jobs.start': returns<JobSummary>()(z.object({ jobId: Uuid, confirmation: z.string().max(63).optional() }).strict()),
+  'jobs.cancel': returns<boolean>()(z.object({ jobId: Uuid }).strict()),
+  'jobs.list': returns<JobSummary[]>()(z.object({ clusterId: Id.optional() }).strict()),
+  'jobs.get': returns<JobRecord | null>()(z.object({ jobId: Uuid }).strict()),
+
+  'scripts.list': returns<ScriptInfo[]>()(Empty),
+  'scripts.reset': returns<ScriptInfo>()(z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-]*\.sh$/) }).strict()),
+
+  'tools.list': returns<ToolArchive[]>()(Empty),
+  'tools.add': returns<ToolArchive>()(z.object({ path: LocalPath, sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional() }).strict()),
+  'tools.download': returns<ToolArchive>()(z.object({ version: z.string().regex(/^\d+\.\d+\.\d+$/) }).strict()),
+
   'settings.get': returns<Settings>()(Empty),
   'settings.set': returns<Settings>()(SettingsPatch),
 } as const;
@@ -99,6 +145,8 @@ export type Output<M extends MethodName> = Methods[M]['output'];
 /** Events pushed from main to the renderer. */
 export interface Events {
   'node.status': NodeStatus;
+  'job.update': JobSummary;
+  'job.log': { jobId: string; line: LogLine };
   'terminal.data': { id: string; data: string };
   'terminal.exit': { id: string; code: number | null; message?: string };
 }

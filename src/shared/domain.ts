@@ -242,3 +242,21 @@ export interface SshConfigEntry {
   identityFile?: string;
   proxyJump?: string;
 }
+
+/** A remote script in the user-editable scripts folder. */
+export interface ScriptInfo {
+  name: string;
+  path: string;
+  modified: boolean;
+  missing: boolean;
+}
+
+/** An etcd release archive in the desktop cache. */
+export interface ToolArchive {
+  file: string;
+  name: string;
+  version: string;
+  arch: string;
+  sha256: string;
+  binaries: string[];
+}

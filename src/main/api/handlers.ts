@@ -3,6 +3,7 @@
 import { homedir } from 'node:os';
 import { NodeInput, type ClusterNode, type NodeStatus, type SecretFlags, type SshConfigEntry } from '@shared/domain';
 import type { ServiceCore } from '../services';
+import type { SshTarget } from '../ssh/types';
 import { secretAccount } from '../secrets/types';
 import { readSshConfig } from '../ssh/sshconfig';
 import { localPtySource, sshShellSource } from '../terminal/sources';
@@ -111,6 +112,10 @@ export function createHandlers(svc: ServiceCore): Handlers {
 
     'hostKeys.list': () => hostKeys.list(),
     'hostKeys.trust': async ({ clusterId, nodeId, fingerprint }) => {
+      // The refused key may be the node's own or that of a jump host on the way to it.
+      for (let t: SshTarget | undefined = svc.targetOf(clusterId, nodeId); t; t = t.jump) {
+        if (hostKeys.pending(t.host, t.port)?.fingerprint === fingerprint) return hostKeys.trustPending(t.host, t.port, fingerprint);
+      }
       const node = inventory.node(clusterId, nodeId);
       return hostKeys.trustPending(node.address, node.port, fingerprint);
     },
@@ -127,6 +132,36 @@ export function createHandlers(svc: ServiceCore): Handlers {
     'terminal.resize': ({ id, cols, rows }) => terminals.resize(id, cols, rows),
     'terminal.ack': ({ id, chars }) => terminals.ack(id, chars),
     'terminal.close': ({ id }) => terminals.close(id),
+
+    'cluster.initialize': ({ clusterId, nodeId }) => svc.etcd.initialize(clusterId, nodeId, (stream, text) => svc.log(`[initialize] ${stream}: ${text}`)),
+    'cluster.health': ({ clusterId }) => svc.etcd.health(clusterId),
+
+    'snapshots.list': async ({ clusterId }) => (await svc.snapshots.list()).filter((m) => !clusterId || m.source.clusterId === clusterId),
+    'snapshots.update': ({ id, note }) => svc.snapshots.update(id, { note }),
+    'snapshots.verify': ({ id, clusterId }) => svc.etcd.verify(id, clusterId),
+    'snapshots.export': ({ id, path }) => svc.snapshots.exportTo(id, expandHome(path)),
+    'snapshots.import': ({ path, note }) => svc.snapshots.importFile(expandHome(path), note),
+    'snapshots.delete': ({ id }) => svc.snapshots.remove(id),
+    'snapshots.schedule.get': ({ clusterId }) => svc.etcd.getSchedule(clusterId),
+    'snapshots.schedule.set': (s) => {
+      inventory.get(s.clusterId);
+      return svc.etcd.setSchedule(s);
+    },
+
+    'states.list': ({ clusterId }) => svc.stateVault.list(clusterId),
+
+    'jobs.plan': ({ clusterId, job }) => svc.etcd.plan(clusterId, job),
+    'jobs.start': ({ jobId, confirmation }) => svc.jobs.start(jobId, confirmation),
+    'jobs.cancel': ({ jobId }) => svc.jobs.cancel(jobId),
+    'jobs.list': ({ clusterId }) => svc.jobs.list(clusterId),
+    'jobs.get': ({ jobId }) => svc.jobs.get(jobId),
+
+    'scripts.list': () => svc.scripts.list(),
+    'scripts.reset': ({ name }) => svc.scripts.reset(name),
+
+    'tools.list': () => svc.tools.list(),
+    'tools.add': ({ path, sha256 }) => svc.tools.add(expandHome(path), sha256),
+    'tools.download': ({ version }) => svc.tools.download(version),
 
     'settings.get': () => settings.get(),
     'settings.set': (patch) => settings.update(patch),

@@ -1,54 +1,13 @@
 // Health of a cluster, read through SSH: each apiserver's readiness and which etcd it uses, every
 // etcd member's status (leader, raft index, db size, alarms, reachable), and kube-system pods.
-import type { ClusterFacts, ModeName } from '@shared/domain';
+import type { ClusterFacts } from '@shared/domain';
+import type { ApiserverHealth, HealthReport, MemberHealth, PodHealth } from '@shared/health';
 import type { InventoryStore } from '../inventory/store';
 import { classifyMode } from './facts';
 import { parseAlarms, parseEndpointStatus, parseMemberList } from './etcdjson';
 import { STACKED_ETCD_TLS, type ClusterOps } from './ops';
 
-export interface ApiserverHealth {
-  nodeId: string;
-  name: string;
-  ready: boolean;
-  etcdServers: string[] | null;
-  error?: string;
-}
-
-export interface MemberHealth {
-  id: string;
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-  isLearner: boolean;
-  reachable: boolean;
-  isLeader: boolean;
-  version: string | null;
-  dbSize: number | null;
-  dbSizeInUse: number | null;
-  raftIndex: number | null;
-  raftTerm: number | null;
-  revision: number | null;
-  alarms: string[];
-}
-
-export interface PodHealth {
-  name: string;
-  node: string | null;
-  phase: string;
-  ready: string;
-  restarts: number;
-}
-
-export interface HealthReport {
-  at: string;
-  mode: ModeName;
-  modeDetails: string[];
-  apiservers: ApiserverHealth[];
-  members: MemberHealth[];
-  clusterId: string | null;
-  pods: PodHealth[];
-  errors: string[];
-}
+export type { ApiserverHealth, HealthReport, MemberHealth, PodHealth };
 
 interface PodJson {
   metadata: { name: string };

@@ -6,21 +6,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import * as tar from 'tar';
-import type { ClusterNode } from '@shared/domain';
+import type { ClusterNode, ToolArchive } from '@shared/domain';
 import type { Log } from '../cluster/ops';
 import { kesValues } from '../cluster/ops';
 import { EtcdOpError, transferDir, type EtcdDeps } from './deps';
 
 const ARCHIVE_RE = /^etcd-v(\d+\.\d+\.\d+)-linux-(amd64|arm64)\.tar\.gz$/;
 
-export interface CachedArchive {
-  file: string;
-  name: string;
-  version: string;
-  arch: string;
-  sha256: string;
-  binaries: string[];
-}
+export type CachedArchive = ToolArchive;
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');

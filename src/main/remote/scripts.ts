@@ -10,14 +10,9 @@ import { join } from 'node:path';
 import type { SshPool } from '../ssh/pool';
 import type { ExecResult, SshTarget } from '../ssh/types';
 import { shJoin } from './quote';
+import type { ScriptInfo } from '@shared/domain';
 
-export interface ScriptInfo {
-  name: string;
-  path: string;
-  modified: boolean;
-  /** The user's copy was deleted: the default is used. */
-  missing: boolean;
-}
+export type { ScriptInfo };
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]*\.sh$/;
 

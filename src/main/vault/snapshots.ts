@@ -6,37 +6,12 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import { writeJsonAtomic } from '../util/jsonfile';
 import { checkSnapshotFile } from './snapfile';
 
-export const SnapshotNote = z
-  .string()
-  .max(2000, 'Notes are at most 2000 characters')
-  .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(s), 'Notes cannot contain control characters');
+import { SnapshotMeta, SnapshotNote } from '@shared/vault';
 
-export const SnapshotMeta = z.object({
-  id: z.string().regex(/^[0-9a-f-]{36}$/),
-  note: SnapshotNote,
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  size: z.number().int().nonnegative(),
-  revision: z.number().int().nonnegative().nullable(),
-  hash: z.number().int().nonnegative().nullable(),
-  totalKeys: z.number().int().nonnegative().nullable(),
-  etcdVersion: z.string().max(64).nullable(),
-  integrity: z.enum(['ok', 'absent']),
-  source: z.object({
-    kind: z.enum(['cluster', 'import']),
-    clusterId: z.string().max(64).nullable(),
-    clusterName: z.string().max(64).nullable(),
-    mode: z.string().max(64).nullable(),
-    node: z.string().max(253).nullable(),
-    originalName: z.string().max(255).nullable(),
-  }),
-  createdAt: z.string(),
-  verifiedAt: z.string().nullable(),
-});
-export type SnapshotMeta = z.infer<typeof SnapshotMeta>;
+export { SnapshotMeta, SnapshotNote };
 
 export type NewSnapshotMeta = Omit<SnapshotMeta, 'id' | 'sha256' | 'size' | 'integrity' | 'createdAt' | 'verifiedAt'>;
 

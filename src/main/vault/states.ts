@@ -5,43 +5,12 @@
 import { promises as fs, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import * as tar from 'tar';
 import { VaultError } from './snapshots';
 
-export const StateFile = z.object({
-  path: z.string().regex(/^\/[^\0]*$/, 'absolute path').max(4096),
-  /** File mode (e.g. 0o600); restored with the content. */
-  mode: z.number().int().min(0).max(0o7777),
-  /** Present: the file existed; null: it did not (restoring removes it). */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
-});
-export type StateFile = z.infer<typeof StateFile>;
+import { StateFile, StateManifest, StateNode } from '@shared/vault';
 
-export const StateNode = z.object({
-  name: z.string().max(63),
-  nodeId: z.string().max(64),
-  address: z.string().max(253),
-  roles: z.array(z.string()).max(4),
-  files: z.array(StateFile),
-  /** etcd data dir this node's member used (stacked or external), if any. */
-  etcdDataDir: z.string().nullable(),
-  /** Whether the external etcd unit was running. */
-  etcdUnitActive: z.boolean().nullable(),
-});
-export type StateNode = z.infer<typeof StateNode>;
-
-export const StateManifest = z.object({
-  format: z.literal(1),
-  id: z.string().regex(/^[0-9a-f-]{36}$/),
-  clusterId: z.string(),
-  clusterName: z.string(),
-  mode: z.string().max(64),
-  reason: z.string().max(500),
-  createdAt: z.string(),
-  nodes: z.array(StateNode),
-});
-export type StateManifest = z.infer<typeof StateManifest>;
+export { StateFile, StateManifest, StateNode };
 
 export interface CollectedNode extends Omit<StateNode, 'files'> {
   files: { path: string; mode: number; content: Buffer | null }[];

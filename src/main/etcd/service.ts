@@ -1,0 +1,209 @@
+// The etcd side of the app as the handlers use it: builds job declarations by kind, runs the
+// read-only operations (initialize, health, verify), and the snapshot schedule.
+import { z } from 'zod';
+import type { ClusterFacts } from '@shared/domain';
+import type { HealthReport } from '@shared/health';
+import type { JobRecord } from '@shared/jobs';
+import type { SnapshotMeta } from '@shared/vault';
+import { clusterHealth } from '../cluster/health';
+import { initializeCluster } from '../cluster/initialize';
+import { kesValues, type Log } from '../cluster/ops';
+import type { JobService } from '../jobs/service';
+import type { JobDef } from '../jobs/types';
+import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
+import { drillJob, type DrillCtx } from './drill';
+import { prepareRestore, restoreEmbeddedJob } from './restore-embedded';
+import { captureState, restoreStateSteps, type RestoreStateCtx } from './state';
+import { takeSnapshot } from './snapshot';
+import { installTools, type ToolCache } from './tools';
+import { posix } from 'node:path';
+import { readJsonFile, writeJsonAtomic } from '../util/jsonfile';
+import { join } from 'node:path';
+
+import { JobRequest, Schedule } from '@shared/jobs';
+
+export { JobRequest, Schedule };
+const SCHEDULED_NOTE = 'scheduled snapshot';
+
+export class EtcdService {
+  private schedules: Schedule[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly deps: EtcdDeps,
+    private readonly jobs: JobService,
+    private readonly tools: ToolCache,
+    private readonly dataDir: string,
+  ) {}
+
+  initialize(clusterId: string, nodeId: string, log?: Log): Promise<ClusterFacts> {
+    return initializeCluster(this.deps, clusterId, nodeId, log);
+  }
+
+  health(clusterId: string): Promise<HealthReport> {
+    return clusterHealth(this.deps, clusterId);
+  }
+
+  /** Build the job for a request and return its plan (nothing runs yet). */
+  async plan(clusterId: string, req: JobRequest): Promise<JobRecord> {
+    const cluster = this.deps.inventory.get(clusterId);
+    const { deps } = this;
+    switch (req.kind) {
+      case 'snapshot': {
+        requireFacts(deps, clusterId);
+        const def: JobDef<{ meta?: SnapshotMeta }> = {
+          kind: 'snapshot',
+          title: 'Take a snapshot',
+          destructive: false,
+          clusterId,
+          clusterName: cluster.name,
+          steps: [
+            {
+              id: 'save',
+              title: 'Save a snapshot on a healthy master and download it into the vault',
+              plan: () => [{ kind: 'note', text: 'etcdctl snapshot save (one endpoint) on a master, then SFTP download with sha256 check' }],
+              run: async (c, s) => {
+                c.meta = await takeSnapshot(deps, clusterId, { note: req.note, nodeId: req.nodeId, log: s.log, signal: s.signal, onProgress: (d, t) => s.progress(t ? d / t : 0) });
+              },
+            },
+          ],
+        };
+        return this.jobs.plan(def, {});
+      }
+      case 'restore-embedded': {
+        const ctx = await prepareRestore(deps, clusterId, req.snapshotId);
+        return this.jobs.plan(restoreEmbeddedJob(ctx, cluster.name), ctx);
+      }
+      case 'capture-state': {
+        requireFacts(deps, clusterId);
+        const def: JobDef<object> = {
+          kind: 'capture-state',
+          title: 'Save the current state',
+          destructive: false,
+          clusterId,
+          clusterName: cluster.name,
+          steps: [{ id: 'capture', title: 'Archive manifests, units and data dirs of every master and etcd node', run: async (_c, s) => void (await captureState(deps, clusterId, req.note || 'saved on demand', s.log)) }],
+        };
+        return this.jobs.plan(def, {});
+      }
+      case 'restore-state': {
+        const state = await deps.states.manifest(req.stateId);
+        const ctx: RestoreStateCtx = { deps, clusterId, stateId: req.stateId };
+        const def: JobDef<RestoreStateCtx> = {
+          kind: 'restore-state',
+          title: `Bring back the state of ${new Date(state.createdAt).toLocaleString()} (${state.mode})`,
+          destructive: true,
+          clusterId,
+          clusterName: cluster.name,
+          steps: restoreStateSteps(ctx),
+        };
+        return this.jobs.plan(def, ctx);
+      }
+      case 'drill': {
+        requireFacts(deps, clusterId);
+        const ctx: DrillCtx = { deps, clusterId, namespaces: req.namespaces, deleted: [] };
+        return this.jobs.plan(drillJob(ctx, cluster.name), ctx);
+      }
+      case 'install-tools': {
+        const archive = (await this.tools.list()).find((a) => a.name === req.archive);
+        if (!archive) throw new EtcdOpError('NOT_FOUND', `No cached archive ${req.archive}; add or download one first`);
+        const nodes = req.nodeIds.map((id) => deps.inventory.node(clusterId, id));
+        const def: JobDef<object> = {
+          kind: 'install-tools',
+          title: `Install etcd tools ${archive.version}`,
+          destructive: false,
+          clusterId,
+          clusterName: cluster.name,
+          steps: [
+            {
+              id: 'install',
+              title: 'Install etcd tools',
+              parallel: true,
+              children: nodes.map((n) => ({
+                id: n.name,
+                title: `Install ${archive.name} on ${n.name}`,
+                node: n.name,
+                plan: () => [{ kind: 'upload' as const, node: n.name, from: archive.name, to: `/var/lib/kube-etcd-switch/transfer/${n.user}/${archive.name}` }, { kind: 'command' as const, node: n.name, command: `bash install-etcd-tools.sh ${archive.name} ${archive.sha256}` }],
+                run: async (_c: object, s: { log: Log }) => {
+                  const r = await installTools(deps, clusterId, n, archive, s.log);
+                  s.log('info', `installed ${r.installed.join(', ')} ${r.version} on ${n.name}`);
+                },
+              })),
+            },
+          ],
+        };
+        return this.jobs.plan(def, {});
+      }
+    }
+  }
+
+  /** Re-hash in the vault, and when a cluster is given, `snapshot status` on one of its masters. */
+  async verify(snapshotId: string, clusterId?: string, log?: Log): Promise<SnapshotMeta> {
+    let meta = await this.deps.snapshots.verify(snapshotId);
+    if (!clusterId) return meta;
+    const node = masterNodes(this.deps, clusterId)[0];
+    const { dir } = await transferDir(this.deps, clusterId, node, log);
+    const remote = posix.join(dir, `verify-${snapshotId}.db`);
+    try {
+      await this.deps.pool.upload(this.deps.targetOf(clusterId, node.id), this.deps.snapshots.filePath(snapshotId), remote);
+      const res = await this.deps.ops.run(clusterId, node.id, 'snapshot-status.sh', [remote, meta.sha256], { log });
+      const st = JSON.parse(kesValues(res.stdout).get('STATUS') ?? '{}') as { hash?: number; revision?: number; totalKey?: number };
+      if (typeof st.revision !== 'number') throw new EtcdOpError('SNAPSHOT_INVALID', 'snapshot status printed no revision');
+      meta = await this.deps.snapshots.update(snapshotId, { revision: st.revision, hash: st.hash ?? null, totalKeys: st.totalKey ?? null });
+    } finally {
+      await this.deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
+    }
+    return meta;
+  }
+
+  // --- schedule -------------------------------------------------------------------------------
+
+  async loadSchedules(): Promise<void> {
+    const r = await readJsonFile(join(this.dataDir, 'schedules.json'), (raw) => z.array(Schedule).parse(raw), () => []);
+    this.schedules = r.value;
+  }
+
+  getSchedule(clusterId: string): Schedule | null {
+    return this.schedules.find((s) => s.clusterId === clusterId) ?? null;
+  }
+
+  async setSchedule(s: Omit<Schedule, 'lastRunAt'>): Promise<Schedule> {
+    const prev = this.getSchedule(s.clusterId);
+    const next = Schedule.parse({ ...s, lastRunAt: prev?.lastRunAt ?? null });
+    this.schedules = [...this.schedules.filter((x) => x.clusterId !== s.clusterId), next];
+    await writeJsonAtomic(join(this.dataDir, 'schedules.json'), this.schedules);
+    return next;
+  }
+
+  /** Check schedules every `tickMs` while the app is open. */
+  startScheduler(tickMs = 60_000): void {
+    this.timer = setInterval(() => void this.tick(), tickMs);
+    this.timer.unref();
+  }
+
+  stopScheduler(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async tick(): Promise<void> {
+    for (const s of this.schedules) {
+      if (!s.enabled) continue;
+      const due = !s.lastRunAt || Date.now() - Date.parse(s.lastRunAt) >= s.everyHours * 3600_000;
+      if (!due || this.jobs.running(s.clusterId).length) continue;
+      try {
+        this.deps.inventory.get(s.clusterId);
+      } catch {
+        continue; // cluster removed
+      }
+      s.lastRunAt = new Date().toISOString();
+      await writeJsonAtomic(join(this.dataDir, 'schedules.json'), this.schedules);
+      try {
+        const rec = await this.plan(s.clusterId, { kind: 'snapshot', note: SCHEDULED_NOTE });
+        const done = await this.jobs.runToEnd(rec.id);
+        if (done.status === 'succeeded') await this.deps.snapshots.prune(s.clusterId, s.keep, (m) => m.note === SCHEDULED_NOTE);
+      } catch {
+        // recorded in the job history; the next tick tries again when due
+      }
+    }
+  }
+}
