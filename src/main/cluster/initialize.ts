@@ -60,13 +60,29 @@ export async function initializeCluster(
     }
   }
 
-  // Master hosts: the seed, hosts of members that run as static pods, plus control-plane nodes.
+  // Master hosts: the seed; with stacked etcd, every member's host (kubeadm runs one member per
+  // control-plane node); when the API answers, every node labelled control-plane.
   const masterHosts = new Map<string, string>(); // address -> suggested name
   masterHosts.set(seed.address, seed.name);
-  const seedEtcdHosts = new Set(seedFacts.etcd ? parseInitialCluster(seedFacts.etcd.initialCluster).map((m) => m.host) : []);
-  for (const m of members) {
-    const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;
-    if (host && (seedEtcdHosts.has(host) || host === seed.address)) masterHosts.set(host, masterHosts.get(host) ?? m.name);
+  const seedIsStacked = !!seedFacts.etcd || seedFacts.parkedManifests.includes('etcd.yaml');
+  if (seedIsStacked) {
+    for (const m of members) {
+      const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;
+      if (host && !masterHosts.has(host)) masterHosts.set(host, m.name || host);
+    }
+  }
+  try {
+    const r = await ops.kubeGet(clusterId, seedNodeId, '/api/v1/nodes', log);
+    if (r.status === 200) {
+      type NodeJson = { metadata: { name: string; labels?: Record<string, string> }; status?: { addresses?: { type: string; address: string }[] } };
+      for (const n of (JSON.parse(r.body) as { items?: NodeJson[] }).items ?? []) {
+        if (!n.metadata.labels || !('node-role.kubernetes.io/control-plane' in n.metadata.labels)) continue;
+        const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+        if (ip && !masterHosts.has(ip)) masterHosts.set(ip, n.metadata.name);
+      }
+    }
+  } catch {
+    // API down: the etcd members (above) are the source
   }
 
   // Create or update inventory nodes for masters, with the seed's SSH settings.
@@ -94,14 +110,31 @@ export async function initializeCluster(
 
   // Discover every master in parallel (the seed's facts are fresh already).
   const factsByNode = new Map<string, NodeFacts>([[seed.id, seedFacts]]);
+  const unknownKeys: { nodeId: string; name: string; hostKey: unknown }[] = [];
+  const failures: string[] = [];
   await Promise.all(
     masterNodes
       .filter((n) => n.id !== seed.id)
       .map(async (n) => {
         log('info', `Discovering ${n.name} (${n.address})`);
-        factsByNode.set(n.id, await ops.discover(clusterId, n.id, log));
+        try {
+          factsByNode.set(n.id, await ops.discover(clusterId, n.id, log));
+        } catch (e) {
+          const err = e as { code?: string; details?: { hostKey?: unknown }; message: string };
+          if (err.code === 'HOST_KEY_UNKNOWN') unknownKeys.push({ nodeId: n.id, name: n.name, hostKey: err.details?.hostKey });
+          else failures.push(`${n.name}: ${err.message}`);
+        }
       }),
   );
+  // New masters are first contacts: their host keys need the user's confirmation, like any node.
+  if (unknownKeys.length) {
+    throw new ApiError(
+      'HOST_KEYS_UNKNOWN',
+      `Found ${unknownKeys.length} more master(s) (${unknownKeys.map((k) => k.name).join(', ')}); confirm their host keys, then initialize again`,
+      { nodes: unknownKeys },
+    );
+  }
+  if (failures.length) throw new ApiError('DISCOVERY_FAILED', `Cannot reach every master: ${failures.join('; ')}`);
 
   // Which etcd each apiserver uses and whether it is ready.
   const masterAddresses = masterNodes.map((n) => n.address);

@@ -103,6 +103,21 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
       },
     },
     {
+      id: 'preflight',
+      title: 'Check every master: reachable, etcd tools present',
+      run: async (c, s) => {
+        const missing: string[] = [];
+        await Promise.all(
+          c.members.map(async (m) => {
+            const f = await deps.ops.discover(clusterId, m.node.id, s.log);
+            if (!f.tools.etcdutl && !f.tools.etcdctl) missing.push(m.node.name);
+            else s.log('info', `${m.node.name}: ${f.tools.etcdutl ? `etcdutl ${f.versions.etcdutl ?? ''}` : `etcdctl ${f.versions.etcdctl ?? ''}`}`);
+          }),
+        );
+        if (missing.length) throw new EtcdOpError('TOOLS_MISSING', `No etcdutl or etcdctl on ${missing.join(', ')}: run "Install etcd tools" on them first`);
+      },
+    },
+    {
       id: 'save-state',
       title: 'Save the current state (the way back)',
       plan: () => [{ kind: 'note', text: 'Archive etcd.yaml, kube-apiserver.yaml, units and data dirs of every master into the vault' }],

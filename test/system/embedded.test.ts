@@ -1,0 +1,166 @@
+// Intent: the heart of the product works against a kubeadm-shaped lab — initialize from one
+// master's address, see the mode, snapshot into the vault with correct metadata, survive a drill
+// that wipes the workload, restore onto the embedded etcd of all 3 masters (pod back, new cluster
+// id, all healthy, apiservers ready through the LB), and bring back the state saved before it.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterFacts } from '../../src/shared/domain';
+import type { HealthReport } from '../../src/shared/health';
+import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
+import { packEtcdRelease } from '../lab';
+import { initialize, runJob, startSystem, type System } from './support';
+
+const run = promisify(execFile);
+let sys: System;
+
+beforeAll(async () => {
+  sys = await startSystem({ prefix: 'ks4', masters: 3, lb: 'haproxy', spares: 1, noEtcdTools: ['s1'] });
+}, 240_000);
+afterAll(async () => {
+  await sys?.close();
+});
+
+const demoPod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'demo-nginx', namespace: 'default', labels: { app: 'demo' } },
+  spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }] },
+};
+
+async function podExists(): Promise<boolean> {
+  const api = sys.lab.api();
+  try {
+    return (await api.call('GET', '/api/v1/namespaces/default/pods/demo-nginx')).status === 200;
+  } finally {
+    api.close();
+  }
+}
+
+/** Serializable (member-local) read of one key on every master's etcd member. */
+async function keyOnEveryMember(key: string): Promise<boolean[]> {
+  return Promise.all(
+    sys.lab.masters.map(async (m) => {
+      const r = await sys.lab.etcdctl(m.name, `get ${key} --consistency=s --keys-only`);
+      return r.stdout.includes(key);
+    }),
+  );
+}
+
+describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
+  let facts: ClusterFacts;
+  let snap: SnapshotMeta;
+  let before: HealthReport;
+
+  it('initializes from one master and finds all three with their stacked members', async () => {
+    facts = await initialize(sys);
+    expect(facts.masters.map((m) => m.name).sort()).toEqual(['m1', 'm2', 'm3']);
+    expect(facts.members).toHaveLength(3);
+    expect(facts.members.every((m) => m.kind === 'stacked' && m.nodeId)).toBe(true);
+    expect(facts.masters.every((m) => m.etcdServers?.[0] === 'https://127.0.0.1:2379')).toBe(true);
+    expect(facts.etcdCaCert).toMatch(/BEGIN CERTIFICATE/);
+    expect(facts.etcdCaKeyOn.length).toBeGreaterThan(0);
+    expect(facts.controlPlaneEndpoint).toBe(`https://${sys.lab.host('lb').address}:6443`);
+    expect(facts.mode).toBe('embedded-up');
+    // idempotent
+    const again = await initialize(sys);
+    expect(again.members.map((m) => m.id).sort()).toEqual(facts.members.map((m) => m.id).sort());
+    expect(sys.svc.inventory.get(sys.clusterId).nodes.filter((n) => n.roles.includes('master'))).toHaveLength(3);
+  });
+
+  it('shows health: 3 members with a leader, ready apiservers, kube-system pods', async () => {
+    before = await sys.call<HealthReport>('cluster.health', { clusterId: sys.clusterId });
+    expect(before.mode).toBe('embedded-up');
+    expect(before.members).toHaveLength(3);
+    expect(before.members.filter((m) => m.isLeader)).toHaveLength(1);
+    expect(before.members.every((m) => m.reachable && (m.dbSize ?? 0) > 0)).toBe(true);
+    expect(before.apiservers.every((a) => a.ready)).toBe(true);
+    expect(before.pods.some((p) => p.name.startsWith('etcd-') && p.phase === 'Running')).toBe(true);
+    expect(before.clusterId).toMatch(/^[0-9a-f]+$/);
+  });
+
+  it('takes a snapshot whose metadata matches etcdctl snapshot status', async () => {
+    const api = sys.lab.api();
+    expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
+    api.close();
+    const rec = await runJob(sys, { kind: 'snapshot', note: 'with demo pod' });
+    expect(rec.status, rec.error).toBe('succeeded');
+    [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
+    const st = JSON.parse(
+      (await run('etcdctl', ['snapshot', 'status', '-w', 'json', sys.svc.snapshots.filePath(snap.id)], { env: { ...process.env, ETCDCTL_API: '3' } })).stdout,
+    ) as { hash: number; revision: number; totalKey: number; totalSize: number };
+    expect(snap).toMatchObject({ revision: st.revision, hash: st.hash, totalKeys: st.totalKey, size: st.totalSize + 32, integrity: 'ok', note: 'with demo pod' });
+    expect(snap.source).toMatchObject({ kind: 'cluster', clusterName: sys.lab.state.clusterName, mode: 'embedded-up' });
+    expect(snap.etcdVersion).toMatch(/^3\.4\./);
+  });
+
+  it('installs etcd tools on a host that lacks them', async () => {
+    const release = await packEtcdRelease(sys.dataDir);
+    const archive = await sys.call<{ name: string }>('tools.add', { path: release.archive, sha256: release.sha256 });
+    const s1 = await sys.call<{ id: string }>('nodes.upsert', {
+      clusterId: sys.clusterId,
+      node: { name: 's1', address: sys.lab.host('s1').address, roles: ['etcd'], auth: { method: 'key-file', keyPath: sys.lab.keyPath } },
+    });
+    const t = await sys.call<{ hostKey: { fingerprint: string } }>('ssh.test', { clusterId: sys.clusterId, nodeId: s1.id });
+    await sys.call('hostKeys.trust', { clusterId: sys.clusterId, nodeId: s1.id, fingerprint: t.hostKey.fingerprint });
+    expect((await sys.lab.ssh('s1', 'command -v etcdctl', { allowFail: true })).code).not.toBe(0);
+    const rec = await runJob(sys, { kind: 'install-tools', nodeIds: [s1.id], archive: archive.name });
+    expect(rec.status, rec.error).toBe('succeeded');
+    expect((await sys.lab.ssh('s1', 'etcdctl version')).stdout).toMatch(/etcdctl version: 3\.4/);
+  });
+
+  it('runs the drill only with the typed cluster name, snapshot first, and wipes the pod', async () => {
+    const planned = await sys.call<{ id: string; destructive: boolean }>('jobs.plan', { clusterId: sys.clusterId, job: { kind: 'drill', namespaces: ['default'] } });
+    expect(planned.destructive).toBe(true);
+    await expect(sys.call('jobs.start', { jobId: planned.id, confirmation: 'nope' })).rejects.toMatchObject({ code: 'CONFIRMATION_REQUIRED' });
+    const rec = await runJob(sys, { kind: 'drill', namespaces: ['default'] }, sys.lab.state.clusterName);
+    expect(rec.status, rec.error).toBe('succeeded');
+    expect(await podExists()).toBe(false);
+    expect((await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId })).length).toBe(2);
+  });
+
+  let dataDirsBefore: string[];
+  it('restores the snapshot onto all 3 stacked members: pod back, new cluster id, healthy', async () => {
+    dataDirsBefore = (await sys.call<ClusterFacts>('cluster.initialize', { clusterId: sys.clusterId, nodeId: facts.seedNodeId })).masters.map((m) => m.etcdDataDir!);
+    const planned = await sys.call<{ id: string; plan: { path: string; items: { kind: string; diff?: string }[] }[] }>('jobs.plan', {
+      clusterId: sys.clusterId,
+      job: { kind: 'restore-embedded', snapshotId: snap.id },
+    });
+    const diffs = planned.plan.flatMap((p) => p.items).filter((i) => i.kind === 'file');
+    expect(diffs).toHaveLength(3);
+    expect(diffs[0].diff).toMatch(/^-\s+- --data-dir=\/var\/lib\/etcd$/m);
+    expect(diffs[0].diff).toMatch(/^\+\s+path: \/var\/lib\/etcd-kes-/m);
+    await sys.call('jobs.start', { jobId: planned.id, confirmation: sys.lab.state.clusterName });
+    let rec: { status: string; error?: string; rollback?: unknown };
+    for (;;) {
+      rec = await sys.call('jobs.get', { jobId: planned.id });
+      if (rec.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(rec.status, `${rec.error} ${JSON.stringify(rec.rollback)}`).toBe('succeeded');
+    expect(await podExists()).toBe(true);
+    expect(await keyOnEveryMember('/registry/pods/default/demo-nginx')).toEqual([true, true, true]);
+    const after = await sys.call<HealthReport>('cluster.health', { clusterId: sys.clusterId });
+    expect(after.members).toHaveLength(3);
+    expect(after.members.every((m) => m.reachable)).toBe(true);
+    expect(after.clusterId).not.toBe(before.clusterId);
+    expect(after.mode).toBe('embedded-up');
+    expect((await run('curl', ['-sk', '--max-time', '5', `https://${sys.lab.host('lb').address}:6443/readyz`])).stdout).toBe('ok');
+    const refreshed = await initialize(sys);
+    expect(refreshed.masters.every((m) => /\/var\/lib\/etcd-kes-/.test(m.etcdDataDir!))).toBe(true);
+  });
+
+  it('kept the state from before the restore, and bringing it back returns to the old data dirs', async () => {
+    const states = await sys.call<StateManifest[]>('states.list', { clusterId: sys.clusterId });
+    const pre = states.find((s) => s.reason.startsWith('before restoring snapshot'))!;
+    expect(pre).toBeTruthy();
+    expect(pre.nodes.map((n) => n.etcdDataDir).filter(Boolean).sort()).toEqual([...dataDirsBefore].sort());
+    const rec = await runJob(sys, { kind: 'restore-state', stateId: pre.id }, sys.lab.state.clusterName);
+    expect(rec.status, rec.error).toBe('succeeded');
+    const f = await initialize(sys);
+    expect(f.masters.map((m) => m.etcdDataDir).sort()).toEqual([...dataDirsBefore].sort());
+    expect(f.mode).toBe('embedded-up');
+    // the old data had the pod deleted by the drill
+    expect(await podExists()).toBe(false);
+  });
+});
