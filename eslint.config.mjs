@@ -19,7 +19,12 @@ export default tseslint.config(
   {
     files: ['src/main/**/*.ts'],
     ignores: ['src/main/index.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'electron', message: 'Services never import electron; pass what they need in.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'electron', message: 'Services never import electron; pass what they need in.' }] },
+      ],
+    },
   },
   {
     files: ['**/*.svelte', '**/*.svelte.ts'],

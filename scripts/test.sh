@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `npm test`: builds the app, then runs every suite in turn — unit, integration (real sshd,
-# keychain), e2e (Chromium against the headless web mode), lab (network-namespace hosts; needs
-# root) — and ends with one line: "N passed, N failed, N skipped" over all of them.
+# keychain, local etcd), e2e (Chromium against the headless web mode), lab (the network-namespace
+# lab's self-tests) and system (the app's jobs against a lab) — the last two need root — and ends
+# with one line: "N passed, N failed, N skipped" over all of them.
 #   SUITES="unit integration" npm test   # a subset
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SUITES=${SUITES:-"unit integration e2e lab"}
+SUITES=${SUITES:-"unit integration e2e lab system"}
 mkdir -p test-results
 export KES_SECRET_BACKEND=${KES_SECRET_BACKEND:-memory}
 
@@ -14,8 +15,8 @@ if [[ " $SUITES " =~ " integration " || " $SUITES " =~ " e2e " ]]; then
 fi
 
 for s in $SUITES; do
-  if [ "$s" = lab ] && [ "$(id -u)" != 0 ]; then
-    echo "== lab suite skipped: it needs root (network namespaces)"; continue
+  if { [ "$s" = lab ] || [ "$s" = system ]; } && [ "$(id -u)" != 0 ]; then
+    echo "== $s suite skipped: it needs root (network namespaces)"; continue
   fi
   echo "== $s"
   npx vitest run --project "$s" --reporter=default --reporter=json --outputFile.json="test-results/vitest-$s.json"
@@ -27,7 +28,7 @@ const fs = require("fs");
 let p = 0, f = 0, s = 0, broken = 0;
 for (const suite of process.argv.slice(1)) {
   const file = `test-results/vitest-${suite}.json`;
-  if (!fs.existsSync(file)) { if (suite !== "lab" || process.getuid() === 0) broken++; continue; }
+  if (!fs.existsSync(file)) { if (!["lab", "system"].includes(suite) || process.getuid() === 0) broken++; continue; }
   const r = JSON.parse(fs.readFileSync(file, "utf8"));
   p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + (r.numTodoTests || 0);
   // A file that failed to load has no tests but must still fail the run.

@@ -83,7 +83,9 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     onState: (nodeId, state, message) => {
       for (const c of inventory.list()) {
         if (c.nodes.some((n) => n.id === nodeId)) {
-          const st: NodeStatus = message ? { clusterId: c.id, nodeId, state, message } : { clusterId: c.id, nodeId, state };
+          const st: NodeStatus = message
+            ? { clusterId: c.id, nodeId, state, message }
+            : { clusterId: c.id, nodeId, state };
           states.set(nodeId, st);
           events.emit('node.status', st);
         }
@@ -118,7 +120,12 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const stateVault = await StateVault.open(opts.dataDir);
   const jobs = new JobService(await JobHistory.open(opts.dataDir), events);
   const tools = new ToolCache(opts.dataDir);
-  const etcd = new EtcdService({ ops, inventory, pool, snapshots, states: stateVault, targetOf }, jobs, tools, opts.dataDir);
+  const etcd = new EtcdService(
+    { ops, inventory, pool, snapshots, states: stateVault, targetOf },
+    jobs,
+    tools,
+    opts.dataDir,
+  );
   await etcd.loadSchedules();
   etcd.startScheduler();
 

@@ -37,7 +37,10 @@ const NodeRef = z.object({ clusterId: Id, nodeId: Id }).strict();
 const Cols = z.number().int().min(2).max(1000);
 const Rows = z.number().int().min(1).max(500);
 /** A secret value: bounded so a paste accident cannot exhaust memory; never logged. */
-const SecretValue = z.string().min(1, 'Value is empty').max(64 * 1024, 'Value is too large');
+const SecretValue = z
+  .string()
+  .min(1, 'Value is empty')
+  .max(64 * 1024, 'Value is too large');
 const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Malformed fingerprint');
 type Opened = { id: string; title: string };
 const Uuid = z.string().regex(/^[0-9a-f-]{36}$/, 'Malformed id');
@@ -91,7 +94,18 @@ export const methods = {
   'terminal.write': returns<void>()(z.object({ id: Id, data: z.string().max(1024 * 1024) }).strict()),
   'terminal.resize': returns<void>()(z.object({ id: Id, cols: Cols, rows: Rows }).strict()),
   /** Flow control: the renderer reports how many characters it has rendered. */
-  'terminal.ack': returns<void>()(z.object({ id: Id, chars: z.number().int().min(0).max(1 << 30) }).strict()),
+  'terminal.ack': returns<void>()(
+    z
+      .object({
+        id: Id,
+        chars: z
+          .number()
+          .int()
+          .min(0)
+          .max(1 << 30),
+      })
+      .strict(),
+  ),
   'terminal.close': returns<void>()(z.object({ id: Id }).strict()),
 
   'cluster.initialize': returns<ClusterFacts>()(NodeRef),
@@ -129,7 +143,17 @@ export const methods = {
   'scripts.reset': returns<ScriptInfo>()(z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-]*\.sh$/) }).strict()),
 
   'tools.list': returns<ToolArchive[]>()(Empty),
-  'tools.add': returns<ToolArchive>()(z.object({ path: LocalPath, sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional() }).strict()),
+  'tools.add': returns<ToolArchive>()(
+    z
+      .object({
+        path: LocalPath,
+        sha256: z
+          .string()
+          .regex(/^[0-9a-fA-F]{64}$/)
+          .optional(),
+      })
+      .strict(),
+  ),
   'tools.download': returns<ToolArchive>()(z.object({ version: z.string().regex(/^\d+\.\d+\.\d+$/) }).strict()),
 
   'settings.get': returns<Settings>()(Empty),
@@ -173,4 +197,3 @@ export type WireMessage =
   | { t: 'res'; id: number; ok: true; value: unknown }
   | { t: 'res'; id: number; ok: false; error: ApiErrorShape }
   | { t: 'evt'; event: string; payload: unknown };
-

@@ -113,7 +113,11 @@ export const EtcdMemberFact = z.object({
 });
 export type EtcdMemberFact = z.infer<typeof EtcdMemberFact>;
 
-const ToolSet = z.object({ etcd: z.string().nullable(), etcdctl: z.string().nullable(), etcdutl: z.string().nullable() });
+const ToolSet = z.object({
+  etcd: z.string().nullable(),
+  etcdctl: z.string().nullable(),
+  etcdutl: z.string().nullable(),
+});
 
 export const MasterFact = z.object({
   nodeId: z.string(),

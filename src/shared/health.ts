@@ -44,4 +44,3 @@ export interface HealthReport {
   pods: PodHealth[];
   errors: string[];
 }
-

@@ -4,7 +4,15 @@ import { z } from 'zod';
 export const SnapshotNote = z
   .string()
   .max(2000, 'Notes are at most 2000 characters')
-  .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(s), 'Notes cannot contain control characters');
+  // Control characters (except tab/newline/CR) have no place in a note; checked by code point.
+  .refine(
+    (s) =>
+      ![...s].some((ch) => {
+        const c = ch.codePointAt(0)!;
+        return c < 32 && c !== 9 && c !== 10 && c !== 13;
+      }),
+    'Notes cannot contain control characters',
+  );
 
 export const SnapshotMeta = z.object({
   id: z.string().regex(/^[0-9a-f-]{36}$/),
@@ -30,11 +38,17 @@ export const SnapshotMeta = z.object({
 export type SnapshotMeta = z.infer<typeof SnapshotMeta>;
 
 export const StateFile = z.object({
-  path: z.string().regex(/^\/[^\0]*$/, 'absolute path').max(4096),
+  path: z
+    .string()
+    .regex(/^\/[^\0]*$/, 'absolute path')
+    .max(4096),
   /** File mode (e.g. 0o600); restored with the content. */
   mode: z.number().int().min(0).max(0o7777),
   /** Present: the file existed; null: it did not (restoring removes it). */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
 });
 export type StateFile = z.infer<typeof StateFile>;
 
@@ -62,4 +76,3 @@ export const StateManifest = z.object({
   nodes: z.array(StateNode),
 });
 export type StateManifest = z.infer<typeof StateManifest>;
-

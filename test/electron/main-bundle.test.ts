@@ -43,7 +43,13 @@ describe('built Electron main bundle', () => {
   it('opens one window with secure webPreferences and a sandboxed CommonJS preload', () => {
     expect(rec.windows).toHaveLength(1);
     const wp = rec.windows[0].options.webPreferences as Record<string, unknown>;
-    expect(wp).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, webviewTag: false });
+    expect(wp).toMatchObject({
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      webviewTag: false,
+    });
     expect(wp.preload).toBe(preloadBundle);
     expect(existsSync(preloadBundle)).toBe(true);
     expect(rec.windows[0].loaded).toBe(join(root, 'out/renderer/index.html'));
@@ -97,4 +103,3 @@ describe('built Electron main bundle', () => {
     expect(Object.keys(s.rec.exposed.get('kesBridge') as object).sort()).toEqual(['invoke', 'on']);
   });
 });
-

@@ -23,23 +23,26 @@ const reason = 'Electron binary not installed (ELECTRON_SKIP_BINARY_DOWNLOAD=1 i
 if (!binary) console.warn(`[skip] electron smoke: ${reason}`);
 
 describe('Electron smoke', () => {
-  it.skipIf(!binary)(`launches the built app and shows the cluster list${binary ? '' : ` — skipped: ${reason}`}`, async () => {
-    const { _electron } = await import('playwright-core');
-    const dataDir = await fs.mkdtemp(join(tmpdir(), 'kes-smoke-'));
-    const app = await _electron.launch({
-      executablePath: binary!,
-      args: [resolve(__dirname, '../..'), '--no-sandbox'],
-      env: { ...process.env, KES_DATA_DIR: dataDir, KES_SECRET_BACKEND: 'memory' } as Record<string, string>,
-    });
-    try {
-      const page = await app.firstWindow();
-      await expect(page.title()).resolves.toMatch(/Kube Etcd Switch/);
-      const nodeIntegration = await page.evaluate(() => typeof (globalThis as { require?: unknown }).require);
-      expect(nodeIntegration).toBe('undefined');
-      await page.screenshot({ path: 'test-results/electron-smoke.png' });
-    } finally {
-      await app.close();
-      await fs.rm(dataDir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!binary)(
+    `launches the built app and shows the cluster list${binary ? '' : ` — skipped: ${reason}`}`,
+    async () => {
+      const { _electron } = await import('playwright-core');
+      const dataDir = await fs.mkdtemp(join(tmpdir(), 'kes-smoke-'));
+      const app = await _electron.launch({
+        executablePath: binary!,
+        args: [resolve(__dirname, '../..'), '--no-sandbox'],
+        env: { ...process.env, KES_DATA_DIR: dataDir, KES_SECRET_BACKEND: 'memory' } as Record<string, string>,
+      });
+      try {
+        const page = await app.firstWindow();
+        await expect(page.title()).resolves.toMatch(/Kube Etcd Switch/);
+        const nodeIntegration = await page.evaluate(() => typeof (globalThis as { require?: unknown }).require);
+        expect(nodeIntegration).toBe('undefined');
+        await page.screenshot({ path: 'test-results/electron-smoke.png' });
+      } finally {
+        await app.close();
+        await fs.rm(dataDir, { recursive: true, force: true });
+      }
+    },
+  );
 });

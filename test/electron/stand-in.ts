@@ -3,9 +3,18 @@
 import Module from 'node:module';
 
 export interface Recorded {
-  windows: { options: Record<string, unknown>; webContents?: unknown; handlers: Record<string, (...a: unknown[]) => unknown>; openHandler?: (d: { url: string }) => { action: string }; loaded?: string }[];
+  windows: {
+    options: Record<string, unknown>;
+    webContents?: unknown;
+    handlers: Record<string, (...a: unknown[]) => unknown>;
+    openHandler?: (d: { url: string }) => { action: string };
+    loaded?: string;
+  }[];
   ipcHandlers: Map<string, (...a: unknown[]) => unknown>;
-  headerHooks: ((d: { responseHeaders: Record<string, string[]> }, cb: (r: { responseHeaders: Record<string, string[]> }) => void) => void)[];
+  headerHooks: ((
+    d: { responseHeaders: Record<string, string[]> },
+    cb: (r: { responseHeaders: Record<string, string[]> }) => void,
+  ) => void)[];
   permissionHandler?: (wc: unknown, perm: string, cb: (ok: boolean) => void) => void;
   exposed: Map<string, unknown>;
   sent: unknown[][];
@@ -13,7 +22,14 @@ export interface Recorded {
 }
 
 export function makeElectronStandIn(userData: string): { module: Record<string, unknown>; rec: Recorded } {
-  const rec: Recorded = { windows: [], ipcHandlers: new Map(), headerHooks: [], exposed: new Map(), sent: [], appHandlers: {} };
+  const rec: Recorded = {
+    windows: [],
+    ipcHandlers: new Map(),
+    headerHooks: [],
+    exposed: new Map(),
+    sent: [],
+    appHandlers: {},
+  };
   class BrowserWindow {
     static all: BrowserWindow[] = [];
     static getAllWindows() {

@@ -52,7 +52,15 @@ describe('restore-member.sh', () => {
   const cluster = 'r1=http://127.0.0.1:23800';
   it('restores into a new data dir that etcd can start from', async () => {
     const target = join(dir, 'restored');
-    const r = await runScript('restore-member.sh', [snap, sha, 'r1', cluster, 'tok-1', 'http://127.0.0.1:23800', target]);
+    const r = await runScript('restore-member.sh', [
+      snap,
+      sha,
+      'r1',
+      cluster,
+      'tok-1',
+      'http://127.0.0.1:23800',
+      target,
+    ]);
     expect(r.stderr + r.stdout).toContain(`KES_RESTORED=${target}`);
     expect(r.code).toBe(0);
     expect(await fs.readdir(join(target, 'member'))).toEqual(expect.arrayContaining(['snap', 'wal']));
@@ -64,17 +72,41 @@ describe('restore-member.sh', () => {
     const target = join(dir, 'busy');
     await fs.mkdir(target);
     await fs.writeFile(join(target, 'keep-me'), 'x');
-    const busy = await runScript('restore-member.sh', [snap, sha, 'r1', cluster, 't', 'http://127.0.0.1:23800', target]);
+    const busy = await runScript('restore-member.sh', [
+      snap,
+      sha,
+      'r1',
+      cluster,
+      't',
+      'http://127.0.0.1:23800',
+      target,
+    ]);
     expect(busy.code).toBe(4);
     expect(await fs.readFile(join(target, 'keep-me'), 'utf8')).toBe('x');
-    const mismatch = await runScript('restore-member.sh', [snap, '0'.repeat(64), 'r1', cluster, 't', 'http://127.0.0.1:23800', join(dir, 'other')]);
+    const mismatch = await runScript('restore-member.sh', [
+      snap,
+      '0'.repeat(64),
+      'r1',
+      cluster,
+      't',
+      'http://127.0.0.1:23800',
+      join(dir, 'other'),
+    ]);
     expect(mismatch.code).toBe(3);
     await expect(fs.stat(join(dir, 'other'))).rejects.toThrow();
   });
 
   it('treats hostile arguments as data', async () => {
     const evil = join(dir, 'x; touch pwned');
-    const r = await runScript('restore-member.sh', [snap, sha, "r1'$(touch pwned2)", cluster, '`id`', 'http://127.0.0.1:23800', evil]);
+    const r = await runScript('restore-member.sh', [
+      snap,
+      sha,
+      "r1'$(touch pwned2)",
+      cluster,
+      '`id`',
+      'http://127.0.0.1:23800',
+      evil,
+    ]);
     await expect(fs.stat(join(process.cwd(), 'pwned2'))).rejects.toThrow();
     await expect(fs.stat(join(process.cwd(), 'pwned'))).rejects.toThrow();
     void r;

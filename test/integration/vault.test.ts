@@ -47,7 +47,9 @@ describe('snapshot file checks', () => {
     await fs.writeFile(join(dir, 'flipped.db'), flipped);
     await expect(checkSnapshotFile(join(dir, 'flipped.db'))).rejects.toMatchObject({ code: 'SNAPSHOT_INVALID' });
     await fs.writeFile(join(dir, 'short.db'), bytes.subarray(0, bytes.length - 4096));
-    await expect(checkSnapshotFile(join(dir, 'short.db'), { requireIntegrity: true })).rejects.toMatchObject({ code: 'SNAPSHOT_INVALID' });
+    await expect(checkSnapshotFile(join(dir, 'short.db'), { requireIntegrity: true })).rejects.toMatchObject({
+      code: 'SNAPSHOT_INVALID',
+    });
     await fs.writeFile(join(dir, 'random.db'), Buffer.alloc(64 * 1024, 7));
     await expect(checkSnapshotFile(join(dir, 'random.db'))).rejects.toThrow(/Not an etcd snapshot/);
   });

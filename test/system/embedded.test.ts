@@ -87,9 +87,20 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect(rec.status, rec.error).toBe('succeeded');
     [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
     const st = JSON.parse(
-      (await run('etcdctl', ['snapshot', 'status', '-w', 'json', sys.svc.snapshots.filePath(snap.id)], { env: { ...process.env, ETCDCTL_API: '3' } })).stdout,
+      (
+        await run('etcdctl', ['snapshot', 'status', '-w', 'json', sys.svc.snapshots.filePath(snap.id)], {
+          env: { ...process.env, ETCDCTL_API: '3' },
+        })
+      ).stdout,
     ) as { hash: number; revision: number; totalKey: number; totalSize: number };
-    expect(snap).toMatchObject({ revision: st.revision, hash: st.hash, totalKeys: st.totalKey, size: st.totalSize + 32, integrity: 'ok', note: 'with demo pod' });
+    expect(snap).toMatchObject({
+      revision: st.revision,
+      hash: st.hash,
+      totalKeys: st.totalKey,
+      size: st.totalSize + 32,
+      integrity: 'ok',
+      note: 'with demo pod',
+    });
     expect(snap.source).toMatchObject({ kind: 'cluster', clusterName: sys.lab.state.clusterName, mode: 'embedded-up' });
     expect(snap.etcdVersion).toMatch(/^3\.4\./);
   });
@@ -99,9 +110,17 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     const archive = await sys.call<{ name: string }>('tools.add', { path: release.archive, sha256: release.sha256 });
     const s1 = await sys.call<{ id: string }>('nodes.upsert', {
       clusterId: sys.clusterId,
-      node: { name: 's1', address: sys.lab.host('s1').address, roles: ['etcd'], auth: { method: 'key-file', keyPath: sys.lab.keyPath } },
+      node: {
+        name: 's1',
+        address: sys.lab.host('s1').address,
+        roles: ['etcd'],
+        auth: { method: 'key-file', keyPath: sys.lab.keyPath },
+      },
     });
-    const t = await sys.call<{ hostKey: { fingerprint: string } }>('ssh.test', { clusterId: sys.clusterId, nodeId: s1.id });
+    const t = await sys.call<{ hostKey: { fingerprint: string } }>('ssh.test', {
+      clusterId: sys.clusterId,
+      nodeId: s1.id,
+    });
     await sys.call('hostKeys.trust', { clusterId: sys.clusterId, nodeId: s1.id, fingerprint: t.hostKey.fingerprint });
     expect((await sys.lab.ssh('s1', 'command -v etcdctl', { allowFail: true })).code).not.toBe(0);
     const rec = await runJob(sys, { kind: 'install-tools', nodeIds: [s1.id], archive: archive.name });
@@ -110,9 +129,14 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
   });
 
   it('runs the drill only with the typed cluster name, snapshot first, and wipes the pod', async () => {
-    const planned = await sys.call<{ id: string; destructive: boolean }>('jobs.plan', { clusterId: sys.clusterId, job: { kind: 'drill', namespaces: ['default'] } });
+    const planned = await sys.call<{ id: string; destructive: boolean }>('jobs.plan', {
+      clusterId: sys.clusterId,
+      job: { kind: 'drill', namespaces: ['default'] },
+    });
     expect(planned.destructive).toBe(true);
-    await expect(sys.call('jobs.start', { jobId: planned.id, confirmation: 'nope' })).rejects.toMatchObject({ code: 'CONFIRMATION_REQUIRED' });
+    await expect(sys.call('jobs.start', { jobId: planned.id, confirmation: 'nope' })).rejects.toMatchObject({
+      code: 'CONFIRMATION_REQUIRED',
+    });
     const rec = await runJob(sys, { kind: 'drill', namespaces: ['default'] }, sys.lab.state.clusterName);
     expect(rec.status, rec.error).toBe('succeeded');
     expect(await podExists()).toBe(false);
@@ -121,11 +145,16 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
 
   let dataDirsBefore: string[];
   it('restores the snapshot onto all 3 stacked members: pod back, new cluster id, healthy', async () => {
-    dataDirsBefore = (await sys.call<ClusterFacts>('cluster.initialize', { clusterId: sys.clusterId, nodeId: facts.seedNodeId })).masters.map((m) => m.etcdDataDir!);
-    const planned = await sys.call<{ id: string; plan: { path: string; items: { kind: string; diff?: string }[] }[] }>('jobs.plan', {
-      clusterId: sys.clusterId,
-      job: { kind: 'restore-embedded', snapshotId: snap.id },
-    });
+    dataDirsBefore = (
+      await sys.call<ClusterFacts>('cluster.initialize', { clusterId: sys.clusterId, nodeId: facts.seedNodeId })
+    ).masters.map((m) => m.etcdDataDir!);
+    const planned = await sys.call<{ id: string; plan: { path: string; items: { kind: string; diff?: string }[] }[] }>(
+      'jobs.plan',
+      {
+        clusterId: sys.clusterId,
+        job: { kind: 'restore-embedded', snapshotId: snap.id },
+      },
+    );
     const diffs = planned.plan.flatMap((p) => p.items).filter((i) => i.kind === 'file');
     expect(diffs).toHaveLength(3);
     expect(diffs[0].diff).toMatch(/^-\s+- --data-dir=\/var\/lib\/etcd$/m);
@@ -145,7 +174,9 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect(after.members.every((m) => m.reachable)).toBe(true);
     expect(after.clusterId).not.toBe(before.clusterId);
     expect(after.mode).toBe('embedded-up');
-    expect((await run('curl', ['-sk', '--max-time', '5', `https://${sys.lab.host('lb').address}:6443/readyz`])).stdout).toBe('ok');
+    expect(
+      (await run('curl', ['-sk', '--max-time', '5', `https://${sys.lab.host('lb').address}:6443/readyz`])).stdout,
+    ).toBe('ok');
     const refreshed = await initialize(sys);
     expect(refreshed.masters.every((m) => /\/var\/lib\/etcd-kes-/.test(m.etcdDataDir!))).toBe(true);
   });
@@ -154,7 +185,12 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     const states = await sys.call<StateManifest[]>('states.list', { clusterId: sys.clusterId });
     const pre = states.find((s) => s.reason.startsWith('before restoring snapshot'))!;
     expect(pre).toBeTruthy();
-    expect(pre.nodes.map((n) => n.etcdDataDir).filter(Boolean).sort()).toEqual([...dataDirsBefore].sort());
+    expect(
+      pre.nodes
+        .map((n) => n.etcdDataDir)
+        .filter(Boolean)
+        .sort(),
+    ).toEqual([...dataDirsBefore].sort());
     const rec = await runJob(sys, { kind: 'restore-state', stateId: pre.id }, sys.lab.state.clusterName);
     expect(rec.status, rec.error).toBe('succeeded');
     const f = await initialize(sys);

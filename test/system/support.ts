@@ -38,11 +38,21 @@ export async function startSystem(labOpts: LabOptions, opts: { seed?: string } =
   const seedHost = lab.host(opts.seed ?? 'm1');
   const seed = await call<{ id: string }>('nodes.upsert', {
     clusterId: cluster.id,
-    node: { name: seedHost.name, address: seedHost.address, user: lab.state.user, roles: ['master', 'etcd'], auth: { method: 'key-file', keyPath: lab.keyPath } },
+    node: {
+      name: seedHost.name,
+      address: seedHost.address,
+      user: lab.state.user,
+      roles: ['master', 'etcd'],
+      auth: { method: 'key-file', keyPath: lab.keyPath },
+    },
   });
   // Trust on first use, as a user would after comparing the fingerprint.
-  const test = await call<{ hostKey?: { fingerprint: string; status: string } }>('ssh.test', { clusterId: cluster.id, nodeId: seed.id });
-  if (test.hostKey?.status !== 'trusted') await call('hostKeys.trust', { clusterId: cluster.id, nodeId: seed.id, fingerprint: test.hostKey!.fingerprint });
+  const test = await call<{ hostKey?: { fingerprint: string; status: string } }>('ssh.test', {
+    clusterId: cluster.id,
+    nodeId: seed.id,
+  });
+  if (test.hostKey?.status !== 'trusted')
+    await call('hostKeys.trust', { clusterId: cluster.id, nodeId: seed.id, fingerprint: test.hostKey!.fingerprint });
   return {
     lab,
     svc,
@@ -65,13 +75,22 @@ export async function initialize(sys: System, seedName = 'm1'): Promise<ClusterF
   } catch (e) {
     const err = e as { code?: string; details?: { nodes: { nodeId: string; hostKey: { fingerprint: string } }[] } };
     if (err.code !== 'HOST_KEYS_UNKNOWN') throw e;
-    for (const n of err.details!.nodes) await sys.call('hostKeys.trust', { clusterId: sys.clusterId, nodeId: n.nodeId, fingerprint: n.hostKey.fingerprint });
+    for (const n of err.details!.nodes)
+      await sys.call('hostKeys.trust', {
+        clusterId: sys.clusterId,
+        nodeId: n.nodeId,
+        fingerprint: n.hostKey.fingerprint,
+      });
     return sys.call<ClusterFacts>('cluster.initialize', { clusterId: sys.clusterId, nodeId: seed.id });
   }
 }
 
 /** Plan a job and run it to the end through the API (what the UI does after confirmation). */
-export async function runJob<T = unknown>(sys: System, job: Record<string, unknown>, confirmation?: string): Promise<T & { status: string; error?: string; steps: { path: string; status: string }[] }> {
+export async function runJob<T = unknown>(
+  sys: System,
+  job: Record<string, unknown>,
+  confirmation?: string,
+): Promise<T & { status: string; error?: string; steps: { path: string; status: string }[] }> {
   const planned = await sys.call<{ id: string }>('jobs.plan', { clusterId: sys.clusterId, job });
   await sys.call('jobs.start', { jobId: planned.id, confirmation });
   for (;;) {

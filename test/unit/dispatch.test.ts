@@ -25,15 +25,36 @@ describe('dispatch', () => {
   const ctx = { client: 'test' };
 
   it('passes parsed input (with defaults applied) to the handler', async () => {
-    const r = await dispatch('nodes.upsert', { clusterId: 'c1', node: { name: 'm1', address: '198.18.0.2', auth: { method: 'agent' } } }, ctx);
+    const r = await dispatch(
+      'nodes.upsert',
+      { clusterId: 'c1', node: { name: 'm1', address: '198.18.0.2', auth: { method: 'agent' } } },
+      ctx,
+    );
     expect(r).toEqual({
       ok: true,
-      value: { echoed: { clusterId: 'c1', node: { name: 'm1', address: '198.18.0.2', port: 22, user: 'root', roles: [], auth: { method: 'agent' }, jumpNodeId: null } } },
+      value: {
+        echoed: {
+          clusterId: 'c1',
+          node: {
+            name: 'm1',
+            address: '198.18.0.2',
+            port: 22,
+            user: 'root',
+            roles: [],
+            auth: { method: 'agent' },
+            jumpNodeId: null,
+          },
+        },
+      },
     });
   });
 
   it('rejects a bad payload with INVALID_INPUT and field paths', async () => {
-    const r = await dispatch('nodes.upsert', { clusterId: 'c1', node: { name: 'm1', address: '$(reboot)', port: 0, auth: { method: 'agent' } } }, ctx);
+    const r = await dispatch(
+      'nodes.upsert',
+      { clusterId: 'c1', node: { name: 'm1', address: '$(reboot)', port: 0, auth: { method: 'agent' } } },
+      ctx,
+    );
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.error.code).toBe('INVALID_INPUT');

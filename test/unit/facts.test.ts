@@ -59,12 +59,29 @@ describe('parseInitialCluster', () => {
 
 describe('classifyMode', () => {
   const masters = ['198.18.0.2', '198.18.0.3'];
-  const m = (name: string, servers: string[] | null, ready: boolean) => ({ name, address: '', etcdServers: servers, apiserverReady: ready });
+  const m = (name: string, servers: string[] | null, ready: boolean) => ({
+    name,
+    address: '',
+    etcdServers: servers,
+    apiserverReady: ready,
+  });
   it.each([
     [[m('m1', ['https://127.0.0.1:2379'], true), m('m2', ['https://127.0.0.1:2379'], false)], 'embedded-up'],
-    [[m('m1', ['https://127.0.0.1:2379'], false), m('m2', ['https://198.18.0.3:2379'], false)], 'down (configured for embedded)'],
-    [[m('m1', ['https://198.18.0.20:2379', 'https://198.18.0.21:2379'], true), m('m2', ['https://198.18.0.20:2379'], true)], 'external-up'],
-    [[m('m1', ['https://198.18.0.20:2379'], false), m('m2', ['https://198.18.0.20:2379'], false)], 'down (configured for external)'],
+    [
+      [m('m1', ['https://127.0.0.1:2379'], false), m('m2', ['https://198.18.0.3:2379'], false)],
+      'down (configured for embedded)',
+    ],
+    [
+      [
+        m('m1', ['https://198.18.0.20:2379', 'https://198.18.0.21:2379'], true),
+        m('m2', ['https://198.18.0.20:2379'], true),
+      ],
+      'external-up',
+    ],
+    [
+      [m('m1', ['https://198.18.0.20:2379'], false), m('m2', ['https://198.18.0.20:2379'], false)],
+      'down (configured for external)',
+    ],
     [[m('m1', ['https://127.0.0.1:2379'], true), m('m2', ['https://198.18.0.20:2379'], true)], 'mixed'],
     [[m('m1', ['https://127.0.0.1:2379', 'https://198.18.0.20:2379'], true)], 'mixed'],
     [[m('m1', null, false)], 'mixed'],

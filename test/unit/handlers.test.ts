@@ -52,19 +52,27 @@ describe('handler table', () => {
       return r.value as Record<string, unknown>;
     };
     const c = await call('clusters.create', { name: 'lab' });
-    const n = await call('nodes.upsert', { clusterId: c.id, node: { name: 'm1', address: '198.18.0.2', auth: { method: 'password' } } });
+    const n = await call('nodes.upsert', {
+      clusterId: c.id,
+      node: { name: 'm1', address: '198.18.0.2', auth: { method: 'password' } },
+    });
     const flags = await call('secrets.set', { clusterId: c.id, nodeId: n.id, kind: 'password', value: 's3cr3t-value' });
     expect(flags).toEqual({ privateKey: false, passphrase: false, password: true });
     const everything = JSON.stringify([await call('clusters.list', {}), await call('app.info', {}), flags]);
     expect(everything).not.toContain('s3cr3t-value');
     expect(await fs.readFile(join(dir, 'inventory.json'), 'utf8')).not.toContain('s3cr3t-value');
-    expect(await call('nodes.status', { clusterId: c.id })).toEqual([{ clusterId: c.id, nodeId: n.id, state: 'disconnected' }]);
+    expect(await call('nodes.status', { clusterId: c.id })).toEqual([
+      { clusterId: c.id, nodeId: n.id, state: 'disconnected' },
+    ]);
     await call('nodes.remove', { clusterId: c.id, nodeId: n.id });
     expect(await svc.secrets.get(`node:${n.id}:password`)).toBeNull();
   });
 
   it('copies the default scripts into the data dir, where the console opens', async () => {
-    const info = (await svc.dispatch('app.info', {}, { client: 'test' })) as { ok: true; value: { scriptsDir: string } };
+    const info = (await svc.dispatch('app.info', {}, { client: 'test' })) as {
+      ok: true;
+      value: { scriptsDir: string };
+    };
     expect(info.value.scriptsDir).toBe(join(dir, 'scripts'));
     expect(await fs.readdir(info.value.scriptsDir)).toEqual(expect.arrayContaining(['README.md', 'node-facts.sh']));
   });

@@ -36,7 +36,12 @@ describe('InventoryStore', () => {
     const st = await fs.stat(join(dir, 'inventory.json'));
     expect(st.mode & 0o777).toBe(0o600);
     const again = await InventoryStore.open(dir);
-    expect(again.list().map((c) => c.name).sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(
+      again
+        .list()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('backs up a corrupt file, reports it, and never overwrites it', async () => {
@@ -51,7 +56,10 @@ describe('InventoryStore', () => {
   });
 
   it('treats schema-invalid content as corrupt too', async () => {
-    await fs.writeFile(join(dir, 'inventory.json'), JSON.stringify({ version: 1, clusters: [{ id: '../x', name: '$(rm)' }] }));
+    await fs.writeFile(
+      join(dir, 'inventory.json'),
+      JSON.stringify({ version: 1, clusters: [{ id: '../x', name: '$(rm)' }] }),
+    );
     const a = await InventoryStore.open(dir);
     expect(a.loadProblem?.error).toBeTruthy();
     expect(a.list()).toEqual([]);

@@ -26,9 +26,17 @@ function job(steps: StepDef<Ctx>[], destructive = false): JobDef<Ctx> {
 
 describe('job runner', () => {
   it('flattens the tree into paths and rejects duplicates', () => {
-    const paths = flatten([{ id: 'a', title: 'A', children: [{ id: 'x', title: 'X' }] }, { id: 'b', title: 'B' }]).map((f) => f.path);
+    const paths = flatten([
+      { id: 'a', title: 'A', children: [{ id: 'x', title: 'X' }] },
+      { id: 'b', title: 'B' },
+    ]).map((f) => f.path);
     expect(paths).toEqual(['a', 'a/x', 'b']);
-    expect(() => flatten([{ id: 'a', title: '' }, { id: 'a', title: '' }])).toThrow(/Duplicate/);
+    expect(() =>
+      flatten([
+        { id: 'a', title: '' },
+        { id: 'a', title: '' },
+      ]),
+    ).toThrow(/Duplicate/);
     expect(() => flatten([{ id: 'a b', title: '' }])).toThrow(/Bad step id/);
   });
 
@@ -37,8 +45,23 @@ describe('job runner', () => {
     const runner = new JobRunner({ history });
     const ctx: Ctx = { trace: [], skipB: true };
     const def = job([
-      { id: 'a', title: 'A', node: 'm1', plan: () => [{ kind: 'command', node: 'm1', command: 'echo a' }], run: async (c, s) => { c.trace.push('a'); s.log('stdout', 'hello'); } },
-      { id: 'b', title: 'B', runIf: (c) => !c.skipB, run: async (c) => void c.trace.push('b'), children: [{ id: 'b1', title: 'B1' }] },
+      {
+        id: 'a',
+        title: 'A',
+        node: 'm1',
+        plan: () => [{ kind: 'command', node: 'm1', command: 'echo a' }],
+        run: async (c, s) => {
+          c.trace.push('a');
+          s.log('stdout', 'hello');
+        },
+      },
+      {
+        id: 'b',
+        title: 'B',
+        runIf: (c) => !c.skipB,
+        run: async (c) => void c.trace.push('b'),
+        children: [{ id: 'b1', title: 'B1' }],
+      },
       { id: 'c', title: 'C', run: async (c) => void c.trace.push('c') },
     ]);
     const rec = await runner.plan(def, ctx);
@@ -72,7 +95,9 @@ describe('job runner', () => {
         now--;
       },
     });
-    const def = job([{ id: 'fan', title: 'Fan out', parallel: true, children: ['m1', 'm2', 'm3', 'm4', 'm5'].map(child) }]);
+    const def = job([
+      { id: 'fan', title: 'Fan out', parallel: true, children: ['m1', 'm2', 'm3', 'm4', 'm5'].map(child) },
+    ]);
     const t0 = Date.now();
     const rec = await runner.run(await runner.plan(def, { trace: [] }), def, { trace: [] });
     expect(rec.status).toBe('succeeded');
@@ -84,7 +109,19 @@ describe('job runner', () => {
     const runner = new JobRunner({ history: await JobHistory.open(dir) });
     const def = job([
       { id: 'prep', title: 'Prepare', run: async () => undefined },
-      { id: 'restore', title: 'Restore', children: [{ id: 'm2', title: 'Restore m2', run: async () => { throw new Error('etcdctl: exit 1'); } }] },
+      {
+        id: 'restore',
+        title: 'Restore',
+        children: [
+          {
+            id: 'm2',
+            title: 'Restore m2',
+            run: async () => {
+              throw new Error('etcdctl: exit 1');
+            },
+          },
+        ],
+      },
       { id: 'after', title: 'After' },
     ]);
     const rec = await runner.run(await runner.plan(def, { trace: [] }), def, { trace: [] });
@@ -98,7 +135,14 @@ describe('job runner', () => {
     const runner = new JobRunner({ history: await JobHistory.open(dir) });
     const ctx: Ctx = { trace: [] };
     const def = job([
-      { id: 'long', title: 'Long', run: async (c) => { await sleep(80); c.trace.push('long'); } },
+      {
+        id: 'long',
+        title: 'Long',
+        run: async (c) => {
+          await sleep(80);
+          c.trace.push('long');
+        },
+      },
       { id: 'tied', title: 'Tied to long', safePoint: false, run: async (c) => void c.trace.push('tied') },
       { id: 'next', title: 'Next', run: async (c) => void c.trace.push('next') },
     ]);
@@ -146,9 +190,22 @@ describe('automatic rollback', () => {
       clusterName: 'prod',
       steps: [
         { id: 'stop', title: 'Stop', run: async (c) => void (c.changed = true) },
-        { id: 'gate', title: 'Health gate', run: async () => { throw new Error('etcd not healthy after 120 s'); } },
+        {
+          id: 'gate',
+          title: 'Health gate',
+          run: async () => {
+            throw new Error('etcd not healthy after 120 s');
+          },
+        },
       ],
-      rollback: { title: 'Bring back the saved state', when: (c) => c.changed, run: async (c, s) => { c.trace.push('rolled back'); s.log('info', 'files restored'); } },
+      rollback: {
+        title: 'Bring back the saved state',
+        when: (c) => c.changed,
+        run: async (c, s) => {
+          c.trace.push('rolled back');
+          s.log('info', 'files restored');
+        },
+      },
     };
     const rec = await runner.run(await runner.plan(def, ctx), def, ctx);
     expect(rec.status).toBe('failed');
@@ -161,14 +218,28 @@ describe('automatic rollback', () => {
 
   it('does not roll back when nothing was changed, and reports a failed rollback', async () => {
     const runner = new JobRunner({ history: await JobHistory.open(dir) });
-    const mk = (changed: boolean): JobDef<{ changed: boolean }> => ({
+    const mk = (_changed: boolean): JobDef<{ changed: boolean }> => ({
       kind: 'x',
       title: 'x',
       destructive: false,
       clusterId: 'c1',
       clusterName: 'prod',
-      steps: [{ id: 'a', title: 'A', run: async () => { throw new Error('boom'); } }],
-      rollback: { title: 'rb', when: (c) => c.changed, run: async () => { throw new Error('node gone'); } },
+      steps: [
+        {
+          id: 'a',
+          title: 'A',
+          run: async () => {
+            throw new Error('boom');
+          },
+        },
+      ],
+      rollback: {
+        title: 'rb',
+        when: (c) => c.changed,
+        run: async () => {
+          throw new Error('node gone');
+        },
+      },
     });
     const a = await runner.run(await runner.plan(mk(false), { changed: false }), mk(false), { changed: false });
     expect(a.rollback).toBeUndefined();

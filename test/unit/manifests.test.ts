@@ -77,7 +77,9 @@ describe('kube-apiserver.yaml', () => {
 
   it('rewrites only --etcd-servers', () => {
     const out = editApiserverEtcdServers(apiYaml, ['https://198.18.0.20:2379', 'https://198.18.0.21:2379']);
-    const changed = unifiedDiff('/x', apiYaml, out).split('\n').filter((l) => /^[-+][^-+]/.test(l));
+    const changed = unifiedDiff('/x', apiYaml, out)
+      .split('\n')
+      .filter((l) => /^[-+][^-+]/.test(l));
     expect(changed).toEqual([
       '-    - --etcd-servers=https://127.0.0.1:2379',
       '+    - --etcd-servers=https://198.18.0.20:2379,https://198.18.0.21:2379',

@@ -86,8 +86,19 @@ describe('headless web server', () => {
     events.emit('node.status', { clusterId: 'c', nodeId: 'n', state: 'connected' });
     await new Promise((r) => setTimeout(r, 200));
     expect(messages).toContainEqual({ t: 'res', id: 1, ok: true, value: { method: 'clusters.list' } });
-    expect(messages).toContainEqual(expect.objectContaining({ t: 'res', id: 2, ok: false, error: expect.objectContaining({ code: 'INVALID_INPUT' }) }));
-    expect(messages).toContainEqual({ t: 'evt', event: 'node.status', payload: { clusterId: 'c', nodeId: 'n', state: 'connected' } });
+    expect(messages).toContainEqual(
+      expect.objectContaining({
+        t: 'res',
+        id: 2,
+        ok: false,
+        error: expect.objectContaining({ code: 'INVALID_INPUT' }),
+      }),
+    );
+    expect(messages).toContainEqual({
+      t: 'evt',
+      event: 'node.status',
+      payload: { clusterId: 'c', nodeId: 'n', state: 'connected' },
+    });
     ws.close();
   });
 });

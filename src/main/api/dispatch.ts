@@ -1,7 +1,14 @@
 // The one entry point both transports call: look the method up in the contract, validate the
 // payload with its schema, run the handler, and turn any failure into an ApiErrorShape.
 import { z } from 'zod';
-import { methods, type ApiErrorShape, type Events, type MethodName, type Output, type ParsedInput } from '@shared/contract';
+import {
+  methods,
+  type ApiErrorShape,
+  type Events,
+  type MethodName,
+  type Output,
+  type ParsedInput,
+} from '@shared/contract';
 import { ApiError, toErrorShape } from './errors';
 
 export interface CallContext {
@@ -23,7 +30,10 @@ export function isMethodName(name: unknown): name is MethodName {
 export function createDispatcher(handlers: Handlers) {
   return async function dispatch(method: unknown, input: unknown, ctx: CallContext): Promise<DispatchResult> {
     if (!isMethodName(method)) {
-      return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `Unknown method ${JSON.stringify(String(method)).slice(0, 80)}` } };
+      return {
+        ok: false,
+        error: { code: 'UNKNOWN_METHOD', message: `Unknown method ${JSON.stringify(String(method)).slice(0, 80)}` },
+      };
     }
     const schema = methods[method].input as z.ZodType;
     const parsed = schema.safeParse(input ?? {});

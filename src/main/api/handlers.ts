@@ -63,7 +63,10 @@ export function createHandlers(svc: ServiceCore): Handlers {
       const before = node.id ? inventory.node(clusterId, node.id) : null;
       const saved = await inventory.upsertNode(clusterId, node);
       // A changed address, user or auth invalidates the pooled connection.
-      if (before && JSON.stringify({ ...before, name: '', roles: [] }) !== JSON.stringify({ ...saved, name: '', roles: [] })) {
+      if (
+        before &&
+        JSON.stringify({ ...before, name: '', roles: [] }) !== JSON.stringify({ ...saved, name: '', roles: [] })
+      ) {
         await pool.disconnect(svc.targetOf(clusterId, saved.id)).catch(() => undefined);
       }
       return saved;
@@ -114,7 +117,8 @@ export function createHandlers(svc: ServiceCore): Handlers {
     'hostKeys.trust': async ({ clusterId, nodeId, fingerprint }) => {
       // The refused key may be the node's own or that of a jump host on the way to it.
       for (let t: SshTarget | undefined = svc.targetOf(clusterId, nodeId); t; t = t.jump) {
-        if (hostKeys.pending(t.host, t.port)?.fingerprint === fingerprint) return hostKeys.trustPending(t.host, t.port, fingerprint);
+        if (hostKeys.pending(t.host, t.port)?.fingerprint === fingerprint)
+          return hostKeys.trustPending(t.host, t.port, fingerprint);
       }
       const node = inventory.node(clusterId, nodeId);
       return hostKeys.trustPending(node.address, node.port, fingerprint);
@@ -133,10 +137,12 @@ export function createHandlers(svc: ServiceCore): Handlers {
     'terminal.ack': ({ id, chars }) => terminals.ack(id, chars),
     'terminal.close': ({ id }) => terminals.close(id),
 
-    'cluster.initialize': ({ clusterId, nodeId }) => svc.etcd.initialize(clusterId, nodeId, (stream, text) => svc.log(`[initialize] ${stream}: ${text}`)),
+    'cluster.initialize': ({ clusterId, nodeId }) =>
+      svc.etcd.initialize(clusterId, nodeId, (stream, text) => svc.log(`[initialize] ${stream}: ${text}`)),
     'cluster.health': ({ clusterId }) => svc.etcd.health(clusterId),
 
-    'snapshots.list': async ({ clusterId }) => (await svc.snapshots.list()).filter((m) => !clusterId || m.source.clusterId === clusterId),
+    'snapshots.list': async ({ clusterId }) =>
+      (await svc.snapshots.list()).filter((m) => !clusterId || m.source.clusterId === clusterId),
     'snapshots.update': ({ id, note }) => svc.snapshots.update(id, { note }),
     'snapshots.verify': ({ id, clusterId }) => svc.etcd.verify(id, clusterId),
     'snapshots.export': ({ id, path }) => svc.snapshots.exportTo(id, expandHome(path)),
@@ -198,7 +204,10 @@ export async function importFromSshConfig(
       auth: e.identityFile ? { method: 'key-file', keyPath: expandHome(e.identityFile) } : { method: 'agent' },
     });
     if (!parsed.success) {
-      problems.push({ path: ['hosts', e.host], message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      problems.push({
+        path: ['hosts', e.host],
+        message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      });
     }
     return { entry: e, parsed };
   });
@@ -215,9 +224,13 @@ export async function importFromSshConfig(
     }
   }
   if (problems.length) {
-    throw new ApiError('INVALID_INPUT', `Cannot import: ${problems.map((p) => `${p.path[1]}: ${p.message}`).join('; ')}`, {
-      issues: problems,
-    });
+    throw new ApiError(
+      'INVALID_INPUT',
+      `Cannot import: ${problems.map((p) => `${p.path[1]}: ${p.message}`).join('; ')}`,
+      {
+        issues: problems,
+      },
+    );
   }
   const saved: ClusterNode[] = [];
   for (const { entry, parsed } of candidates) {

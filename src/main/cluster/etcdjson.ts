@@ -25,7 +25,9 @@ export interface EtcdMemberJson {
   isLearner?: boolean;
 }
 
-export function parseMemberList(stdout: string): { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }[] {
+export function parseMemberList(
+  stdout: string,
+): { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }[] {
   const j = parseEtcdJson<{ members?: EtcdMemberJson[] }>(stdout);
   return (j.members ?? []).map((m) => ({
     id: hexId(m.ID) ?? '',
@@ -84,12 +86,18 @@ export function parseEndpointStatus(stdout: string): EndpointStatus[] {
 /** `alarm list` prints `memberID:123 alarm:NOSPACE` lines. */
 export function parseAlarms(stdout: string): { memberId: string; alarm: string }[] {
   const out: { memberId: string; alarm: string }[] = [];
-  for (const m of stdout.matchAll(/memberID:(\d+)\s+alarm:(\w+)/g)) out.push({ memberId: hexId(m[1]) ?? m[1], alarm: m[2] });
+  for (const m of stdout.matchAll(/memberID:(\d+)\s+alarm:(\w+)/g))
+    out.push({ memberId: hexId(m[1]) ?? m[1], alarm: m[2] });
   return out;
 }
 
 /** `snapshot status -w json`: {"hash":…,"revision":…,"totalKey":…,"totalSize":…}. */
-export function parseSnapshotStatus(text: string): { hash: number; revision: number; totalKey: number; totalSize: number } {
+export function parseSnapshotStatus(text: string): {
+  hash: number;
+  revision: number;
+  totalKey: number;
+  totalSize: number;
+} {
   const j = JSON.parse(text) as { hash: number; revision: number; totalKey: number; totalSize: number };
   for (const k of ['hash', 'revision', 'totalKey', 'totalSize'] as const) {
     if (typeof j[k] !== 'number') throw new Error(`snapshot status: missing ${k}`);

@@ -1,6 +1,11 @@
 // Turning discover.sh output into facts, and facts into the cluster's mode. Pure functions, so
 // every rule here is unit-tested without a cluster.
-import { readApiserverManifest, readEtcdManifest, type ApiserverManifestInfo, type EtcdManifestInfo } from '../etcd/manifests';
+import {
+  readApiserverManifest,
+  readEtcdManifest,
+  type ApiserverManifestInfo,
+  type EtcdManifestInfo,
+} from '../etcd/manifests';
 
 export interface NodeFacts {
   hostname: string;
@@ -32,7 +37,8 @@ const orNull = (s: string | undefined): string | null => (s ? s : null);
 export function parseDiscovery(output: string): NodeFacts {
   const begin = output.indexOf('KES_BEGIN\n');
   const end = output.indexOf('\nKES_END');
-  if (begin < 0 || end < 0) throw new DiscoveryError('discover.sh printed no KES_BEGIN/KES_END block (was the script edited?)');
+  if (begin < 0 || end < 0)
+    throw new DiscoveryError('discover.sh printed no KES_BEGIN/KES_END block (was the script edited?)');
   const kv = new Map<string, string>();
   for (const line of output.slice(begin + 10, end).split('\n')) {
     const i = line.indexOf('=');
@@ -109,7 +115,13 @@ export function isLocalEtcd(url: string, masterAddresses: string[]): boolean {
   }
 }
 
-export type ModeName = 'embedded-up' | 'external-up' | 'down (configured for embedded)' | 'down (configured for external)' | 'mixed' | 'unknown';
+export type ModeName =
+  | 'embedded-up'
+  | 'external-up'
+  | 'down (configured for embedded)'
+  | 'down (configured for external)'
+  | 'mixed'
+  | 'unknown';
 
 export interface MasterModeInput {
   name: string;
@@ -139,7 +151,9 @@ export function classifyMode(masters: MasterModeInput[], masterAddresses: string
     const local = m.etcdServers.every((u) => isLocalEtcd(u, masterAddresses));
     const external = m.etcdServers.every((u) => !isLocalEtcd(u, masterAddresses));
     const kind = local ? 'embedded' : external ? 'external' : 'both';
-    details.push(`${m.name}: apiserver uses ${kind} etcd (${m.etcdServers.join(', ')}), ${m.apiserverReady ? 'ready' : 'not ready'}`);
+    details.push(
+      `${m.name}: apiserver uses ${kind} etcd (${m.etcdServers.join(', ')}), ${m.apiserverReady ? 'ready' : 'not ready'}`,
+    );
     return kind;
   });
   const kinds = new Set(configured);

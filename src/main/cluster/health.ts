@@ -15,7 +15,10 @@ interface PodJson {
   status?: { phase?: string; containerStatuses?: { ready?: boolean; restartCount?: number }[] };
 }
 
-export async function clusterHealth(deps: { ops: ClusterOps; inventory: InventoryStore }, clusterId: string): Promise<HealthReport> {
+export async function clusterHealth(
+  deps: { ops: ClusterOps; inventory: InventoryStore },
+  clusterId: string,
+): Promise<HealthReport> {
   const { ops, inventory } = deps;
   const facts: ClusterFacts | null = inventory.get(clusterId).facts;
   if (!facts) throw Object.assign(new Error('Initialize the cluster first'), { code: 'NOT_INITIALIZED' });
@@ -27,11 +30,24 @@ export async function clusterHealth(deps: { ops: ClusterOps; inventory: Inventor
       try {
         const f = await ops.discover(clusterId, m.nodeId);
         const etcdServers = f.apiserver?.etcdServers ?? null;
-        if (!etcdServers) return { nodeId: m.nodeId, name: m.name, ready: false, etcdServers, error: 'no kube-apiserver manifest' };
+        if (!etcdServers)
+          return { nodeId: m.nodeId, name: m.name, ready: false, etcdServers, error: 'no kube-apiserver manifest' };
         const r = await ops.kubeGet(clusterId, m.nodeId, '/readyz');
-        return { nodeId: m.nodeId, name: m.name, ready: r.status === 200, etcdServers, ...(r.status === 200 ? {} : { error: `readyz: HTTP ${r.status}` }) };
+        return {
+          nodeId: m.nodeId,
+          name: m.name,
+          ready: r.status === 200,
+          etcdServers,
+          ...(r.status === 200 ? {} : { error: `readyz: HTTP ${r.status}` }),
+        };
       } catch (e) {
-        return { nodeId: m.nodeId, name: m.name, ready: false, etcdServers: m.etcdServers, error: (e as Error).message };
+        return {
+          nodeId: m.nodeId,
+          name: m.name,
+          ready: false,
+          etcdServers: m.etcdServers,
+          error: (e as Error).message,
+        };
       }
     }),
   );
@@ -46,7 +62,13 @@ export async function clusterHealth(deps: { ops: ClusterOps; inventory: Inventor
       const list = parseMemberList(await ops.etcdctl(clusterId, a.nodeId, endpoints, ['member', 'list', '-w', 'json']));
       const clientUrls = [...new Set(list.flatMap((m) => m.clientUrls))];
       const statusOut = await ops
-        .etcdctl(clusterId, a.nodeId, clientUrls.length ? clientUrls : endpoints, ['endpoint', 'status', '-w', 'json'], { timeoutMs: 30_000 })
+        .etcdctl(
+          clusterId,
+          a.nodeId,
+          clientUrls.length ? clientUrls : endpoints,
+          ['endpoint', 'status', '-w', 'json'],
+          { timeoutMs: 30_000 },
+        )
         .catch((e: { result?: { stdout: string } }) => e.result?.stdout ?? '');
       const statuses = parseEndpointStatus(statusOut);
       const alarms = parseAlarms(await ops.etcdctl(clusterId, a.nodeId, endpoints, ['alarm', 'list']).catch(() => ''));
@@ -102,7 +124,16 @@ export async function clusterHealth(deps: { ops: ClusterOps; inventory: Inventor
     apiservers.map((a) => ({ name: a.name, address: '', etcdServers: a.etcdServers, apiserverReady: a.ready })),
     addresses,
   );
-  return { at: new Date().toISOString(), mode: mode.mode, modeDetails: mode.details, apiservers, members, clusterId: etcdClusterId, pods, errors };
+  return {
+    at: new Date().toISOString(),
+    mode: mode.mode,
+    modeDetails: mode.details,
+    apiservers,
+    members,
+    clusterId: etcdClusterId,
+    pods,
+    errors,
+  };
 }
 
 export { STACKED_ETCD_TLS };

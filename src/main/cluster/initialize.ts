@@ -74,7 +74,10 @@ export async function initializeCluster(
   try {
     const r = await ops.kubeGet(clusterId, seedNodeId, '/api/v1/nodes', log);
     if (r.status === 200) {
-      type NodeJson = { metadata: { name: string; labels?: Record<string, string> }; status?: { addresses?: { type: string; address: string }[] } };
+      type NodeJson = {
+        metadata: { name: string; labels?: Record<string, string> };
+        status?: { addresses?: { type: string; address: string }[] };
+      };
       for (const n of (JSON.parse(r.body) as { items?: NodeJson[] }).items ?? []) {
         if (!n.metadata.labels || !('node-role.kubernetes.io/control-plane' in n.metadata.labels)) continue;
         const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
@@ -103,7 +106,10 @@ export async function initializeCluster(
         jumpNodeId: seed.jumpNodeId,
       });
     } else if (!node.roles.includes('master')) {
-      node = await inventory.upsertNode(clusterId, { ...node, roles: [...new Set([...node.roles, 'master' as const])] });
+      node = await inventory.upsertNode(clusterId, {
+        ...node,
+        roles: [...new Set([...node.roles, 'master' as const])],
+      });
     }
     masterNodes.push(node);
   }
@@ -121,7 +127,8 @@ export async function initializeCluster(
           factsByNode.set(n.id, await ops.discover(clusterId, n.id, log));
         } catch (e) {
           const err = e as { code?: string; details?: { hostKey?: unknown }; message: string };
-          if (err.code === 'HOST_KEY_UNKNOWN') unknownKeys.push({ nodeId: n.id, name: n.name, hostKey: err.details?.hostKey });
+          if (err.code === 'HOST_KEY_UNKNOWN')
+            unknownKeys.push({ nodeId: n.id, name: n.name, hostKey: err.details?.hostKey });
           else failures.push(`${n.name}: ${err.message}`);
         }
       }),
@@ -169,7 +176,12 @@ export async function initializeCluster(
     m.kind = host && masterAddresses.includes(host) ? 'stacked' : 'external';
   }
   const mode = classifyMode(
-    masterNodes.map((n, i) => ({ name: n.name, address: n.address, etcdServers: masters[i].etcdServers, apiserverReady: readiness[i] })),
+    masterNodes.map((n, i) => ({
+      name: n.name,
+      address: n.address,
+      etcdServers: masters[i].etcdServers,
+      apiserverReady: readiness[i],
+    })),
     masterAddresses,
   );
   const caHolders = masters.filter((m) => factsByNode.get(m.nodeId)!.etcdCaKeyPresent).map((m) => m.name);
@@ -187,7 +199,8 @@ export async function initializeCluster(
   };
   // A member whose URLs are not local to its master means external etcd is in use somewhere.
   for (const m of masters) {
-    if (m.etcdServers?.some((u) => !isLocalEtcd(u, masterAddresses))) log('info', `${m.name} uses external etcd: ${m.etcdServers.join(', ')}`);
+    if (m.etcdServers?.some((u) => !isLocalEtcd(u, masterAddresses)))
+      log('info', `${m.name} uses external etcd: ${m.etcdServers.join(', ')}`);
   }
   await inventory.setFacts(clusterId, facts);
   log('info', `Mode: ${facts.mode}`);

@@ -41,7 +41,13 @@ export class ClusterOps {
     return this.deps.inventory.node(clusterId, nodeId);
   }
 
-  run(clusterId: string, nodeId: string, script: string, args: ReadonlyArray<string | number>, opts: { log?: Log; signal?: AbortSignal; timeoutMs?: number; check?: boolean } = {}): Promise<ExecResult> {
+  run(
+    clusterId: string,
+    nodeId: string,
+    script: string,
+    args: ReadonlyArray<string | number>,
+    opts: { log?: Log; signal?: AbortSignal; timeoutMs?: number; check?: boolean } = {},
+  ): Promise<ExecResult> {
     return runScript(this.deps.pool, this.deps.targetOf(clusterId, nodeId), this.deps.scripts, script, args, {
       log: opts.log,
       signal: opts.signal,
@@ -56,17 +62,36 @@ export class ClusterOps {
   }
 
   /** etcdctl on `nodeId` against `endpoints`, with the stacked healthcheck-client certs. */
-  async etcdctl(clusterId: string, nodeId: string, endpoints: string[], args: string[], opts: { log?: Log; tls?: typeof STACKED_ETCD_TLS; timeoutMs?: number } = {}): Promise<string> {
+  async etcdctl(
+    clusterId: string,
+    nodeId: string,
+    endpoints: string[],
+    args: string[],
+    opts: { log?: Log; tls?: typeof STACKED_ETCD_TLS; timeoutMs?: number } = {},
+  ): Promise<string> {
     const tls = opts.tls ?? STACKED_ETCD_TLS;
-    const res = await this.run(clusterId, nodeId, 'etcdctl.sh', [endpoints.join(','), tls.ca, tls.cert, tls.key, ...args], {
-      log: quietStdout(opts.log),
-      timeoutMs: opts.timeoutMs ?? 30_000,
-    });
+    const res = await this.run(
+      clusterId,
+      nodeId,
+      'etcdctl.sh',
+      [endpoints.join(','), tls.ca, tls.cert, tls.key, ...args],
+      {
+        log: quietStdout(opts.log),
+        timeoutMs: opts.timeoutMs ?? 30_000,
+      },
+    );
     return res.stdout;
   }
 
   /** Call the API on a master's local apiserver, with that master's admin.conf (kube-api.sh). */
-  async kubeApi(clusterId: string, nodeId: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, log?: Log): Promise<{ status: number; body: string }> {
+  async kubeApi(
+    clusterId: string,
+    nodeId: string,
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+    log?: Log,
+  ): Promise<{ status: number; body: string }> {
     const args: string[] = [method, path];
     if (body !== undefined) args.push(Buffer.from(JSON.stringify(body)).toString('base64'));
     const res = await this.run(clusterId, nodeId, 'kube-api.sh', args, { log: quietStdout(log), timeoutMs: 30_000 });

@@ -39,13 +39,19 @@ export function masterNodes(deps: EtcdDeps, clusterId: string): ClusterNode[] {
   const nodes = deps.inventory.get(clusterId).nodes;
   return facts.masters.map((m) => {
     const n = nodes.find((x) => x.id === m.nodeId);
-    if (!n) throw new EtcdOpError('TOPOLOGY_CHANGED', `Master ${m.name} is no longer in the inventory; initialize again`);
+    if (!n)
+      throw new EtcdOpError('TOPOLOGY_CHANGED', `Master ${m.name} is no longer in the inventory; initialize again`);
     return n;
   });
 }
 
 /** The private transfer folder on a node (see transfer-dir.sh), created on first use. */
-export async function transferDir(deps: EtcdDeps, clusterId: string, node: ClusterNode, log?: Log): Promise<{ dir: string; freeKb: number }> {
+export async function transferDir(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  log?: Log,
+): Promise<{ dir: string; freeKb: number }> {
   const res = await deps.ops.run(clusterId, node.id, 'transfer-dir.sh', [node.user], { log });
   const v = kesValues(res.stdout);
   const dir = v.get('DIR');
@@ -61,7 +67,11 @@ export function opSuffix(): string {
 }
 
 /** Poll `check` until it returns true or the deadline passes (checks stop early when cancelled). */
-export async function waitFor(what: string, check: () => Promise<boolean>, opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal; log?: Log }): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal; log?: Log },
+): Promise<void> {
   const end = Date.now() + opts.timeoutMs;
   let last = '';
   for (;;) {
@@ -70,7 +80,11 @@ export async function waitFor(what: string, check: () => Promise<boolean>, opts:
     } catch (e) {
       last = (e as Error).message.split('\n')[0];
     }
-    if (Date.now() > end) throw new EtcdOpError('HEALTH_GATE_FAILED', `Timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+    if (Date.now() > end)
+      throw new EtcdOpError(
+        'HEALTH_GATE_FAILED',
+        `Timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for ${what}${last ? ` (last error: ${last})` : ''}`,
+      );
     if (opts.signal?.aborted) throw new EtcdOpError('CANCELLED', `Cancelled while waiting for ${what}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
   }

@@ -18,7 +18,8 @@ const NS_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export function drillJob(ctx: DrillCtx, clusterName: string): JobDef<DrillCtx> {
   const { deps, clusterId } = ctx;
-  for (const ns of ctx.namespaces) if (!NS_RE.test(ns) || ns.length > 63) throw new EtcdOpError('INVALID_INPUT', `Not a namespace name: ${ns}`);
+  for (const ns of ctx.namespaces)
+    if (!NS_RE.test(ns) || ns.length > 63) throw new EtcdOpError('INVALID_INPUT', `Not a namespace name: ${ns}`);
   if (!ctx.namespaces.length) throw new EtcdOpError('INVALID_INPUT', 'Choose at least one namespace');
   const readyMaster = async () => {
     for (const n of masterNodes(deps, clusterId)) {
@@ -37,21 +38,40 @@ export function drillJob(ctx: DrillCtx, clusterName: string): JobDef<DrillCtx> {
         id: 'snapshot',
         title: 'Take a fresh snapshot first',
         run: async (c, s) => {
-          c.snapshot = await takeSnapshot(deps, clusterId, { note: `before disaster drill (${c.namespaces.join(', ')})`, log: s.log, signal: s.signal, onProgress: (d, t) => s.progress(t ? d / t : 0) });
+          c.snapshot = await takeSnapshot(deps, clusterId, {
+            note: `before disaster drill (${c.namespaces.join(', ')})`,
+            log: s.log,
+            signal: s.signal,
+            onProgress: (d, t) => s.progress(t ? d / t : 0),
+          });
         },
       },
       ...ctx.namespaces.map((ns) => ({
         id: `wipe-${ns}`,
         title: `Delete every pod in namespace ${ns}`,
-        plan: () => [{ kind: 'command' as const, node: 'a ready master', command: `DELETE /api/v1/namespaces/${ns}/pods/<each pod>` }],
+        plan: () => [
+          {
+            kind: 'command' as const,
+            node: 'a ready master',
+            command: `DELETE /api/v1/namespaces/${ns}/pods/<each pod>`,
+          },
+        ],
         run: async (c: DrillCtx, s: { log: (st: 'info' | 'error', t: string) => void }) => {
           const m = await readyMaster();
           const list = await deps.ops.kubeGet(clusterId, m.id, `/api/v1/namespaces/${ns}/pods`);
           if (list.status !== 200) throw new EtcdOpError('API_ERROR', `listing pods in ${ns}: HTTP ${list.status}`);
-          const names = ((JSON.parse(list.body) as { items?: { metadata: { name: string } }[] }).items ?? []).map((p) => p.metadata.name);
+          const names = ((JSON.parse(list.body) as { items?: { metadata: { name: string } }[] }).items ?? []).map(
+            (p) => p.metadata.name,
+          );
           for (const name of names) {
-            const r = await deps.ops.kubeApi(clusterId, m.id, 'DELETE', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`);
-            if (r.status !== 200 && r.status !== 202 && r.status !== 404) throw new EtcdOpError('API_ERROR', `deleting ${ns}/${name}: HTTP ${r.status}`);
+            const r = await deps.ops.kubeApi(
+              clusterId,
+              m.id,
+              'DELETE',
+              `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`,
+            );
+            if (r.status !== 200 && r.status !== 202 && r.status !== 404)
+              throw new EtcdOpError('API_ERROR', `deleting ${ns}/${name}: HTTP ${r.status}`);
             c.deleted.push(`${ns}/${name}`);
             s.log('info', `deleted pod ${ns}/${name}`);
           }

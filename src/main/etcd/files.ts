@@ -38,7 +38,9 @@ export async function readFiles(
   log?: Log,
 ): Promise<{ files: RemoteFile[]; dirs: Map<string, boolean>; unitActive: string | null }> {
   const args = dirs.length ? [...paths, '--', ...dirs] : paths;
-  const res = await deps.ops.run(clusterId, nodeId, 'collect-files.sh', args, { log: (s, t) => s !== 'stdout' && log?.(s, t) });
+  const res = await deps.ops.run(clusterId, nodeId, 'collect-files.sh', args, {
+    log: (s, t) => s !== 'stdout' && log?.(s, t),
+  });
   const files: RemoteFile[] = [];
   const dirMap = new Map<string, boolean>();
   let unitActive: string | null = null;
@@ -57,7 +59,15 @@ export async function readFiles(
 }
 
 /** Put `content` at `path` on the node with `mode`, atomically. */
-export async function putFile(deps: EtcdDeps, clusterId: string, node: ClusterNode, path: string, content: Buffer | string, mode: number, log?: Log): Promise<void> {
+export async function putFile(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  path: string,
+  content: Buffer | string,
+  mode: number,
+  log?: Log,
+): Promise<void> {
   const { dir } = await transferDir(deps, clusterId, node);
   const local = join(tmpdir(), `kes-put-${randomUUID()}`);
   await fs.writeFile(local, content, { mode: 0o600 });
@@ -65,13 +75,21 @@ export async function putFile(deps: EtcdDeps, clusterId: string, node: ClusterNo
   try {
     log?.('info', `write ${path} on ${node.name} (${Buffer.byteLength(content)} bytes, mode ${mode.toString(8)})`);
     await deps.pool.upload(deps.targetOf(clusterId, node.id), local, remote);
-    await deps.ops.run(clusterId, node.id, 'install-file.sh', [remote, path, mode.toString(8).padStart(4, '0')], { log });
+    await deps.ops.run(clusterId, node.id, 'install-file.sh', [remote, path, mode.toString(8).padStart(4, '0')], {
+      log,
+    });
   } finally {
     await fs.rm(local, { force: true });
   }
 }
 
-export async function removeFile(deps: EtcdDeps, clusterId: string, node: ClusterNode, path: string, log?: Log): Promise<void> {
+export async function removeFile(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  path: string,
+  log?: Log,
+): Promise<void> {
   await deps.ops.run(clusterId, node.id, 'remove-file.sh', [path], { log });
 }
 

@@ -67,7 +67,9 @@ export function flagsOf(cmd: YAMLSeq): Map<string, string> {
 
 /** Set `--name=value`, replacing the existing entry in place or appending a new one. */
 function setFlag(doc: Document, cmd: YAMLSeq, name: string, value: string): void {
-  const idx = cmd.items.findIndex((item) => String((item as { value?: unknown }).value ?? item).startsWith(`--${name}=`));
+  const idx = cmd.items.findIndex((item) =>
+    String((item as { value?: unknown }).value ?? item).startsWith(`--${name}=`),
+  );
   const node = doc.createNode(`--${name}=${value}`);
   if (idx >= 0) cmd.items[idx] = node;
   else cmd.items.push(node);

@@ -43,7 +43,12 @@ export interface RestoreCtx {
 }
 
 /** Read every master's etcd.yaml and compute the new one; nothing is changed. */
-export async function prepareRestore(deps: EtcdDeps, clusterId: string, snapshotId: string, opts: { gateTimeoutMs?: number; log?: Log } = {}): Promise<RestoreCtx> {
+export async function prepareRestore(
+  deps: EtcdDeps,
+  clusterId: string,
+  snapshotId: string,
+  opts: { gateTimeoutMs?: number; log?: Log } = {},
+): Promise<RestoreCtx> {
   requireFacts(deps, clusterId);
   const meta = await deps.snapshots.get(snapshotId);
   const masters = masterNodes(deps, clusterId);
@@ -51,9 +56,20 @@ export async function prepareRestore(deps: EtcdDeps, clusterId: string, snapshot
   const token = `kes-${suffix}`;
   const read = await Promise.all(
     masters.map(async (node) => {
-      const r = await readFiles(deps, clusterId, node.id, [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`], [], opts.log);
+      const r = await readFiles(
+        deps,
+        clusterId,
+        node.id,
+        [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`],
+        [],
+        opts.log,
+      );
       const f = r.files.find((x) => x.content);
-      if (!f?.content) throw new EtcdOpError('NOT_STACKED', `${node.name} has no etcd.yaml (active or parked): it runs no stacked etcd member`);
+      if (!f?.content)
+        throw new EtcdOpError(
+          'NOT_STACKED',
+          `${node.name} has no etcd.yaml (active or parked): it runs no stacked etcd member`,
+        );
       return { node, manifestPath: f.path, text: f.content.toString('utf8') };
     }),
   );
@@ -72,19 +88,46 @@ export async function prepareRestore(deps: EtcdDeps, clusterId: string, snapshot
       oldManifest: i.text,
       manifestPath: i.manifestPath,
       newDataDir,
-      newManifest: editEtcdManifest(i.text, { dataDir: newDataDir, initialClusterToken: token, initialCluster, initialClusterState: 'new' }),
+      newManifest: editEtcdManifest(i.text, {
+        dataDir: newDataDir,
+        initialClusterToken: token,
+        initialCluster,
+        initialClusterState: 'new',
+      }),
     };
   });
-  return { deps, clusterId, snapshotId, meta, token, initialCluster, members, changed: false, gateTimeoutMs: opts.gateTimeoutMs ?? 180_000 };
+  return {
+    deps,
+    clusterId,
+    snapshotId,
+    meta,
+    token,
+    initialCluster,
+    members,
+    changed: false,
+    gateTimeoutMs: opts.gateTimeoutMs ?? 180_000,
+  };
 }
 
-function perMember(ctx: RestoreCtx, id: string, title: string, run: (m: MemberPlan, c: RestoreCtx, log: Log, signal: AbortSignal) => Promise<void>, plan?: (m: MemberPlan) => ReturnType<NonNullable<StepDef<RestoreCtx>['plan']>>): StepDef<RestoreCtx>[] {
+function perMember(
+  ctx: RestoreCtx,
+  id: string,
+  title: string,
+  run: (m: MemberPlan, c: RestoreCtx, log: Log, signal: AbortSignal) => Promise<void>,
+  plan?: (m: MemberPlan) => ReturnType<NonNullable<StepDef<RestoreCtx>['plan']>>,
+): StepDef<RestoreCtx>[] {
   return ctx.members.map((m) => ({
     id: m.node.name,
     title: `${title} on ${m.node.name}`,
     node: m.node.name,
     plan: plan ? () => plan(m) : undefined,
-    run: (c, s) => run(c.members.find((x) => x.node.id === m.node.id)!, c, s.log, s.signal),
+    run: (c, s) =>
+      run(
+        c.members.find((x) => x.node.id === m.node.id)!,
+        c,
+        s.log,
+        s.signal,
+      ),
   }));
 }
 
@@ -95,10 +138,16 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
     {
       id: 'verify',
       title: 'Verify the snapshot in the vault (sha256, integrity hash)',
-      plan: () => [{ kind: 'note', text: `Snapshot ${ctx.meta.id}: ${ctx.meta.size} bytes, revision ${ctx.meta.revision ?? '?'}, ${ctx.meta.totalKeys ?? '?'} keys, sha256 ${ctx.meta.sha256}` }],
+      plan: () => [
+        {
+          kind: 'note',
+          text: `Snapshot ${ctx.meta.id}: ${ctx.meta.size} bytes, revision ${ctx.meta.revision ?? '?'}, ${ctx.meta.totalKeys ?? '?'} keys, sha256 ${ctx.meta.sha256}`,
+        },
+      ],
       run: async (c, s) => {
         const m = await deps.snapshots.verify(c.snapshotId, s.signal);
-        if (m.integrity !== 'ok') throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
+        if (m.integrity !== 'ok')
+          throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
         s.log('info', `sha256 ${m.sha256} matches`);
       },
     },
@@ -111,16 +160,29 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
           c.members.map(async (m) => {
             const f = await deps.ops.discover(clusterId, m.node.id, s.log);
             if (!f.tools.etcdutl && !f.tools.etcdctl) missing.push(m.node.name);
-            else s.log('info', `${m.node.name}: ${f.tools.etcdutl ? `etcdutl ${f.versions.etcdutl ?? ''}` : `etcdctl ${f.versions.etcdctl ?? ''}`}`);
+            else
+              s.log(
+                'info',
+                `${m.node.name}: ${f.tools.etcdutl ? `etcdutl ${f.versions.etcdutl ?? ''}` : `etcdctl ${f.versions.etcdctl ?? ''}`}`,
+              );
           }),
         );
-        if (missing.length) throw new EtcdOpError('TOOLS_MISSING', `No etcdutl or etcdctl on ${missing.join(', ')}: run "Install etcd tools" on them first`);
+        if (missing.length)
+          throw new EtcdOpError(
+            'TOOLS_MISSING',
+            `No etcdutl or etcdctl on ${missing.join(', ')}: run "Install etcd tools" on them first`,
+          );
       },
     },
     {
       id: 'save-state',
       title: 'Save the current state (the way back)',
-      plan: () => [{ kind: 'note', text: 'Archive etcd.yaml, kube-apiserver.yaml, units and data dirs of every master into the vault' }],
+      plan: () => [
+        {
+          kind: 'note',
+          text: 'Archive etcd.yaml, kube-apiserver.yaml, units and data dirs of every master into the vault',
+        },
+      ],
       run: async (c, s) => {
         c.state = await captureState(deps, clusterId, `before restoring snapshot ${c.snapshotId}`, s.log);
       },
@@ -135,25 +197,50 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
         'Upload and verify',
         async (m, c, log, signal) => {
           const { dir, freeKb } = await transferDir(deps, clusterId, m.node, log);
-          if (freeKb * 1024 < c.meta.size * 3) throw new EtcdOpError('NO_SPACE', `${m.node.name} has ${Math.round(freeKb / 1024)} MiB free; the restore needs about ${Math.round((c.meta.size * 3) / 1048576)} MiB`);
+          if (freeKb * 1024 < c.meta.size * 3)
+            throw new EtcdOpError(
+              'NO_SPACE',
+              `${m.node.name} has ${Math.round(freeKb / 1024)} MiB free; the restore needs about ${Math.round((c.meta.size * 3) / 1048576)} MiB`,
+            );
           m.remoteSnapshot = posix.join(dir, `restore-${c.meta.id}.db`);
           log('info', `upload ${c.meta.size} bytes to ${m.node.name}:${m.remoteSnapshot}`);
-          const t = await deps.pool.upload(deps.targetOf(clusterId, m.node.id), deps.snapshots.filePath(c.meta.id), m.remoteSnapshot, { signal });
-          if (t.sha256 !== c.meta.sha256) throw new EtcdOpError('SNAPSHOT_INVALID', `Upload to ${m.node.name} corrupted (sha256 ${t.sha256})`);
-          const res = await deps.ops.run(clusterId, m.node.id, 'snapshot-status.sh', [m.remoteSnapshot, c.meta.sha256], { log: (st, tx) => st !== 'stdout' && log(st, tx) });
+          const t = await deps.pool.upload(
+            deps.targetOf(clusterId, m.node.id),
+            deps.snapshots.filePath(c.meta.id),
+            m.remoteSnapshot,
+            { signal },
+          );
+          if (t.sha256 !== c.meta.sha256)
+            throw new EtcdOpError('SNAPSHOT_INVALID', `Upload to ${m.node.name} corrupted (sha256 ${t.sha256})`);
+          const res = await deps.ops.run(
+            clusterId,
+            m.node.id,
+            'snapshot-status.sh',
+            [m.remoteSnapshot, c.meta.sha256],
+            { log: (st, tx) => st !== 'stdout' && log(st, tx) },
+          );
           log('info', `verified on ${m.node.name}: ${kesValues(res.stdout).get('STATUS')}`);
         },
-        (m) => [{ kind: 'upload', node: m.node.name, from: `vault/${ctx.meta.id}`, to: `/var/lib/kube-etcd-switch/transfer/${m.node.user}/restore-${ctx.meta.id}.db`, bytes: ctx.meta.size }],
+        (m) => [
+          {
+            kind: 'upload',
+            node: m.node.name,
+            from: `vault/${ctx.meta.id}`,
+            to: `/var/lib/kube-etcd-switch/transfer/${m.node.user}/restore-${ctx.meta.id}.db`,
+            bytes: ctx.meta.size,
+          },
+        ],
       ),
     },
     {
       id: 'stop',
       title: 'Stop the apiservers, then the etcd members (static pods parked)',
       safePoint: true,
-      plan: () => nodes().flatMap((n) => [
-        { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park kube-apiserver 6443` },
-        { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park etcd 2379` },
-      ]),
+      plan: () =>
+        nodes().flatMap((n) => [
+          { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park kube-apiserver 6443` },
+          { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park etcd 2379` },
+        ]),
       run: async (c, s) => {
         c.changed = true;
         await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })));
@@ -170,9 +257,21 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
         'restore',
         'Restore member',
         async (m, c, log) => {
-          await deps.ops.run(clusterId, m.node.id, 'restore-member.sh', [m.remoteSnapshot!, c.meta.sha256, m.name, c.initialCluster, c.token, m.peerUrl, m.newDataDir], { log, timeoutMs: 30 * 60_000 });
+          await deps.ops.run(
+            clusterId,
+            m.node.id,
+            'restore-member.sh',
+            [m.remoteSnapshot!, c.meta.sha256, m.name, c.initialCluster, c.token, m.peerUrl, m.newDataDir],
+            { log, timeoutMs: 30 * 60_000 },
+          );
         },
-        (m) => [{ kind: 'command', node: m.node.name, command: sh`bash restore-member.sh SNAPSHOT ${ctx.meta.sha256} ${m.name} ${ctx.initialCluster} ${ctx.token} ${m.peerUrl} ${m.newDataDir}` }],
+        (m) => [
+          {
+            kind: 'command',
+            node: m.node.name,
+            command: sh`bash restore-member.sh SNAPSHOT ${ctx.meta.sha256} ${m.name} ${ctx.initialCluster} ${ctx.token} ${m.peerUrl} ${m.newDataDir}`,
+          },
+        ],
       ),
     },
     {
@@ -187,34 +286,67 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
         async (m, _c, log) => {
           await putFile(deps, clusterId, m.node, `${PARKED}/etcd.yaml`, m.newManifest, 0o600, log);
         },
-        (m) => [{ kind: 'file', node: m.node.name, path: `${MANIFESTS}/etcd.yaml`, diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldManifest, m.newManifest) }],
+        (m) => [
+          {
+            kind: 'file',
+            node: m.node.name,
+            path: `${MANIFESTS}/etcd.yaml`,
+            diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldManifest, m.newManifest),
+          },
+        ],
       ),
     },
     {
       id: 'start-etcd',
       title: 'Start etcd on every master and wait until the cluster is healthy',
       safePoint: false,
-      plan: () => nodes().map((n) => ({ kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh unpark etcd 2379` })),
+      plan: () =>
+        nodes().map((n) => ({
+          kind: 'command' as const,
+          node: n.name,
+          command: sh`bash static-pod.sh unpark etcd 2379`,
+        })),
       run: async (c, s) => {
         await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log: s.log })));
-        await waitHealthy(deps, clusterId, nodes(), { etcd: true, apiserver: false, timeoutMs: c.gateTimeoutMs, log: s.log });
+        await waitHealthy(deps, clusterId, nodes(), {
+          etcd: true,
+          apiserver: false,
+          timeoutMs: c.gateTimeoutMs,
+          log: s.log,
+        });
       },
     },
     {
       id: 'start-apiservers',
       title: 'Start the apiservers and wait until every one is ready',
       safePoint: false,
-      plan: () => nodes().map((n) => ({ kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh unpark kube-apiserver 6443` })),
+      plan: () =>
+        nodes().map((n) => ({
+          kind: 'command' as const,
+          node: n.name,
+          command: sh`bash static-pod.sh unpark kube-apiserver 6443`,
+        })),
       run: async (c, s) => {
-        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })));
-        await waitHealthy(deps, clusterId, nodes(), { etcd: false, apiserver: true, timeoutMs: c.gateTimeoutMs, log: s.log });
+        await Promise.all(
+          nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })),
+        );
+        await waitHealthy(deps, clusterId, nodes(), {
+          etcd: false,
+          apiserver: true,
+          timeoutMs: c.gateTimeoutMs,
+          log: s.log,
+        });
       },
     },
     {
       id: 'cleanup',
       title: 'Remove the uploaded snapshot copies',
       run: async (c, s) => {
-        await Promise.all(c.members.filter((m) => m.remoteSnapshot).map((m) => removeFile(deps, clusterId, m.node, m.remoteSnapshot!, s.log).catch(() => undefined)));
+        await Promise.all(
+          c.members
+            .filter((m) => m.remoteSnapshot)
+            .map((m) => removeFile(deps, clusterId, m.node, m.remoteSnapshot!, s.log).catch(() => undefined)),
+        );
       },
     },
   ];
@@ -231,7 +363,8 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
       run: async (c, s) => rollbackTo(c, s.log),
     },
     describeStop: (c, done) => {
-      if (!c.changed) return `Nothing on the cluster was changed (${done.length} preparatory step(s) done). It runs as before.`;
+      if (!c.changed)
+        return `Nothing on the cluster was changed (${done.length} preparatory step(s) done). It runs as before.`;
       return 'The cluster was changed; see the rollback result above. Check the health view.';
     },
   };
@@ -243,13 +376,23 @@ async function rollbackTo(c: RestoreCtx, log: Log): Promise<void> {
   const loaded = await deps.states.load(c.state!.id);
   const nodes = c.members.map((m) => m.node);
   // Everything stopped first, so old and new members never mix.
-  await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e)))));
-  await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))));
+  await Promise.all(
+    nodes.map((n) =>
+      staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e))),
+    ),
+  );
+  await Promise.all(
+    nodes.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))),
+  );
   const starts = new Map<string, string[]>();
   for (const sn of loaded.manifest.nodes) {
     const node = nodes.find((n) => n.id === sn.nodeId);
     if (!node) continue;
-    const files = sn.files.map((f) => ({ path: f.path, mode: f.mode, content: f.sha256 ? loaded.content(sn.name, f.path) : null }));
+    const files = sn.files.map((f) => ({
+      path: f.path,
+      mode: f.mode,
+      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
+    }));
     starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
   }
   const etcdNodes = nodes.filter((n) => starts.get(n.id)?.includes('etcd'));

@@ -61,9 +61,20 @@ export class EtcdService {
             {
               id: 'save',
               title: 'Save a snapshot on a healthy master and download it into the vault',
-              plan: () => [{ kind: 'note', text: 'etcdctl snapshot save (one endpoint) on a master, then SFTP download with sha256 check' }],
+              plan: () => [
+                {
+                  kind: 'note',
+                  text: 'etcdctl snapshot save (one endpoint) on a master, then SFTP download with sha256 check',
+                },
+              ],
               run: async (c, s) => {
-                c.meta = await takeSnapshot(deps, clusterId, { note: req.note, nodeId: req.nodeId, log: s.log, signal: s.signal, onProgress: (d, t) => s.progress(t ? d / t : 0) });
+                c.meta = await takeSnapshot(deps, clusterId, {
+                  note: req.note,
+                  nodeId: req.nodeId,
+                  log: s.log,
+                  signal: s.signal,
+                  onProgress: (d, t) => s.progress(t ? d / t : 0),
+                });
               },
             },
           ],
@@ -82,7 +93,13 @@ export class EtcdService {
           destructive: false,
           clusterId,
           clusterName: cluster.name,
-          steps: [{ id: 'capture', title: 'Archive manifests, units and data dirs of every master and etcd node', run: async (_c, s) => void (await captureState(deps, clusterId, req.note || 'saved on demand', s.log)) }],
+          steps: [
+            {
+              id: 'capture',
+              title: 'Archive manifests, units and data dirs of every master and etcd node',
+              run: async (_c, s) => void (await captureState(deps, clusterId, req.note || 'saved on demand', s.log)),
+            },
+          ],
         };
         return this.jobs.plan(def, {});
       }
@@ -123,7 +140,19 @@ export class EtcdService {
                 id: n.name,
                 title: `Install ${archive.name} on ${n.name}`,
                 node: n.name,
-                plan: () => [{ kind: 'upload' as const, node: n.name, from: archive.name, to: `/var/lib/kube-etcd-switch/transfer/${n.user}/${archive.name}` }, { kind: 'command' as const, node: n.name, command: `bash install-etcd-tools.sh ${archive.name} ${archive.sha256}` }],
+                plan: () => [
+                  {
+                    kind: 'upload' as const,
+                    node: n.name,
+                    from: archive.name,
+                    to: `/var/lib/kube-etcd-switch/transfer/${n.user}/${archive.name}`,
+                  },
+                  {
+                    kind: 'command' as const,
+                    node: n.name,
+                    command: `bash install-etcd-tools.sh ${archive.name} ${archive.sha256}`,
+                  },
+                ],
                 run: async (_c: object, s: { log: Log }) => {
                   const r = await installTools(deps, clusterId, n, archive, s.log);
                   s.log('info', `installed ${r.installed.join(', ')} ${r.version} on ${n.name}`);
@@ -145,11 +174,24 @@ export class EtcdService {
     const { dir } = await transferDir(this.deps, clusterId, node, log);
     const remote = posix.join(dir, `verify-${snapshotId}.db`);
     try {
-      await this.deps.pool.upload(this.deps.targetOf(clusterId, node.id), this.deps.snapshots.filePath(snapshotId), remote);
+      await this.deps.pool.upload(
+        this.deps.targetOf(clusterId, node.id),
+        this.deps.snapshots.filePath(snapshotId),
+        remote,
+      );
       const res = await this.deps.ops.run(clusterId, node.id, 'snapshot-status.sh', [remote, meta.sha256], { log });
-      const st = JSON.parse(kesValues(res.stdout).get('STATUS') ?? '{}') as { hash?: number; revision?: number; totalKey?: number };
-      if (typeof st.revision !== 'number') throw new EtcdOpError('SNAPSHOT_INVALID', 'snapshot status printed no revision');
-      meta = await this.deps.snapshots.update(snapshotId, { revision: st.revision, hash: st.hash ?? null, totalKeys: st.totalKey ?? null });
+      const st = JSON.parse(kesValues(res.stdout).get('STATUS') ?? '{}') as {
+        hash?: number;
+        revision?: number;
+        totalKey?: number;
+      };
+      if (typeof st.revision !== 'number')
+        throw new EtcdOpError('SNAPSHOT_INVALID', 'snapshot status printed no revision');
+      meta = await this.deps.snapshots.update(snapshotId, {
+        revision: st.revision,
+        hash: st.hash ?? null,
+        totalKeys: st.totalKey ?? null,
+      });
     } finally {
       await this.deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
     }
@@ -159,7 +201,11 @@ export class EtcdService {
   // --- schedule -------------------------------------------------------------------------------
 
   async loadSchedules(): Promise<void> {
-    const r = await readJsonFile(join(this.dataDir, 'schedules.json'), (raw) => z.array(Schedule).parse(raw), () => []);
+    const r = await readJsonFile(
+      join(this.dataDir, 'schedules.json'),
+      (raw) => z.array(Schedule).parse(raw),
+      () => [],
+    );
     this.schedules = r.value;
   }
 
@@ -200,7 +246,8 @@ export class EtcdService {
       try {
         const rec = await this.plan(s.clusterId, { kind: 'snapshot', note: SCHEDULED_NOTE });
         const done = await this.jobs.runToEnd(rec.id);
-        if (done.status === 'succeeded') await this.deps.snapshots.prune(s.clusterId, s.keep, (m) => m.note === SCHEDULED_NOTE);
+        if (done.status === 'succeeded')
+          await this.deps.snapshots.prune(s.clusterId, s.keep, (m) => m.note === SCHEDULED_NOTE);
       } catch {
         // recorded in the job history; the next tick tries again when due
       }

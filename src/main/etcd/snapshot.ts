@@ -48,12 +48,19 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
       const remoteSha = v.get('SHA256');
       const status = parseSnapshotStatus(v.get('STATUS') ?? '{}');
       const ep = parseEndpointStatus(v.get('ENDPOINT_STATUS') ?? '[]')[0];
-      log('info', `snapshot on ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`);
+      log(
+        'info',
+        `snapshot on ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
+      );
       const t = await deps.pool.download(deps.targetOf(clusterId, node.id), remote, incoming.partPath, {
         signal: req.signal,
         onProgress: req.onProgress,
       });
-      if (remoteSha && t.sha256 !== remoteSha) throw new EtcdOpError('SNAPSHOT_INVALID', `Download corrupted: sha256 ${t.sha256} ≠ ${remoteSha} on ${node.name}`);
+      if (remoteSha && t.sha256 !== remoteSha)
+        throw new EtcdOpError(
+          'SNAPSHOT_INVALID',
+          `Download corrupted: sha256 ${t.sha256} ≠ ${remoteSha} on ${node.name}`,
+        );
       const meta = await incoming.commit(
         {
           note: req.note,
@@ -73,7 +80,8 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
       failures.push(`${node.name}: ${(e as Error).message.split('\n')[0]}`);
       log('error', `snapshot via ${node.name} failed: ${(e as Error).message}`);
     } finally {
-      if (remote) await deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
+      if (remote)
+        await deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
     }
   }
   throw new EtcdOpError('SNAPSHOT_FAILED', `No master could take a snapshot: ${failures.join('; ')}`);

@@ -7,13 +7,26 @@ import type { Log } from '../cluster/ops';
 import type { StateManifest } from '../vault/states';
 import type { StepDef } from '../jobs/types';
 import { EtcdOpError, masterNodes, requireFacts, waitFor, type EtcdDeps } from './deps';
-import { ETCD_ENV, ETCD_UNIT, MANIFESTS, PARKED, putFile, readFiles, removeFile, STATE_FILES, staticPod, type RemoteFile } from './files';
+import {
+  ETCD_ENV,
+  ETCD_UNIT,
+  MANIFESTS,
+  PARKED,
+  putFile,
+  readFiles,
+  removeFile,
+  STATE_FILES,
+  staticPod,
+  type RemoteFile,
+} from './files';
 import { STACKED_ETCD_TLS } from '../cluster/ops';
 
 /** Nodes whose configuration a state covers: masters plus nodes with the etcd role. */
 export function stateNodes(deps: EtcdDeps, clusterId: string): ClusterNode[] {
   const masters = masterNodes(deps, clusterId);
-  const etcd = deps.inventory.get(clusterId).nodes.filter((n) => n.roles.includes('etcd') && !masters.some((m) => m.id === n.id));
+  const etcd = deps.inventory
+    .get(clusterId)
+    .nodes.filter((n) => n.roles.includes('etcd') && !masters.some((m) => m.id === n.id));
   return [...masters, ...etcd];
 }
 
@@ -29,11 +42,19 @@ function dataDirOf(files: RemoteFile[]): string | null {
     }
   }
   const unit = files.find((x) => x.path === ETCD_UNIT || x.path === ETCD_ENV);
-  const m = unit?.content ? /--data-dir[= ](\S+)/.exec(unit.content.toString('utf8')) ?? /ETCD_DATA_DIR=(\S+)/.exec(unit.content.toString('utf8')) : null;
+  const m = unit?.content
+    ? (/--data-dir[= ](\S+)/.exec(unit.content.toString('utf8')) ??
+      /ETCD_DATA_DIR=(\S+)/.exec(unit.content.toString('utf8')))
+    : null;
   return m ? m[1].replace(/^["']|["']$/g, '') : null;
 }
 
-export async function captureState(deps: EtcdDeps, clusterId: string, reason: string, log?: Log): Promise<StateManifest> {
+export async function captureState(
+  deps: EtcdDeps,
+  clusterId: string,
+  reason: string,
+  log?: Log,
+): Promise<StateManifest> {
   const facts = requireFacts(deps, clusterId);
   const cluster = deps.inventory.get(clusterId);
   const nodes = stateNodes(deps, clusterId);
@@ -51,7 +72,13 @@ export async function captureState(deps: EtcdDeps, clusterId: string, reason: st
       };
     }),
   );
-  const m = await deps.states.save({ clusterId, clusterName: cluster.name, mode: facts.mode, reason, nodes: collected });
+  const m = await deps.states.save({
+    clusterId,
+    clusterName: cluster.name,
+    mode: facts.mode,
+    reason,
+    nodes: collected,
+  });
   log?.('info', `state ${m.id} saved (${m.nodes.length} nodes, mode ${m.mode})`);
   return m;
 }
@@ -62,7 +89,12 @@ export interface TopologyCheck {
 }
 
 /** Can this state be brought back? Every node still known at the same address, data dirs present. */
-export async function checkStateTopology(deps: EtcdDeps, clusterId: string, state: StateManifest, log?: Log): Promise<TopologyCheck> {
+export async function checkStateTopology(
+  deps: EtcdDeps,
+  clusterId: string,
+  state: StateManifest,
+  log?: Log,
+): Promise<TopologyCheck> {
   const differences: string[] = [];
   const nodes = deps.inventory.get(clusterId).nodes;
   if (state.clusterId !== clusterId) differences.push(`the state belongs to cluster ${state.clusterName}`);
@@ -95,12 +127,23 @@ export interface RestoreStateCtx {
 }
 
 /** etcd and apiserver endpoints healthy again after a state or restore change. */
-export async function waitHealthy(deps: EtcdDeps, clusterId: string, nodes: ClusterNode[], opts: { etcd: boolean; apiserver: boolean; timeoutMs: number; log?: Log; signal?: AbortSignal }): Promise<void> {
+export async function waitHealthy(
+  deps: EtcdDeps,
+  clusterId: string,
+  nodes: ClusterNode[],
+  opts: { etcd: boolean; apiserver: boolean; timeoutMs: number; log?: Log; signal?: AbortSignal },
+): Promise<void> {
   if (opts.etcd && nodes.length) {
     await waitFor(
       'etcd to be healthy',
       async () => {
-        const out = await deps.ops.etcdctl(clusterId, nodes[0].id, ['https://127.0.0.1:2379'], ['endpoint', 'health', '--cluster', '-w', 'json'], { tls: STACKED_ETCD_TLS });
+        const out = await deps.ops.etcdctl(
+          clusterId,
+          nodes[0].id,
+          ['https://127.0.0.1:2379'],
+          ['endpoint', 'health', '--cluster', '-w', 'json'],
+          { tls: STACKED_ETCD_TLS },
+        );
         const arr = JSON.parse(out.slice(out.indexOf('['), out.lastIndexOf(']') + 1)) as { health: boolean }[];
         return arr.length > 0 && arr.every((x) => x.health);
       },
@@ -111,11 +154,15 @@ export async function waitHealthy(deps: EtcdDeps, clusterId: string, nodes: Clus
   if (opts.apiserver) {
     await Promise.all(
       nodes.map((n) =>
-        waitFor(`the apiserver on ${n.name} to be ready`, async () => (await deps.ops.kubeGet(clusterId, n.id, '/readyz')).status === 200, {
-          timeoutMs: opts.timeoutMs,
-          intervalMs: 1500,
-          signal: opts.signal,
-        }),
+        waitFor(
+          `the apiserver on ${n.name} to be ready`,
+          async () => (await deps.ops.kubeGet(clusterId, n.id, '/readyz')).status === 200,
+          {
+            timeoutMs: opts.timeoutMs,
+            intervalMs: 1500,
+            signal: opts.signal,
+          },
+        ),
       ),
     );
     opts.log?.('info', 'apiservers are ready');
@@ -170,13 +217,15 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
         c.state = loaded.manifest;
         c.content = loaded.content;
         const t = await checkStateTopology(deps, clusterId, loaded.manifest, s.log);
-        if (!t.ok) throw new EtcdOpError('TOPOLOGY_CHANGED', `This state cannot be brought back: ${t.differences.join('; ')}`);
+        if (!t.ok)
+          throw new EtcdOpError('TOPOLOGY_CHANGED', `This state cannot be brought back: ${t.differences.join('; ')}`);
       },
     },
     {
       id: 'save-current',
       title: 'Save the current state first (so this can be undone)',
-      run: async (_c, s) => void (await captureState(deps, clusterId, `before bringing back state ${ctx.stateId}`, s.log)),
+      run: async (_c, s) =>
+        void (await captureState(deps, clusterId, `before bringing back state ${ctx.stateId}`, s.log)),
     },
     {
       id: 'stop',
@@ -196,7 +245,11 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
         await Promise.all(
           c.state!.nodes.map(async (sn) => {
             const node = deps.inventory.node(clusterId, sn.nodeId);
-            const files = sn.files.map((f) => ({ path: f.path, mode: f.mode, content: f.sha256 ? c.content!(sn.name, f.path) : null }));
+            const files = sn.files.map((f) => ({
+              path: f.path,
+              mode: f.mode,
+              content: f.sha256 ? c.content!(sn.name, f.path) : null,
+            }));
             const r = await applyStateFiles(deps, clusterId, node, files, s.log);
             starts.set(node.id, r.start);
             if (sn.etcdUnitActive !== null) {
@@ -214,7 +267,8 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
       run: async (c, s) => {
         const nodes = nodesOf(c).filter((n) => starts.get(n.id)?.includes('etcd'));
         await Promise.all(nodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log: s.log })));
-        if (nodes.length) await waitHealthy(deps, clusterId, nodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log: s.log });
+        if (nodes.length)
+          await waitHealthy(deps, clusterId, nodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log: s.log });
       },
     },
     {

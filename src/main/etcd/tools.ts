@@ -31,18 +31,29 @@ export class ToolCache {
   async add(src: string, expectedSha256?: string): Promise<CachedArchive> {
     const name = basename(src);
     const m = ARCHIVE_RE.exec(name);
-    if (!m) throw new EtcdOpError('INVALID_INPUT', `Not an etcd release archive name (etcd-vX.Y.Z-linux-amd64.tar.gz): ${name}`);
+    if (!m)
+      throw new EtcdOpError(
+        'INVALID_INPUT',
+        `Not an etcd release archive name (etcd-vX.Y.Z-linux-amd64.tar.gz): ${name}`,
+      );
     const sha = await sha256File(src);
-    if (expectedSha256 && sha !== expectedSha256.toLowerCase()) throw new EtcdOpError('ARCHIVE_INVALID', `sha256 of ${name} is ${sha}, expected ${expectedSha256}`);
+    if (expectedSha256 && sha !== expectedSha256.toLowerCase())
+      throw new EtcdOpError('ARCHIVE_INVALID', `sha256 of ${name} is ${sha}, expected ${expectedSha256}`);
     const binaries: string[] = [];
     await tar.list({
       file: src,
       onReadEntry: (e) => {
         const parts = e.path.split('/');
-        if (parts.length === 2 && parts[0] === `etcd-v${m[1]}-linux-${m[2]}` && ['etcd', 'etcdctl', 'etcdutl'].includes(parts[1])) binaries.push(parts[1]);
+        if (
+          parts.length === 2 &&
+          parts[0] === `etcd-v${m[1]}-linux-${m[2]}` &&
+          ['etcd', 'etcdctl', 'etcdutl'].includes(parts[1])
+        )
+          binaries.push(parts[1]);
       },
     });
-    if (!binaries.includes('etcdctl')) throw new EtcdOpError('ARCHIVE_INVALID', `${name} holds no etcd-v${m[1]}-linux-${m[2]}/etcdctl`);
+    if (!binaries.includes('etcdctl'))
+      throw new EtcdOpError('ARCHIVE_INVALID', `${name} holds no etcd-v${m[1]}-linux-${m[2]}/etcdctl`);
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const dest = join(this.dir, name);
     await fs.copyFile(src, `${dest}.part`);
@@ -67,7 +78,10 @@ export class ToolCache {
    * Download `etcd-vX.Y.Z-linux-ARCH.tar.gz` and SHA256SUMS from `baseUrl` (default: the etcd
    * GitHub releases) and add it to the cache once the checksum matches.
    */
-  async download(version: string, opts: { arch?: string; baseUrl?: string; signal?: AbortSignal } = {}): Promise<CachedArchive> {
+  async download(
+    version: string,
+    opts: { arch?: string; baseUrl?: string; signal?: AbortSignal } = {},
+  ): Promise<CachedArchive> {
     if (!/^\d+\.\d+\.\d+$/.test(version)) throw new EtcdOpError('INVALID_INPUT', `Bad etcd version: ${version}`);
     const arch = opts.arch ?? 'amd64';
     const base = (opts.baseUrl ?? 'https://github.com/etcd-io/etcd/releases/download').replace(/\/$/, '');
@@ -91,7 +105,13 @@ export class ToolCache {
 }
 
 /** Upload the archive to a node and install its binaries into /usr/local/bin. */
-export async function installTools(deps: EtcdDeps, clusterId: string, node: ClusterNode, archive: CachedArchive, log?: Log): Promise<{ installed: string[]; version: string }> {
+export async function installTools(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  archive: CachedArchive,
+  log?: Log,
+): Promise<{ installed: string[]; version: string }> {
   const { dir } = await transferDir(deps, clusterId, node, log);
   const remote = posix.join(dir, archive.name);
   log?.('info', `upload ${archive.name} to ${node.name}`);
@@ -99,5 +119,8 @@ export async function installTools(deps: EtcdDeps, clusterId: string, node: Clus
   if (t.sha256 !== archive.sha256) throw new EtcdOpError('ARCHIVE_INVALID', `Upload to ${node.name} corrupted`);
   const res = await deps.ops.run(clusterId, node.id, 'install-etcd-tools.sh', [remote, archive.sha256], { log });
   const v = kesValues(res.stdout);
-  return { installed: (v.get('INSTALLED') ?? '').split(' ').filter(Boolean), version: v.get('VERSION') ?? archive.version };
+  return {
+    installed: (v.get('INSTALLED') ?? '').split(' ').filter(Boolean),
+    version: v.get('VERSION') ?? archive.version,
+  };
 }

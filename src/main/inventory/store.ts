@@ -3,7 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Cluster, ClusterNode, NodeInput, type Cluster as ClusterT, type ClusterFacts, type ClusterNode as NodeT } from '@shared/domain';
+import {
+  Cluster,
+  ClusterNode,
+  NodeInput,
+  type Cluster as ClusterT,
+  type ClusterFacts,
+  type ClusterNode as NodeT,
+} from '@shared/domain';
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile';
 import { ApiError } from '../api/errors';
 
@@ -35,10 +42,14 @@ export class InventoryStore {
 
   static async open(dataDir: string): Promise<InventoryStore> {
     const store = new InventoryStore(dataDir);
-    const loaded = await readJsonFile(store.file, (raw) => InventoryFile.parse(raw), () => ({
-      version: 1 as const,
-      clusters: [],
-    }));
+    const loaded = await readJsonFile(
+      store.file,
+      (raw) => InventoryFile.parse(raw),
+      () => ({
+        version: 1 as const,
+        clusters: [],
+      }),
+    );
     store.data = loaded.value;
     if (loaded.status === 'corrupt') {
       store.loadProblem = { file: store.file, backup: loaded.backup, error: loaded.error };

@@ -98,7 +98,9 @@ export class JobHistory {
       const running = rec.steps.filter((s) => s.status === 'running').map((s) => s.title);
       rec.status = 'interrupted';
       rec.endedAt ??= new Date().toISOString();
-      for (const s of rec.steps) if (s.status === 'running' || s.status === 'pending') s.status = s.status === 'running' ? 'failed' : 'cancelled';
+      for (const s of rec.steps)
+        if (s.status === 'running' || s.status === 'pending')
+          s.status = s.status === 'running' ? 'failed' : 'cancelled';
       rec.outcome = [
         'The app stopped while this job was running.',
         done.length ? `Completed: ${done.join('; ')}.` : 'No step had completed.',

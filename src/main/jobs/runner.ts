@@ -38,7 +38,11 @@ interface Active {
 }
 
 /** Flatten a step tree into `parent/child` paths, depth-first, in declaration order. */
-export function flatten<C>(steps: StepDef<C>[], prefix = '', depth = 0): { path: string; def: StepDef<C>; depth: number }[] {
+export function flatten<C>(
+  steps: StepDef<C>[],
+  prefix = '',
+  depth = 0,
+): { path: string; def: StepDef<C>; depth: number }[] {
   const out: { path: string; def: StepDef<C>; depth: number }[] = [];
   for (const s of steps) {
     if (!/^[A-Za-z0-9._-]+$/.test(s.id)) throw new Error(`Bad step id ${JSON.stringify(s.id)}`);
@@ -78,7 +82,13 @@ export class JobRunner {
       status: 'planned',
       createdAt: new Date().toISOString(),
       plan,
-      steps: flat.map((f) => ({ path: f.path, title: f.def.title, node: f.def.node, depth: f.depth, status: 'pending' })),
+      steps: flat.map((f) => ({
+        path: f.path,
+        title: f.def.title,
+        node: f.def.node,
+        depth: f.depth,
+        status: 'pending',
+      })),
       log: [],
     };
     return rec;
@@ -90,7 +100,9 @@ export class JobRunner {
    */
   async run<C>(rec: JobRecord, def: JobDef<C>, ctx: C, confirmation?: string): Promise<JobRecord> {
     if (def.destructive && confirmation !== def.clusterName) {
-      throw Object.assign(new Error(`Type the cluster name "${def.clusterName}" to confirm this job`), { code: 'CONFIRMATION_REQUIRED' });
+      throw Object.assign(new Error(`Type the cluster name "${def.clusterName}" to confirm this job`), {
+        code: 'CONFIRMATION_REQUIRED',
+      });
     }
     if (rec.status !== 'planned') throw new Error(`Job ${rec.id} was already run`);
     const cancel = new AbortController();
@@ -121,7 +133,13 @@ export class JobRunner {
 
   private async rollback<C>(rec: JobRecord, def: JobDef<C>, ctx: C): Promise<void> {
     const rb = def.rollback!;
-    const sr: StepRecord = { path: 'rollback', title: rb.title, depth: 0, status: 'running', startedAt: new Date().toISOString() };
+    const sr: StepRecord = {
+      path: 'rollback',
+      title: rb.title,
+      depth: 0,
+      status: 'running',
+      startedAt: new Date().toISOString(),
+    };
     rec.steps.push(sr);
     this.log(rec, 'rollback', 'info', `start: ${rb.title}`);
     void this.persist(rec);
@@ -268,8 +286,12 @@ function defaultOutcome(rec: JobRecord): string {
   return [
     done.length ? `Completed: ${done.join('; ')}.` : 'No step completed.',
     failed ? `Failed at: ${failed.title}.` : '',
-    rec.rollback?.status === 'succeeded' ? 'The automatic rollback brought the cluster back to the state saved before the job.' : '',
-    rec.rollback?.status === 'failed' ? `The automatic rollback failed too (${rec.rollback.error}); bring back the saved state from the States view.` : '',
+    rec.rollback?.status === 'succeeded'
+      ? 'The automatic rollback brought the cluster back to the state saved before the job.'
+      : '',
+    rec.rollback?.status === 'failed'
+      ? `The automatic rollback failed too (${rec.rollback.error}); bring back the saved state from the States view.`
+      : '',
     'Check the cluster health before running another job.',
   ]
     .filter(Boolean)

@@ -88,7 +88,10 @@ export class JobService {
   async list(clusterId?: string): Promise<JobSummary[]> {
     const stored = await this.history.list(clusterId);
     const liveIds = new Set(this.live.keys());
-    return [...[...this.live.values()].filter((r) => !clusterId || r.clusterId === clusterId).map(summary), ...stored.filter((s) => !liveIds.has(s.id))];
+    return [
+      ...[...this.live.values()].filter((r) => !clusterId || r.clusterId === clusterId).map(summary),
+      ...stored.filter((s) => !liveIds.has(s.id)),
+    ];
   }
 
   running(clusterId?: string): JobRecord[] {
@@ -102,7 +105,11 @@ export class JobService {
       this.flush(rec);
       return;
     }
-    if (!this.timers.has(rec.id)) this.timers.set(rec.id, setTimeout(() => this.flush(rec), UPDATE_EVERY_MS - (now - last)));
+    if (!this.timers.has(rec.id))
+      this.timers.set(
+        rec.id,
+        setTimeout(() => this.flush(rec), UPDATE_EVERY_MS - (now - last)),
+      );
   }
 
   private flush(rec: JobRecord): void {

@@ -23,10 +23,15 @@ export function shJoin(argv: ReadonlyArray<string | number>): string {
  * Tagged template for command lines: literal parts are ours, every interpolated value is quoted
  * (arrays become several quoted words). `sh\`cat ${path} | wc -c\``
  */
-export function sh(strings: TemplateStringsArray, ...values: ReadonlyArray<string | number | ReadonlyArray<string | number>>): string {
+export function sh(
+  strings: TemplateStringsArray,
+  ...values: ReadonlyArray<string | number | ReadonlyArray<string | number>>
+): string {
   let out = strings[0];
   values.forEach((v, i) => {
-    out += Array.isArray(v) ? (v as ReadonlyArray<string | number>).map(shQuote).join(' ') : shQuote(v as string | number);
+    out += Array.isArray(v)
+      ? (v as ReadonlyArray<string | number>).map(shQuote).join(' ')
+      : shQuote(v as string | number);
     out += strings[i + 1];
   });
   return out;

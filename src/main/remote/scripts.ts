@@ -54,7 +54,8 @@ export class ScriptLibrary {
   }
 
   private check(name: string): void {
-    if (!NAME_RE.test(name)) throw Object.assign(new Error(`Bad script name ${JSON.stringify(name)}`), { code: 'INVALID_INPUT' });
+    if (!NAME_RE.test(name))
+      throw Object.assign(new Error(`Bad script name ${JSON.stringify(name)}`), { code: 'INVALID_INPUT' });
   }
 }
 

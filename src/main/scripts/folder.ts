@@ -7,7 +7,7 @@ import { join } from 'node:path';
 export async function ensureScriptsFolder(defaultsDir: string, dataDir: string): Promise<string> {
   const target = join(dataDir, 'scripts');
   await fs.mkdir(target, { recursive: true, mode: 0o700 });
-  let names: string[] = [];
+  let names: string[];
   try {
     names = await fs.readdir(defaultsDir);
   } catch {

@@ -117,12 +117,16 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         res.end();
         return;
       }
-      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('This link was already used or is wrong. Restart `npm run web` for a new one.\n');
+      res
+        .writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' })
+        .end('This link was already used or is wrong. Restart `npm run web` for a new one.\n');
       return;
     }
     const sid = cookieOf(req);
     if (!sid || !sessions.has(sid)) {
-      res.writeHead(401, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Open the URL printed by `npm run web` (it carries the access token).\n');
+      res
+        .writeHead(401, { 'Content-Type': 'text/plain; charset=utf-8' })
+        .end('Open the URL printed by `npm run web` (it carries the access token).\n');
       return;
     }
     await serveStatic(url.pathname, res);
@@ -149,7 +153,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     const okOrigin = req.headers.origin === origin;
     const url = new URL(req.url ?? '/', origin);
     if (url.pathname !== '/api' || !okOrigin || !sid || !sessions.has(sid)) {
-      log(`refused websocket: path=${url.pathname} origin=${String(req.headers.origin)} session=${sid ? 'unknown' : 'none'}`);
+      log(
+        `refused websocket: path=${url.pathname} origin=${String(req.headers.origin)} session=${sid ? 'unknown' : 'none'}`,
+      );
       socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       socket.destroy();
       return;
@@ -178,9 +184,15 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         return; // not ours; ignore
       }
       if (msg?.t !== 'req' || typeof msg.id !== 'number') return;
-      void opts.dispatch(msg.method, msg.input, { client }).then((r) =>
-        send(r.ok ? { t: 'res', id: msg.id, ok: true, value: r.value } : { t: 'res', id: msg.id, ok: false, error: r.error }),
-      );
+      void opts
+        .dispatch(msg.method, msg.input, { client })
+        .then((r) =>
+          send(
+            r.ok
+              ? { t: 'res', id: msg.id, ok: true, value: r.value }
+              : { t: 'res', id: msg.id, ok: false, error: r.error },
+          ),
+        );
     });
     ws.on('close', unsubscribe);
     ws.on('error', () => unsubscribe());

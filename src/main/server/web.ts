@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   const log = values.quiet ? () => undefined : (line: string) => process.stderr.write(`[kes] ${line}\n`);
 
   const secrets = await createSecretStore({});
-  if (!secrets.status.available) log(`OS keychain unavailable (${secrets.status.reason}); secrets are kept in memory for this session only`);
+  if (!secrets.status.available)
+    log(`OS keychain unavailable (${secrets.status.reason}); secrets are kept in memory for this session only`);
   const services = await createServices({
     dataDir,
     resourcesDir: join(appRoot, 'resources'),
@@ -47,7 +48,9 @@ async function main(): Promise<void> {
   });
   // Machine-readable line first (tests parse it), then the human one.
   process.stdout.write(`KES_WEB_URL=${server.url}\n`);
-  process.stdout.write(`\nKube Etcd Switch (headless web mode) — data in ${dataDir}\nOpen this URL once (the token is single-use):\n  ${server.url}\n\n`);
+  process.stdout.write(
+    `\nKube Etcd Switch (headless web mode) — data in ${dataDir}\nOpen this URL once (the token is single-use):\n  ${server.url}\n\n`,
+  );
 
   let stopping = false;
   const stop = async () => {

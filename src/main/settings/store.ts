@@ -14,7 +14,11 @@ export class SettingsStore {
 
   static async open(dataDir: string): Promise<SettingsStore> {
     const s = new SettingsStore(join(dataDir, 'settings.json'));
-    const loaded = await readJsonFile(s.file, (raw) => Settings.parse(raw), () => Settings.parse({}));
+    const loaded = await readJsonFile(
+      s.file,
+      (raw) => Settings.parse(raw),
+      () => Settings.parse({}),
+    );
     s.current = loaded.value;
     if (loaded.status === 'corrupt') s.loadProblem = { file: s.file, backup: loaded.backup, error: loaded.error };
     return s;

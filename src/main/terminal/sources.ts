@@ -13,7 +13,10 @@ function loadPty(): PtyModule {
     try {
       ptyModule = createRequire(__filename)('node-pty') as PtyModule;
     } catch (e) {
-      throw new ApiError('PTY_UNAVAILABLE', `The local console is unavailable: node-pty failed to load (${(e as Error).message})`);
+      throw new ApiError(
+        'PTY_UNAVAILABLE',
+        `The local console is unavailable: node-pty failed to load (${(e as Error).message})`,
+      );
     }
   }
   return ptyModule;

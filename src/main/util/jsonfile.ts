@@ -37,13 +37,17 @@ export type JsonLoad<T> =
  * Read and validate a JSON file. `parse` throws on invalid content. A corrupt file is renamed to
  * `<name>.corrupt-<timestamp>` so the next save cannot destroy it.
  */
-export async function readJsonFile<T>(path: string, parse: (raw: unknown) => T, fallback: () => T): Promise<JsonLoad<T>> {
+export async function readJsonFile<T>(
+  path: string,
+  parse: (raw: unknown) => T,
+  fallback: () => T,
+): Promise<JsonLoad<T>> {
   let text: string;
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'missing', value: fallback() };
-    throw new Error(`Cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`Cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   try {
     return { status: 'ok', value: parse(JSON.parse(text)) };

@@ -30,7 +30,10 @@ export class SnapshotInvalid extends Error {
  * Validate a snapshot file in one streaming pass. `requireIntegrity` refuses files without the
  * trailing hash (all files we save ourselves have it).
  */
-export async function checkSnapshotFile(path: string, opts: { requireIntegrity?: boolean; signal?: AbortSignal } = {}): Promise<SnapshotFileCheck> {
+export async function checkSnapshotFile(
+  path: string,
+  opts: { requireIntegrity?: boolean; signal?: AbortSignal } = {},
+): Promise<SnapshotFileCheck> {
   const st = await fs.stat(path).catch(() => null);
   if (!st || !st.isFile()) throw new SnapshotInvalid(`${path} is not a file`);
   if (st.size < MIN_SIZE) throw new SnapshotInvalid(`Too small to be an etcd snapshot (${st.size} bytes)`);
@@ -41,10 +44,12 @@ export async function checkSnapshotFile(path: string, opts: { requireIntegrity?:
   } finally {
     await fh.close();
   }
-  if (head.readUInt32LE(16) !== BOLT_MAGIC) throw new SnapshotInvalid('Not an etcd snapshot (no bbolt database header)');
+  if (head.readUInt32LE(16) !== BOLT_MAGIC)
+    throw new SnapshotInvalid('Not an etcd snapshot (no bbolt database header)');
   // meta: magic u32 @16, version u32 @20, pageSize u32 @24
   const pageSize = head.readUInt32LE(24);
-  if (pageSize < 512 || pageSize > 1 << 16 || (pageSize & (pageSize - 1)) !== 0) throw new SnapshotInvalid('Not an etcd snapshot (bad page size)');
+  if (pageSize < 512 || pageSize > 1 << 16 || (pageSize & (pageSize - 1)) !== 0)
+    throw new SnapshotInvalid('Not an etcd snapshot (bad page size)');
 
   const whole = createHash('sha256');
   const body = createHash('sha256');
@@ -61,7 +66,9 @@ export async function checkSnapshotFile(path: string, opts: { requireIntegrity?:
   // bbolt files are a whole number of pages; a trailing hash makes the size ≡ 32 (mod page size).
   const hasTrailer = st.size % pageSize === HASH_LEN;
   const integrity = hasTrailer && body.digest().equals(tail) ? 'ok' : 'absent';
-  if (hasTrailer && integrity !== 'ok') throw new SnapshotInvalid('Snapshot integrity hash does not match: the file is corrupt or truncated');
-  if (opts.requireIntegrity && integrity !== 'ok') throw new SnapshotInvalid('Snapshot has no integrity hash (not written by `snapshot save`)');
+  if (hasTrailer && integrity !== 'ok')
+    throw new SnapshotInvalid('Snapshot integrity hash does not match: the file is corrupt or truncated');
+  if (opts.requireIntegrity && integrity !== 'ok')
+    throw new SnapshotInvalid('Snapshot has no integrity hash (not written by `snapshot save`)');
   return { size: st.size, sha256: whole.digest('hex'), integrity };
 }

@@ -62,7 +62,10 @@ export class SnapshotVault {
         const check = await checkSnapshotFile(partPath, { requireIntegrity: meta.source.kind === 'cluster' });
         if (expectedSha256 && expectedSha256 !== check.sha256) {
           await fs.rm(stage, { recursive: true, force: true });
-          throw new VaultError('SNAPSHOT_INVALID', `Transfer corrupted: sha256 ${check.sha256} differs from the source's ${expectedSha256}`);
+          throw new VaultError(
+            'SNAPSHOT_INVALID',
+            `Transfer corrupted: sha256 ${check.sha256} differs from the source's ${expectedSha256}`,
+          );
         }
         const full = SnapshotMeta.parse({
           ...meta,
@@ -93,7 +96,14 @@ export class SnapshotVault {
         hash: null,
         totalKeys: null,
         etcdVersion: null,
-        source: { kind: 'import', clusterId: null, clusterName: null, mode: null, node: null, originalName: src.split(/[\\/]/).pop()!.slice(0, 255) },
+        source: {
+          kind: 'import',
+          clusterId: null,
+          clusterName: null,
+          mode: null,
+          node: null,
+          originalName: src.split(/[\\/]/).pop()!.slice(0, 255),
+        },
       });
     } catch (e) {
       await incoming.abort();
@@ -118,7 +128,10 @@ export class SnapshotVault {
     return join(this.dir, checkId(id), 'snapshot.db');
   }
 
-  async update(id: string, patch: Partial<Pick<SnapshotMeta, 'note' | 'revision' | 'hash' | 'totalKeys' | 'etcdVersion' | 'verifiedAt'>>): Promise<SnapshotMeta> {
+  async update(
+    id: string,
+    patch: Partial<Pick<SnapshotMeta, 'note' | 'revision' | 'hash' | 'totalKeys' | 'etcdVersion' | 'verifiedAt'>>,
+  ): Promise<SnapshotMeta> {
     const cur = await this.get(id);
     const next = SnapshotMeta.parse({ ...cur, ...patch });
     await writeJsonAtomic(join(this.dir, id, 'meta.json'), next);
@@ -129,7 +142,11 @@ export class SnapshotVault {
   async verify(id: string, signal?: AbortSignal): Promise<SnapshotMeta> {
     const meta = await this.get(id);
     const check = await checkSnapshotFile(this.filePath(id), { signal });
-    if (check.sha256 !== meta.sha256) throw new VaultError('SNAPSHOT_INVALID', `Snapshot ${id} changed on disk: sha256 ${check.sha256} ≠ recorded ${meta.sha256}`);
+    if (check.sha256 !== meta.sha256)
+      throw new VaultError(
+        'SNAPSHOT_INVALID',
+        `Snapshot ${id} changed on disk: sha256 ${check.sha256} ≠ recorded ${meta.sha256}`,
+      );
     return this.update(id, { verifiedAt: new Date().toISOString() });
   }
 

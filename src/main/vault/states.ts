@@ -18,7 +18,8 @@ export interface CollectedNode extends Omit<StateNode, 'files'> {
 
 /** Node names become folder names inside the archive; anything else is refused. */
 function safeName(n: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n) || n.includes('..')) throw new VaultError('INVALID_INPUT', `Bad node name for a state archive: ${n}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n) || n.includes('..'))
+    throw new VaultError('INVALID_INPUT', `Bad node name for a state archive: ${n}`);
   return n;
 }
 
@@ -31,11 +32,18 @@ export class StateVault {
   static async open(dataDir: string): Promise<StateVault> {
     const v = new StateVault(dataDir);
     await fs.mkdir(v.dir, { recursive: true, mode: 0o700 });
-    for (const f of await fs.readdir(v.dir)) if (f.endsWith('.part') || f.startsWith('.build-')) await fs.rm(join(v.dir, f), { recursive: true, force: true });
+    for (const f of await fs.readdir(v.dir))
+      if (f.endsWith('.part') || f.startsWith('.build-')) await fs.rm(join(v.dir, f), { recursive: true, force: true });
     return v;
   }
 
-  async save(input: { clusterId: string; clusterName: string; mode: string; reason: string; nodes: CollectedNode[] }): Promise<StateManifest> {
+  async save(input: {
+    clusterId: string;
+    clusterName: string;
+    mode: string;
+    reason: string;
+    nodes: CollectedNode[];
+  }): Promise<StateManifest> {
     const id = randomUUID();
     const build = join(this.dir, `.build-${id}`);
     await fs.mkdir(build, { mode: 0o700 });
@@ -49,7 +57,11 @@ export class StateVault {
             await fs.mkdir(join(build, rel, '..'), { recursive: true });
             await fs.writeFile(join(build, rel), f.content, { mode: 0o600 });
           }
-          files.push({ path: f.path, mode: f.mode, sha256: f.content ? createHash('sha256').update(f.content).digest('hex') : null });
+          files.push({
+            path: f.path,
+            mode: f.mode,
+            sha256: f.content ? createHash('sha256').update(f.content).digest('hex') : null,
+          });
         }
         nodes.push(StateNode.parse({ ...n, files }));
       }
@@ -65,8 +77,14 @@ export class StateVault {
       });
       await fs.writeFile(join(build, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
       const part = join(this.dir, `${id}.tar.gz.part`);
-      const hasFiles = await fs.stat(join(build, 'files')).then(() => true, () => false);
-      await tar.create({ gzip: true, file: part, cwd: build, portable: true }, hasFiles ? ['manifest.json', 'files'] : ['manifest.json']);
+      const hasFiles = await fs.stat(join(build, 'files')).then(
+        () => true,
+        () => false,
+      );
+      await tar.create(
+        { gzip: true, file: part, cwd: build, portable: true },
+        hasFiles ? ['manifest.json', 'files'] : ['manifest.json'],
+      );
       await fs.rename(part, join(this.dir, `${id}.tar.gz`));
       return manifest;
     } finally {
@@ -104,7 +122,10 @@ export class StateVault {
         if (!f.sha256) continue;
         const c = entries.get(join('files', n.name, f.path));
         if (!c || createHash('sha256').update(c).digest('hex') !== f.sha256) {
-          throw new VaultError('STATE_INVALID', `State ${id}: ${n.name}:${f.path} is missing or damaged in the archive`);
+          throw new VaultError(
+            'STATE_INVALID',
+            `State ${id}: ${n.name}:${f.path} is missing or damaged in the archive`,
+          );
         }
       }
     }

@@ -47,7 +47,12 @@ export async function startLocalEtcd(): Promise<LocalEtcd> {
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const etcdctl = async (...args: string[]) =>
-    (await run('etcdctl', [`--endpoints=${endpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 64 << 20 })).stdout;
+    (
+      await run('etcdctl', [`--endpoints=${endpoint}`, ...args], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+        maxBuffer: 64 << 20,
+      })
+    ).stdout;
   const deadline = Date.now() + 15_000;
   for (;;) {
     try {
@@ -56,7 +61,7 @@ export async function startLocalEtcd(): Promise<LocalEtcd> {
     } catch (e) {
       if (Date.now() > deadline || proc.exitCode !== null) {
         proc.kill('SIGKILL');
-        throw new Error(`local etcd did not start: ${(e as Error).message}\n${stderr}`);
+        throw new Error(`local etcd did not start: ${(e as Error).message}\n${stderr}`, { cause: e });
       }
       await new Promise((r) => setTimeout(r, 100));
     }

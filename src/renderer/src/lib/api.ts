@@ -130,7 +130,8 @@ export class WebSocketApi implements Api {
 }
 
 function createApi(): Api & { transport: 'electron' | 'web'; ws?: WebSocketApi } {
-  if (typeof window !== 'undefined' && window.kesBridge) return { ...electronApi(window.kesBridge), transport: 'electron' };
+  if (typeof window !== 'undefined' && window.kesBridge)
+    return { ...electronApi(window.kesBridge), transport: 'electron' };
   const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`;
   const ws = new WebSocketApi(wsUrl);
   return { invoke: ws.invoke.bind(ws), on: ws.on.bind(ws), transport: 'web', ws };

@@ -1,0 +1,809 @@
+// The lab's TypeScript API (the CLI in cli.ts uses the same code):
+//   const lab = await Lab.up({ masters: 3, spares: 2, lb: 'haproxy' });
+//   lab.hosts, lab.keyPath, lab.knownHosts, lab.inventory, await lab.ssh('m1', 'hostname'), await lab.down();
+// See README.md for topology options, what is real and what is emulated, and the fault hooks.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleEmulators } from './emul/bundle';
+import { EtcdClient } from './emul/etcd-client';
+import { KubeClient } from './emul/k8s-common';
+import * as faults from './faults';
+import { assertLabAddress, assertLabSubnet } from './guard';
+import {
+  hostExec,
+  hostInitPid,
+  hostReadFile,
+  hostRunning,
+  hostWriteFile,
+  initScript,
+  killHost,
+  ownsPid,
+  prepareHostDirs,
+  seedFiles,
+  sshBanner,
+  sshdConfig,
+  startHost,
+  unmountHostVar,
+  type SeedFile,
+} from './host';
+import {
+  apiserverManifest,
+  buildPki,
+  controllerManagerManifest,
+  controlPlaneEndpoint,
+  etcdManifest,
+  KUBELET_DROPIN,
+  KUBELET_UNIT,
+  kubeconfig,
+  kubeletConfig,
+  KUBERNETES_VERSION,
+  pkiKeyCount,
+  schedulerManifest,
+  type Endpoint,
+} from './kubeadm';
+import { lbFiles } from './lb';
+import { leftovers, type Leftovers } from './leftovers';
+import {
+  bridgeAddress,
+  bridgeName,
+  createNetwork,
+  destroyNetwork,
+  freshPrefix,
+  hostAddress,
+  PREFIX_RE,
+  releaseSubnet,
+  reserveSubnet,
+} from './net';
+import { KeyPool, Pki } from './pki';
+import { preflight } from './preflight';
+import { etcdVersion } from './release';
+import type { HostSpec, LabInventory, LabOptions, LabState, NodeRole } from './types';
+import { run, runSync, shq, waitFor, type RunResult } from './util';
+
+export * from './types';
+export { assertLabAddress, assertLabUrl, LAB_RANGE } from './guard';
+export { leftovers, isClean, type Leftovers } from './leftovers';
+export { packEtcdRelease, type EtcdRelease } from './release';
+export { etcdManifest, apiserverManifest, initialClusterFlag, KUBERNETES_VERSION } from './kubeadm';
+export { EtcdClient } from './emul/etcd-client';
+export { KubeClient } from './emul/k8s-common';
+
+export const DEFAULT_BASE_DIR = process.env.KES_LAB_DIR ?? '/tmp/kes-lab';
+const IMAGES = '/usr/local/lib/kes-lab/images';
+const LABLIB = '/usr/local/lib/kes-lab';
+
+/** Labs with cleanupOnExit, torn down synchronously if this process is interrupted or exits. */
+const live = new Set<Lab>();
+let handlersInstalled = false;
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const cleanAll = (): void => {
+    for (const lab of [...live]) lab.downSync();
+  };
+  process.once('exit', cleanAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      cleanAll();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
+export class Lab {
+  private constructor(
+    readonly state: LabState,
+    private readonly log: (msg: string) => void = () => undefined,
+  ) {}
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Build and boot a lab. On any failure everything built so far is torn down before the error is thrown. */
+  static async up(opts: LabOptions = {}): Promise<Lab> {
+    const t0 = Date.now();
+    const masters = opts.masters ?? 3;
+    const workers = opts.workers ?? 0;
+    const spares = opts.spares ?? 0;
+    const lbKind = opts.lb ?? 'haproxy';
+    const user = opts.user ?? 'root';
+    if (masters < 1 || masters > 5) throw new Error('masters must be 1..5');
+    if (spares < 0 || spares > 5) throw new Error('spares must be 0..5');
+    if (workers < 0 || workers > 20) throw new Error('workers must be 0..20');
+    if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(user)) throw new Error(`bad user name ${user}`);
+    preflight({ lb: lbKind, sudoUser: user !== 'root' });
+    const baseDir = opts.baseDir ?? DEFAULT_BASE_DIR;
+    mkdirSync(baseDir, { recursive: true, mode: 0o700 });
+    const prefix = opts.prefix ?? freshPrefix(baseDir);
+    if (!PREFIX_RE.test(prefix)) throw new Error(`bad lab prefix ${prefix}: use [a-z][a-z0-9]{1,7}`);
+    const dir = join(baseDir, prefix);
+    if (existsSync(join(dir, 'state.json'))) Lab.attach(prefix, baseDir).downSync(); // stale lab of ours
+    rmSync(dir, { recursive: true, force: true });
+    if (opts.subnet) assertLabSubnet(opts.subnet);
+    const subnet = reserveSubnet(prefix, baseDir, opts.subnet);
+    const log = opts.log ?? (() => undefined);
+
+    const hosts: HostSpec[] = [];
+    const add = (name: string, role: HostSpec['role']): void => {
+      const i = hosts.length;
+      hosts.push({
+        name,
+        role,
+        address: hostAddress(subnet, i),
+        netns: `${prefix}-${name}`,
+        veth: `${prefix}-v${i}`,
+        dir: join(dir, 'hosts', name),
+        etcdTools: !(opts.noEtcdTools ?? []).includes(name),
+      });
+    };
+    if (lbKind !== 'none') add('lb', 'lb');
+    for (let i = 1; i <= masters; i++) add(`m${i}`, 'master');
+    for (let i = 1; i <= workers; i++) add(`w${i}`, 'worker');
+    for (let i = 1; i <= spares; i++) add(`s${i}`, 'spare');
+    for (const n of opts.noEtcdTools ?? [])
+      if (!hosts.some((h) => h.name === n)) throw new Error(`noEtcdTools: no host ${n}`);
+
+    const state: LabState = {
+      version: 1,
+      prefix,
+      subnet,
+      bridge: bridgeName(prefix),
+      bridgeAddress: bridgeAddress(subnet),
+      dir,
+      clusterName: opts.clusterName ?? `lab-${prefix}`,
+      lb: lbKind,
+      user,
+      varQuotaMB: opts.varQuotaMB ?? 2048,
+      k8sVersion: KUBERNETES_VERSION,
+      etcdVersion: await etcdVersion(),
+      createdAt: new Date().toISOString(),
+      hosts,
+    };
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const lab = new Lab(state, log);
+    lab.save();
+    if (opts.cleanupOnExit ?? true) {
+      installExitHandlers();
+      live.add(lab);
+    }
+    try {
+      await lab.build(opts.waitReady ?? true);
+      log(`lab ${prefix} up in ${Date.now() - t0} ms`);
+      return lab;
+    } catch (e) {
+      const hostLog = hosts.map((h) => {
+        try {
+          return `--- ${h.name} host.log\n${readFileSync(join(h.dir, 'host.log'), 'utf8').slice(-1500)}`;
+        } catch {
+          return '';
+        }
+      });
+      lab.downSync();
+      const err = e instanceof Error ? e : new Error(String(e));
+      err.message += `\n${hostLog.filter(Boolean).join('\n')}`;
+      throw err;
+    }
+  }
+
+  /** Re-open a running lab from its state.json (the CLI's down/status/ssh; another test process). */
+  static attach(prefix?: string, baseDir = DEFAULT_BASE_DIR): Lab {
+    let p = prefix;
+    if (!p) {
+      const labs = Lab.list(baseDir);
+      if (labs.length !== 1)
+        throw new Error(
+          labs.length ? `several labs exist (${labs.join(', ')}): pass --prefix` : `no lab found in ${baseDir}`,
+        );
+      p = labs[0];
+    }
+    const file = join(baseDir, p, 'state.json');
+    if (!existsSync(file)) throw new Error(`no lab ${p} in ${baseDir}`);
+    return new Lab(JSON.parse(readFileSync(file, 'utf8')) as LabState);
+  }
+
+  static list(baseDir = DEFAULT_BASE_DIR): string[] {
+    try {
+      return readdirSync(baseDir).filter((d) => PREFIX_RE.test(d) && existsSync(join(baseDir, d, 'state.json')));
+    } catch {
+      return [];
+    }
+  }
+
+  private save(): void {
+    writeFileSync(join(this.state.dir, 'state.json'), JSON.stringify(this.state, null, 2));
+  }
+
+  private async build(waitReady: boolean): Promise<void> {
+    const s = this.state;
+    const t = (label: string, since: number): void => this.log(`${label}: ${Date.now() - since} ms`);
+    let t1 = Date.now();
+    const pool = new KeyPool(join(s.dir, '..', '.keypool'));
+    const pki = new Pki(join(s.dir, 'pki'), pool);
+    await Promise.all([
+      pool.ensure(pkiKeyCount(s)).then(() => buildPki(pki, s)),
+      bundleEmulators(join(s.dir, 'emul')).then((r) => Object.values(r).forEach((f) => chmodSync(f, 0o755))),
+      this.sshKeys(),
+      Promise.all(s.hosts.map((h) => prepareHostDirs(h, s.varQuotaMB))),
+      createNetwork(s.prefix, s.subnet, s.hosts),
+    ]);
+    t('keys, PKI, emulators, network', t1);
+    t1 = Date.now();
+    for (const h of s.hosts) this.seedHost(h);
+    for (const h of s.hosts) h.pid = startHost(h, s.prefix);
+    this.save();
+    await Promise.all(
+      s.hosts.map((h) => waitFor(`sshd on ${h.name}`, () => sshBanner(h.address, s.subnet, 500), 20_000, 50)),
+    );
+    t('hosts booted, sshd answering', t1);
+    if (!waitReady) return;
+    t1 = Date.now();
+    await this.joinEtcd();
+    t('etcd cluster formed (kubeadm join order)', t1);
+    t1 = Date.now();
+    await this.waitControlPlane();
+    t('apiservers ready, nodes registered', t1);
+  }
+
+  private async sshKeys(): Promise<void> {
+    const s = this.state;
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `kes-lab-${s.prefix}`, '-f', this.keyPath]);
+    await Promise.all(
+      s.hosts.map(async (h) => {
+        const d = join(h.dir, 'upper', 'etc', 'ssh');
+        mkdirSync(d, { recursive: true });
+        await run('ssh-keygen', [
+          '-q',
+          '-t',
+          'ed25519',
+          '-N',
+          '',
+          '-C',
+          `root@${h.name}`,
+          '-f',
+          join(d, 'ssh_host_ed25519_key'),
+        ]);
+      }),
+    );
+    const lines = s.hosts.map((h) => {
+      const pub = readFileSync(join(h.dir, 'upper', 'etc', 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8')
+        .trim()
+        .split(' ');
+      return `${h.address} ${pub[0]} ${pub[1]}`;
+    });
+    writeFileSync(this.knownHostsPath, lines.join('\n') + '\n');
+  }
+
+  /** Everything a host needs on its disks before it boots. */
+  private seedHost(h: HostSpec): void {
+    const s = this.state;
+    const pkiDir = join(s.dir, 'pki');
+    const emul = join(s.dir, 'emul');
+    const pub = readFileSync(`${this.keyPath}.pub`, 'utf8').trim();
+    const files: SeedFile[] = [
+      { path: '/etc/hostname', content: `${h.name}\n` },
+      {
+        path: '/etc/hosts',
+        content: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${s.hosts.map((x) => `${x.address}\t${x.name}`).join('\n')}\n`,
+      },
+      {
+        path: '/etc/machine-id',
+        content: `${[...Array(32)].map(() => Math.floor(Math.random() * 16).toString(16)).join('')}\n`,
+      },
+      { path: '/etc/ssh/sshd_config', content: sshdConfig(s.user === 'root') },
+      { path: '/usr/local/bin/systemctl', copyFrom: join(emul, 'systemd.cjs') },
+      { path: '/usr/local/bin/journalctl', copyFrom: join(emul, 'systemd.cjs') },
+    ];
+    if (s.user === 'root') files.push({ path: '/root/.ssh/authorized_keys', content: `${pub}\n`, mode: 0o600 });
+    else files.push({ path: '/etc/sudoers.d/90-kes-lab', content: `${s.user} ALL=(ALL) NOPASSWD:ALL\n`, mode: 0o440 });
+    const enable: string[] = [];
+    const cpe = controlPlaneEndpoint(s);
+    const ca = readFileSync(join(pkiDir, 'ca.crt'), 'utf8');
+    const pem = (p: string): string => readFileSync(join(pkiDir, p), 'utf8');
+
+    if (h.role === 'master' || h.role === 'worker') {
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+      files.push(
+        { path: `${LABLIB}/kubelet.cjs`, copyFrom: join(emul, 'kubelet.cjs') },
+        {
+          path: `${LABLIB}/bin/kubelet`,
+          content: `#!/bin/sh\n# kubelet stand-in of the test lab (test/lab/emul/kubelet.ts)\nexec /usr/bin/node ${LABLIB}/kubelet.cjs "$@"\n`,
+          mode: 0o755,
+        },
+        { path: '/etc/systemd/system/kubelet.service', content: KUBELET_UNIT },
+        { path: '/etc/systemd/system/kubelet.service.d/10-kubeadm.conf', content: KUBELET_DROPIN },
+        { path: '/var/lib/kubelet/config.yaml', content: kubeletConfig() },
+        {
+          path: '/var/lib/kubelet/kubeadm-flags.env',
+          content:
+            'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10"\n',
+        },
+        {
+          path: `/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`,
+          content: pem(`${h.name}/kubelet-client.crt`) + pem(`${h.name}/kubelet-client.key`),
+          mode: 0o600,
+        },
+        {
+          path: '/var/lib/kubelet/pki/kubelet-client-current.pem',
+          symlink: `/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`,
+        },
+        { path: '/etc/kubernetes/pki/ca.crt', content: ca },
+        {
+          path: '/etc/kubernetes/kubelet.conf',
+          content: kubeconfig({
+            server: `https://${cpe}`,
+            user: `system:node:${h.name}`,
+            caPem: ca,
+            cert: { file: '/var/lib/kubelet/pki/kubelet-client-current.pem' },
+            key: { file: '/var/lib/kubelet/pki/kubelet-client-current.pem' },
+          }),
+          mode: 0o600,
+        },
+      );
+      mkdirSync(join(h.dir, 'upper', 'etc', 'kubernetes', 'manifests'), { recursive: true });
+      enable.push('kubelet.service');
+    }
+    if (h.role === 'master') {
+      const k = (p: string, key = false): SeedFile => ({
+        path: `/etc/kubernetes/pki/${p}`,
+        content: pem(
+          p.startsWith('etcd/') && !['etcd/ca.crt', 'etcd/ca.key'].includes(p)
+            ? `${h.name}/${p}`
+            : [
+                  'ca.crt',
+                  'ca.key',
+                  'front-proxy-ca.crt',
+                  'front-proxy-ca.key',
+                  'sa.key',
+                  'sa.pub',
+                  'etcd/ca.crt',
+                  'etcd/ca.key',
+                ].includes(p)
+              ? p
+              : `${h.name}/${p}`,
+        ),
+        mode: key ? 0o600 : 0o644,
+      });
+      for (const base of [
+        'ca',
+        'front-proxy-ca',
+        'apiserver',
+        'apiserver-kubelet-client',
+        'apiserver-etcd-client',
+        'front-proxy-client',
+        'etcd/ca',
+        'etcd/server',
+        'etcd/peer',
+        'etcd/healthcheck-client',
+      ]) {
+        files.push(k(`${base}.crt`), k(`${base}.key`, true));
+      }
+      files.push(k('sa.key', true), k('sa.pub'));
+      const adminConf = (user: string, base: string, server: string): string =>
+        kubeconfig({ server: `https://${server}`, user, caPem: ca, cert: pem(`${base}.crt`), key: pem(`${base}.key`) });
+      const local = `${h.address}:6443`;
+      files.push(
+        { path: '/etc/kubernetes/admin.conf', content: adminConf('kubernetes-admin', 'admin', cpe), mode: 0o600 },
+        {
+          path: '/etc/kubernetes/controller-manager.conf',
+          content: adminConf('system:kube-controller-manager', `${h.name}/controller-manager`, local),
+          mode: 0o600,
+        },
+        {
+          path: '/etc/kubernetes/scheduler.conf',
+          content: adminConf('system:kube-scheduler', `${h.name}/scheduler`, local),
+          mode: 0o600,
+        },
+        { path: '/etc/kubernetes/manifests/kube-apiserver.yaml', content: apiserverManifest(h.address), mode: 0o600 },
+        {
+          path: '/etc/kubernetes/manifests/kube-controller-manager.yaml',
+          content: controllerManagerManifest(),
+          mode: 0o600,
+        },
+        { path: '/etc/kubernetes/manifests/kube-scheduler.yaml', content: schedulerManifest(), mode: 0o600 },
+        // "container images": the etcd binary (a hard link, so hiding /usr/bin/etcd does not stop the pod)
+        { path: `${IMAGES}/etcd/etcd`, copyFrom: '/usr/bin/etcd' },
+        { path: `${LABLIB}/apiserver.cjs`, copyFrom: join(emul, 'apiserver.cjs') },
+        {
+          path: `${IMAGES}/kube-apiserver/kube-apiserver`,
+          content: `#!/bin/sh\n# kube-apiserver stand-in of the test lab (test/lab/emul/apiserver.ts)\nexec /usr/bin/node ${LABLIB}/apiserver.cjs "$@"\n`,
+          mode: 0o755,
+        },
+        { path: `${LABLIB}/idle.pem`, content: pem('idle.crt') + pem('idle.key'), mode: 0o600 },
+      );
+      for (const [comp, port] of [
+        ['kube-controller-manager', 10257],
+        ['kube-scheduler', 10259],
+      ] as const) {
+        files.push(
+          { path: `${LABLIB}/bin/${comp}`, copyFrom: '/usr/bin/openssl' },
+          {
+            path: `${IMAGES}/${comp}/${comp}`,
+            mode: 0o755,
+            content: `#!/bin/sh
+# ${comp} stand-in of the test lab: serves HTTPS on its secure port (probes see it healthy) and
+# controls nothing. It is openssl s_server under the component's name, so pgrep/pkill find it.
+port=${port}; bind=127.0.0.1
+for a; do case "$a" in --secure-port=*) port="\${a#*=}";; --bind-address=*) bind="\${a#*=}";; esac; done
+exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LABLIB}/idle.pem
+`,
+          },
+        );
+      }
+      if (h === s.hosts.find((x) => x.role === 'master')) {
+        files.push(
+          {
+            path: '/etc/kubernetes/super-admin.conf',
+            content: adminConf('kubernetes-super-admin', 'super-admin', local),
+            mode: 0o600,
+          },
+          {
+            path: '/etc/kubernetes/manifests/etcd.yaml',
+            content: etcdManifest({ name: h.name, address: h.address, initialCluster: [h], state: 'new' }),
+            mode: 0o600,
+          },
+        );
+      }
+    }
+    if (h.role === 'lb' && s.lb !== 'none') {
+      const lb = lbFiles(
+        s.lb,
+        s.hosts.filter((x) => x.role === 'master'),
+      );
+      files.push(...lb.files);
+      enable.push(lb.unit);
+    }
+    seedFiles(h, files);
+    if (!h.etcdTools) writeFileSync(join(h.dir, 'no-etcd-tools'), '');
+    writeFileSync(
+      join(h.dir, 'init.sh'),
+      initScript({
+        state: s,
+        host: h,
+        enableUnits: enable,
+        sudoUser: s.user === 'root' ? undefined : { name: s.user, pubkey: pub },
+      }),
+      { mode: 0o755 },
+    );
+  }
+
+  /** kubeadm's join order: first master alone ("new"), then member add + manifest ("existing") one by one. */
+  private async joinEtcd(): Promise<void> {
+    const masters = this.masters;
+    const etcd = this.etcdClient([masters[0]]);
+    try {
+      await waitFor(`etcd on ${masters[0].name}`, () => etcd.healthy(this.etcdUrl(masters[0])), 30_000, 100);
+      const joined: Endpoint[] = [masters[0]];
+      for (const m of masters.slice(1)) {
+        // etcd refuses a new member until the cluster has been healthy for a while ("unhealthy
+        // cluster"); kubeadm retries the same way
+        const tAdd = Date.now();
+        await waitFor(
+          `etcd member add ${m.name}`,
+          () => etcd.memberAdd(`https://${m.address}:2380`).then(() => true),
+          30_000,
+          200,
+        );
+        this.log(`member add ${m.name} accepted after ${Date.now() - tAdd} ms`);
+        joined.push(m);
+        await hostWriteFile(
+          m,
+          '/etc/kubernetes/manifests/etcd.yaml',
+          etcdManifest({ name: m.name, address: m.address, initialCluster: [...joined], state: 'existing' }),
+          0o600,
+        );
+        await waitFor(`etcd on ${m.name}`, () => etcd.healthy(this.etcdUrl(m)), 30_000, 100);
+      }
+    } finally {
+      etcd.close();
+    }
+  }
+
+  private async waitControlPlane(): Promise<void> {
+    const api = this.api();
+    const kubeletHosts = this.state.hosts.filter((h) => h.role === 'master' || h.role === 'worker');
+    try {
+      await Promise.all(
+        this.masters.map((m) =>
+          waitFor(
+            `apiserver on ${m.name}`,
+            async () => (await this.api(m).call('GET', '/readyz')).status === 200,
+            30_000,
+            100,
+          ),
+        ),
+      );
+      await waitFor(
+        'nodes registered and control-plane pods running',
+        async () => {
+          const nodes = await api.call('GET', '/api/v1/nodes');
+          const items = ((nodes.body as { items?: { metadata: { name: string } }[] }).items ?? []).map(
+            (n) => n.metadata.name,
+          );
+          if (!kubeletHosts.every((h) => items.includes(h.name))) return false;
+          const pods = await api.call('GET', '/api/v1/namespaces/kube-system/pods');
+          const list =
+            (
+              pods.body as {
+                items?: { metadata: { name: string }; status?: { containerStatuses?: { ready: boolean }[] } }[];
+              }
+            ).items ?? [];
+          return this.masters.every((m) =>
+            ['etcd', 'kube-apiserver'].every(
+              (c) => list.find((p) => p.metadata.name === `${c}-${m.name}`)?.status?.containerStatuses?.[0]?.ready,
+            ),
+          );
+        },
+        30_000,
+        200,
+      );
+    } finally {
+      api.close();
+    }
+  }
+
+  /** Tear down everything this lab made. Safe to call twice, from any process, and after failures. */
+  async down(): Promise<void> {
+    this.downSync();
+  }
+
+  downSync(): void {
+    const s = this.state;
+    live.delete(this);
+    const pids = s.hosts.filter((h) => ownsPid(h)).map((h) => h.pid!);
+    for (const h of s.hosts) killHost(h);
+    // wait (briefly) for the unshare processes to go so their mounts are released
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && pids.some((p) => isAlive(p))) runSync('sleep', ['0.02'], { allowFail: true });
+    for (const h of s.hosts) h.pid = undefined; // never signal these numbers again (pids get reused)
+    destroyNetwork(
+      s.prefix,
+      s.hosts.map((h) => h.netns),
+    );
+    for (const h of s.hosts) unmountHostVar(h);
+    // anything else still mounted under the lab dir (should be nothing): unmount lazily
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => !!m && m.startsWith(`${s.dir}/`));
+    for (const m of mounts.reverse()) runSync('umount', ['-l', m], { allowFail: true });
+    releaseSubnet(s.subnet, join(s.dir, '..'), s.prefix);
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+
+  /** Let the lab outlive this process (no teardown on exit/signals): `lab up` from the CLI. */
+  keep(): void {
+    live.delete(this);
+  }
+
+  /** Nothing of this lab left? (waits ~2 s for late reaping first) */
+  leftovers(waitMs?: number): Promise<Leftovers> {
+    return leftovers(this.state.prefix, this.state.dir, { waitMs });
+  }
+
+  // ---------------------------------------------------------------- what tests use
+
+  get prefix(): string {
+    return this.state.prefix;
+  }
+  get hosts(): HostSpec[] {
+    return this.state.hosts;
+  }
+  get masters(): HostSpec[] {
+    return this.state.hosts.filter((h) => h.role === 'master');
+  }
+  host(name: string): HostSpec {
+    const h = this.state.hosts.find((x) => x.name === name || x.address === name);
+    if (!h) throw new Error(`no host ${name} in lab ${this.state.prefix}`);
+    return h;
+  }
+  get keyPath(): string {
+    return join(this.state.dir, 'id_ed25519');
+  }
+  get knownHostsPath(): string {
+    return join(this.state.dir, 'known_hosts');
+  }
+  get knownHosts(): string[] {
+    return readFileSync(this.knownHostsPath, 'utf8').trim().split('\n');
+  }
+  /** https://<LB or first master>:6443 */
+  get apiEndpoint(): string {
+    return `https://${controlPlaneEndpoint(this.state)}`;
+  }
+
+  get inventory(): LabInventory {
+    const roles = (h: HostSpec): NodeRole[] =>
+      h.role === 'lb' ? ['lb'] : h.role === 'master' ? ['master', 'etcd'] : h.role === 'worker' ? ['worker'] : [];
+    return {
+      name: this.state.clusterName,
+      nodes: this.state.hosts.map((h) => ({
+        name: h.name,
+        address: h.address,
+        port: 22,
+        user: this.state.user,
+        roles: roles(h),
+      })),
+    };
+  }
+
+  pem(path: string): Buffer {
+    return readFileSync(join(this.state.dir, 'pki', path));
+  }
+
+  /** Admin client for the Kubernetes API (kubernetes-admin cert), through the LB or straight to one master. */
+  api(master?: HostSpec): KubeClient & { close(): void } {
+    const server = master ? `https://${master.address}:6443` : this.apiEndpoint;
+    assertLabAddress(new URL(server).hostname, this.state.subnet);
+    const c = new KubeClient(server, {
+      ca: this.pem('ca.crt'),
+      cert: this.pem('admin.crt'),
+      key: this.pem('admin.key'),
+    });
+    return Object.assign(c, { close: () => (c as unknown as { agent: { destroy(): void } }).agent.destroy() });
+  }
+
+  etcdUrl(m: HostSpec): string {
+    return `https://${m.address}:2379`;
+  }
+
+  /** etcd client (healthcheck-client style cert from the cluster's etcd CA) for the given members. */
+  etcdClient(members = this.masters): EtcdClient {
+    return new EtcdClient(
+      members.map((m) => this.etcdUrl(m)),
+      { ca: this.pem('etcd/ca.crt'), cert: this.pem('etcd/lab-client.crt'), key: this.pem('etcd/lab-client.key') },
+      this.state.subnet,
+    );
+  }
+
+  /** OpenSSH command line for a host: lab key, strict host-key checking against the lab's known_hosts. */
+  sshArgs(host: string, user = this.state.user, opts: { interactive?: boolean } = {}): string[] {
+    const h = this.host(host);
+    assertLabAddress(h.address, this.state.subnet);
+    return [
+      '-i',
+      this.keyPath,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${this.knownHostsPath}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      ...(opts.interactive ? [] : ['-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR']),
+      '-o',
+      'ConnectTimeout=5',
+      `${user}@${h.address}`,
+    ];
+  }
+
+  /** Run a command on a host over real SSH (as the lab user; use `sudo` in sudo-user labs). */
+  ssh(host: string, command: string, opts: { input?: string | Buffer; allowFail?: boolean } = {}): Promise<RunResult> {
+    return run('ssh', [...this.sshArgs(host), command], {
+      input: opts.input,
+      allowFail: opts.allowFail,
+      timeoutMs: 120_000,
+    });
+  }
+
+  /** Run a script as root inside a host without SSH (lab plumbing; tests of the app should use ssh). */
+  exec(host: string, script: string, opts: { input?: string | Buffer; allowFail?: boolean } = {}): Promise<RunResult> {
+    return hostExec(this.host(host), script, opts);
+  }
+  readFile(host: string, path: string): Promise<string> {
+    return hostReadFile(this.host(host), path);
+  }
+  writeFile(host: string, path: string, content: string | Buffer, mode?: number): Promise<void> {
+    return hostWriteFile(this.host(host), path, content, mode);
+  }
+  running(host: string): boolean {
+    return hostRunning(this.host(host));
+  }
+
+  // ---------------------------------------------------------------- fault hooks (see faults.ts)
+
+  async stopHost(host: string): Promise<void> {
+    await faults.stopHost(this.host(host));
+  }
+  async startHost(host: string, waitSsh = true): Promise<void> {
+    const h = this.host(host);
+    faults.bootHost(this.state, h);
+    this.save();
+    if (waitSsh) await waitFor(`sshd on ${h.name}`, () => sshBanner(h.address, this.state.subnet, 500), 20_000, 50);
+  }
+  cutLink(host: string): Promise<void> {
+    return faults.cutLink(this.host(host));
+  }
+  restoreLink(host: string): Promise<void> {
+    return faults.restoreLink(this.host(host));
+  }
+  killProcess(host: string, name: string, signal = 'KILL'): Promise<number> {
+    return faults.killProcess(this.host(host), name, signal);
+  }
+  fillDisk(host: string, leaveKB = 0): Promise<void> {
+    return faults.fillDisk(this.state, this.host(host), leaveKB);
+  }
+  freeDisk(host: string): Promise<void> {
+    return faults.freeDisk(this.state, this.host(host));
+  }
+  corruptFile(host: string, path: string, opts?: { offset?: number; bytes?: number }): Promise<void> {
+    return faults.corruptFile(this.host(host), path, opts);
+  }
+  async hideEtcdTools(host: string): Promise<void> {
+    await faults.hideEtcdTools(this.host(host));
+    this.save();
+  }
+
+  /** One-screen summary for `lab status`. */
+  async status(): Promise<string> {
+    const s = this.state;
+    const lines = [
+      `lab ${s.prefix}  subnet ${s.subnet}  bridge ${s.bridge} (${s.bridgeAddress})  dir ${s.dir}`,
+      `cluster ${s.clusterName}  api ${this.apiEndpoint}  ssh user ${s.user}  key ${this.keyPath}`,
+    ];
+    const etcd = this.etcdClient();
+    const api = this.api();
+    try {
+      for (const h of s.hosts) {
+        const up = hostRunning(h);
+        let extra = '';
+        if (up && h.role === 'master') {
+          const e = await etcd.healthy(this.etcdUrl(h), 1000);
+          const a = await this.api(h)
+            .call('GET', '/readyz', undefined, 1000)
+            .then((r) => r.status === 200)
+            .catch(() => false);
+          extra = `etcd ${e ? 'healthy' : 'DOWN'}  apiserver ${a ? 'ready' : 'NOT READY'}`;
+        }
+        if (up && h.role === 'lb') {
+          const r = await api
+            .call('GET', '/readyz', undefined, 1000)
+            .then((x) => x.status === 200)
+            .catch(() => false);
+          extra = `${s.lb} → /readyz ${r ? 'ok' : 'FAILING'}`;
+        }
+        lines.push(
+          `  ${h.name.padEnd(4)} ${h.role.padEnd(6)} ${h.address.padEnd(15)} ${up ? 'running' : 'STOPPED'}  ${h.etcdTools ? '' : '(no etcd tools) '}${extra}`,
+        );
+      }
+    } finally {
+      etcd.close();
+      api.close();
+    }
+    return lines.join('\n');
+  }
+
+  /** Wait until the given master's etcd answers /health (after a restart or restore). */
+  async waitEtcdHealthy(members = this.masters, timeoutMs = 60_000): Promise<void> {
+    const etcd = this.etcdClient(members);
+    try {
+      await Promise.all(
+        members.map((m) => waitFor(`etcd on ${m.name}`, () => etcd.healthy(this.etcdUrl(m)), timeoutMs, 100)),
+      );
+    } finally {
+      etcd.close();
+    }
+  }
+
+  /** Run `etcdctl` inside a master with the kubeadm certificates (ETCDCTL_API=3). */
+  etcdctl(host: string, args: string): Promise<RunResult> {
+    return this.exec(
+      host,
+      `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key ${args}`,
+    );
+  }
+
+  /** The pid of a host's PID 1 (root-namespace numbering), for debugging. */
+  initPid(host: string): number | undefined {
+    return hostInitPid(this.host(host));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export { shq };

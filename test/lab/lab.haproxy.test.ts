@@ -1,0 +1,263 @@
+// Lab self-test, main topology: 3 stacked masters + haproxy LB + 2 spare hosts (one lab for the file).
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cidrContains, LAB_RANGE } from './guard';
+import {
+  containerRunning,
+  editEtcdManifestForRestore,
+  getJson,
+  mirrorPod,
+  scpBetween,
+  upTestLab,
+  waitApiReady,
+} from './helpers';
+import { isClean, Lab } from './index';
+import { run, waitFor } from './util';
+
+let lab: Lab;
+let upMs = 0;
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  lab = await upTestLab({ masters: 3, spares: 2, lb: 'haproxy' });
+  upMs = Date.now() - t0;
+});
+
+afterAll(async () => {
+  await lab?.down();
+});
+
+describe('lab: 3 masters + haproxy + 2 spares', () => {
+  it('comes up with the requested hosts, addresses inside the lab subnet, and an importable inventory', () => {
+    console.log(`lab ${lab.prefix} up in ${upMs} ms`);
+    expect(lab.hosts.map((h) => `${h.name}:${h.role}`)).toEqual([
+      'lb:lb',
+      'm1:master',
+      'm2:master',
+      'm3:master',
+      's1:spare',
+      's2:spare',
+    ]);
+    for (const h of lab.hosts) {
+      expect(cidrContains(LAB_RANGE, h.address)).toBe(true);
+      expect(cidrContains(lab.state.subnet, h.address)).toBe(true);
+    }
+    const inv = lab.inventory;
+    expect(inv.nodes.find((n) => n.name === 'm2')).toMatchObject({ port: 22, user: 'root', roles: ['master', 'etcd'] });
+    expect(inv.nodes.find((n) => n.name === 'lb')?.roles).toEqual(['lb']);
+    expect(lab.knownHosts).toHaveLength(6);
+  });
+
+  it('answers SSH on every host with the lab key and strict host-key checking, and SFTP works', async () => {
+    const names = await Promise.all(lab.hosts.map((h) => lab.ssh(h.name, 'hostname').then((r) => r.stdout.trim())));
+    expect(names).toEqual(lab.hosts.map((h) => h.name));
+    const sftp = await run('sftp', ['-b', '-', ...lab.sshArgs('s1')], {
+      input: 'put /etc/os-release /tmp/os-release\nls /tmp\n',
+    });
+    expect(sftp.stdout).toContain('os-release');
+    expect((await lab.ssh('s1', 'cat /tmp/os-release')).stdout).toContain('Debian');
+  });
+
+  it('isolates hosts: files and processes of one host are invisible on the others', async () => {
+    await lab.ssh(
+      'm1',
+      'echo m1 > /etc/lab-probe; echo m1 > /var/lab-probe; echo m1 > /root/lab-probe; echo m1 > /tmp/lab-probe; echo m1 > /opt/lab-probe; echo m1 > /usr/local/lab-probe; echo m1 > /home/lab-probe',
+    );
+    const probe = 'for f in /etc /var /root /tmp /opt /usr/local /home; do test -e $f/lab-probe && echo $f; done; true';
+    expect((await lab.ssh('m1', probe)).stdout.trim().split('\n')).toHaveLength(7);
+    for (const other of ['m2', 's1', 'lb']) expect((await lab.ssh(other, probe)).stdout.trim()).toBe('');
+    // own PID namespace: no etcd on a spare host, and sshd is PID 1
+    expect((await lab.ssh('s1', 'pgrep -x etcd || echo none')).stdout.trim()).toBe('none');
+    expect((await lab.ssh('s1', 'cat /proc/1/comm')).stdout.trim()).toBe('sshd');
+    expect((await lab.ssh('s1', 'ip -4 route')).stdout).not.toContain('default');
+  });
+
+  it('has the kubeadm file layout on masters (manifests, PKI, admin.conf → LB)', async () => {
+    const etcd = parse((await lab.ssh('m2', 'cat /etc/kubernetes/manifests/etcd.yaml')).stdout);
+    const cmd: string[] = etcd.spec.containers[0].command;
+    expect(cmd).toContain('--data-dir=/var/lib/etcd');
+    expect(cmd).toContain('--initial-cluster-state=existing');
+    expect(cmd.find((f) => f.startsWith('--initial-cluster='))).toMatch(
+      /^--initial-cluster=m1=https:\/\/[\d.]+:2380,m2=https/,
+    );
+    expect(etcd.spec.volumes.find((v: { name: string }) => v.name === 'etcd-data').hostPath.path).toBe('/var/lib/etcd');
+    const api = parse((await lab.ssh('m1', 'cat /etc/kubernetes/manifests/kube-apiserver.yaml')).stdout);
+    expect(api.spec.containers[0].command).toContain('--etcd-servers=https://127.0.0.1:2379');
+    expect(api.spec.containers[0].command).toContain('--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt');
+    const admin = parse((await lab.ssh('m1', 'cat /etc/kubernetes/admin.conf')).stdout);
+    expect(admin.clusters[0].cluster.server).toBe(`https://${lab.host('lb').address}:6443`);
+    const files = (await lab.ssh('m3', 'cd /etc/kubernetes/pki && ls . etcd')).stdout;
+    for (const f of [
+      'ca.crt',
+      'apiserver.key',
+      'apiserver-etcd-client.crt',
+      'front-proxy-client.crt',
+      'sa.pub',
+      'healthcheck-client.crt',
+      'peer.key',
+      'server.crt',
+    ])
+      expect(files).toContain(f);
+    const san = (await lab.ssh('m3', 'openssl x509 -in /etc/kubernetes/pki/etcd/server.crt -noout -ext subjectAltName'))
+      .stdout;
+    expect(san).toContain('DNS:m3');
+    expect(san).toContain(`IP Address:${lab.host('m3').address}`);
+    expect(san).toContain('IP Address:127.0.0.1');
+  });
+
+  it('runs one 3-member etcd cluster with TLS across the masters', async () => {
+    const flags =
+      '--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key';
+    const health = await lab.ssh(
+      'm1',
+      `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 ${flags} endpoint health --cluster`,
+    );
+    expect((health.stdout + health.stderr).match(/is healthy/g)).toHaveLength(3);
+    const members = await lab.ssh(
+      'm2',
+      `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 ${flags} member list -w json`,
+    );
+    expect(
+      JSON.parse(members.stdout)
+        .members.map((m: { name: string }) => m.name)
+        .sort(),
+    ).toEqual(['m1', 'm2', 'm3']);
+    // no client certificate, no service
+    const anon = await lab.ssh(
+      'm2',
+      'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --command-timeout=2s get x',
+      { allowFail: true },
+    );
+    expect(anon.code).not.toBe(0);
+  });
+
+  it('shows etcd and kube-apiserver mirror pods Running, and not running when their process is killed', async () => {
+    for (const m of lab.masters) {
+      expect(containerRunning(await mirrorPod(lab, `etcd-${m.name}`))).toBe(true);
+      expect(containerRunning(await mirrorPod(lab, `kube-apiserver-${m.name}`))).toBe(true);
+    }
+    for (const [host, proc, pod] of [
+      ['m3', 'etcd', 'etcd-m3'],
+      ['m2', 'kube-apiserver', 'kube-apiserver-m2'],
+    ]) {
+      expect(await lab.killProcess(host, proc)).toBe(1);
+      const down = await waitFor(
+        `${pod} not running`,
+        async () => {
+          const p = await mirrorPod(lab, pod);
+          return p && !containerRunning(p) ? p : undefined;
+        },
+        10_000,
+        100,
+      );
+      expect(down.status.containerStatuses[0].ready).toBe(false);
+      const back = await waitFor(
+        `${pod} running again`,
+        async () => {
+          const p = await mirrorPod(lab, pod);
+          return containerRunning(p) ? p : undefined;
+        },
+        30_000,
+        200,
+      );
+      expect(back.status.containerStatuses[0].restartCount).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('keeps https://LB:6443/readyz answering when one apiserver is stopped', async () => {
+    const lbReady = async (): Promise<number> => (await getJson(lab, '/readyz')).status;
+    expect(await lbReady()).toBe(200);
+    await lab.ssh('m1', 'mv /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kube-apiserver.yaml.off');
+    await waitFor(
+      'm1 apiserver gone',
+      async () => (await lab.ssh('m1', 'pgrep -x kube-apiserver || echo gone')).stdout.trim() === 'gone',
+      15_000,
+      100,
+    );
+    const codes: number[] = [];
+    for (let i = 0; i < 20; i++) codes.push(await lbReady());
+    expect(codes.every((c) => c === 200)).toBe(true);
+    await lab.ssh('m1', 'mv /etc/kubernetes/kube-apiserver.yaml.off /etc/kubernetes/manifests/kube-apiserver.yaml');
+    await waitApiReady(lab);
+  });
+
+  it('restores an etcd snapshot on all members (new data dirs, edited manifests): a deleted pod comes back', async () => {
+    const api = lab.api();
+    try {
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'lab-probe', namespace: 'default' },
+        spec: { containers: [{ name: 'c', image: 'nginx' }] },
+      };
+      expect((await api.call('POST', '/api/v1/namespaces/default/pods', pod)).status).toBe(201);
+      const flags =
+        '--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key';
+      await lab.ssh(
+        'm1',
+        `ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 ${flags} snapshot save /root/snap.db`,
+      );
+      expect((await api.call('DELETE', '/api/v1/namespaces/default/pods/lab-probe')).status).toBe(200);
+      expect((await api.call('GET', '/api/v1/namespaces/default/pods/lab-probe')).status).toBe(404);
+      await scpBetween(lab, 'm1', 'm2', '/root/snap.db');
+      await scpBetween(lab, 'm1', 'm3', '/root/snap.db');
+      const members = lab.masters.map((m) => ({ name: m.name, address: m.address }));
+      const dataDir = '/var/lib/etcd-restore-1';
+      let t = Date.now();
+      const step = (what: string): void => {
+        console.log(`restore: ${what} ${Date.now() - t} ms`);
+        t = Date.now();
+      };
+      // stop every member first (a member restored alone would form a cluster of one)
+      await Promise.all(
+        lab.masters.map((m) =>
+          lab.ssh(
+            m.name,
+            'mv /etc/kubernetes/manifests/etcd.yaml /root/etcd.yaml.orig && while pgrep -x etcd >/dev/null; do sleep 0.1; done',
+          ),
+        ),
+      );
+      step('members stopped');
+      await Promise.all(
+        lab.masters.map(async (m) => {
+          await lab.ssh(
+            m.name,
+            `ETCDCTL_API=3 etcdctl snapshot restore /root/snap.db --name ${m.name} --initial-cluster ${members.map((x) => `${x.name}=https://${x.address}:2380`).join(',')} --initial-cluster-token restore-1 --initial-advertise-peer-urls https://${m.address}:2380 --data-dir ${dataDir}`,
+          );
+          const orig = (await lab.ssh(m.name, 'cat /root/etcd.yaml.orig')).stdout;
+          const edited = editEtcdManifestForRestore(orig, { dataDir, token: 'restore-1', members });
+          await lab.ssh(m.name, 'cat > /etc/kubernetes/manifests/etcd.yaml', { input: edited });
+        }),
+      );
+      step('restored, manifests written');
+      await lab.waitEtcdHealthy();
+      step('etcd healthy');
+      await waitApiReady(lab);
+      step('apiservers ready');
+      const back = await waitFor(
+        'pod back',
+        async () => {
+          const r = await api.call('GET', '/api/v1/namespaces/default/pods/lab-probe');
+          return r.status === 200 ? r : undefined;
+        },
+        30_000,
+        200,
+      );
+      expect((back.body as { metadata: { name: string } }).metadata.name).toBe('lab-probe');
+      const ps = (await lab.ssh('m2', 'ps -o args= -C etcd')).stdout;
+      expect(ps).toContain(`--data-dir=${dataDir}`);
+      expect(ps).toContain('--initial-cluster-token=restore-1');
+    } finally {
+      api.close();
+    }
+  });
+
+  it('tears down without leaving namespaces, links, mounts or processes', async () => {
+    const t0 = Date.now();
+    await lab.down();
+    console.log(`lab ${lab.prefix} down in ${Date.now() - t0} ms`);
+    const left = await lab.leftovers();
+    expect(left).toEqual({ netns: [], links: [], mounts: [], processes: [] });
+    expect(isClean(left)).toBe(true);
+  });
+});

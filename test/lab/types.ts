@@ -1,0 +1,66 @@
+// Shared shapes of the lab: the options a test or the CLI passes, and the state written to
+// <lab dir>/state.json so `lab down`/`lab status` (another process) can find everything again.
+
+export type LbKind = 'haproxy' | 'nginx' | 'none';
+export type HostRole = 'lb' | 'master' | 'worker' | 'spare';
+/** Roles as the app's inventory names them (a spare host has none until the app gives it one). */
+export type NodeRole = 'lb' | 'master' | 'worker' | 'etcd';
+
+export interface LabOptions {
+  /** Unique per lab: names the netns (<prefix>-<host>), bridge (<prefix>-br), veths, lab dir. [a-z][a-z0-9]{1,7} */
+  prefix?: string;
+  /** A /24 (or larger /16../29) inside 198.18.0.0/15. Default: a free /24 in 198.19.0.0/16. */
+  subnet?: string;
+  masters?: number; // 1..5, default 3
+  workers?: number; // default 0
+  spares?: number; // 0..5, default 0: hosts with only sshd + etcd tools, for an external etcd
+  lb?: LbKind; // default haproxy
+  /** 'root' (default) or a user name: that account gets the key and passwordless sudo. */
+  user?: string;
+  /** Hosts (by name, e.g. 's1') whose /usr/bin has no etcd/etcdctl. */
+  noEtcdTools?: string[];
+  /** Size cap of each host's /var upper layer (tmpfs); fillDisk() shrinks it at runtime. Default 2048. */
+  varQuotaMB?: number;
+  /** Parent of the per-lab dir. Default /tmp/kes-lab (hosts get a private /tmp so they cannot see it). */
+  baseDir?: string;
+  /** Wait for etcd, apiservers, LB and node registration (default true); false returns once sshd answers. */
+  waitReady?: boolean;
+  /** Tear the lab down on SIGINT/SIGTERM/exit of this process (default true for the API, false for `lab up`). */
+  cleanupOnExit?: boolean;
+  clusterName?: string;
+  log?: (msg: string) => void;
+}
+
+export interface HostSpec {
+  name: string;
+  role: HostRole;
+  address: string;
+  netns: string;
+  veth: string; // root-side end of the host's veth pair (the "cable" cut by faults)
+  dir: string; // <lab dir>/hosts/<name>
+  etcdTools: boolean;
+  pid?: number; // the `unshare` process outside the host (its child is sshd, PID 1 inside)
+}
+
+export interface LabState {
+  version: 1;
+  prefix: string;
+  subnet: string;
+  bridge: string;
+  bridgeAddress: string;
+  dir: string;
+  clusterName: string;
+  lb: LbKind;
+  user: string;
+  varQuotaMB: number;
+  k8sVersion: string;
+  etcdVersion: string;
+  createdAt: string;
+  hosts: HostSpec[];
+}
+
+/** The inventory the app can import: what a user would type for a real cluster. */
+export interface LabInventory {
+  name: string;
+  nodes: { name: string; address: string; port: number; user: string; roles: NodeRole[] }[];
+}
