@@ -1,0 +1,53 @@
+// Intent: external member certificates are signed by the cluster's etcd CA (kubeadm-style PKCS#1
+// RSA key), carry the right SANs and usages, and openssl accepts them; a mismatched CA key is
+// refused before anything is issued.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueMemberCerts, loadCa } from '../../src/main/etcd/pki';
+
+let dir: string;
+const openssl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kes-pki-'));
+  // kubeadm's etcd CA: RSA 2048, key in PKCS#1 form.
+  openssl('genrsa', '-traditional', '-out', join(dir, 'ca.key'), '2048');
+  openssl('req', '-x509', '-new', '-key', join(dir, 'ca.key'), '-subj', '/CN=etcd-ca', '-days', '3650', '-out', join(dir, 'ca.crt'));
+  openssl('genrsa', '-traditional', '-out', join(dir, 'other.key'), '2048');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const read = (f: string) => execFileSync('cat', [join(dir, f)], { encoding: 'utf8' });
+
+describe('etcd PKI', () => {
+  it('issues server, peer and client certs that verify against the CA', async () => {
+    const ca = await loadCa(read('ca.crt'), read('ca.key'));
+    const certs = await issueMemberCerts(ca, { hostname: 's1', address: '198.18.0.20', name: 's1' });
+    for (const [name, pair] of Object.entries(certs)) {
+      writeFileSync(join(dir, `${name}.crt`), pair.cert);
+      writeFileSync(join(dir, `${name}.key`), pair.key);
+      expect(openssl('verify', '-CAfile', join(dir, 'ca.crt'), join(dir, `${name}.crt`))).toContain('OK');
+      // the key matches the certificate
+      const pub1 = openssl('x509', '-in', join(dir, `${name}.crt`), '-noout', '-pubkey');
+      const pub2 = openssl('pkey', '-in', join(dir, `${name}.key`), '-pubout');
+      expect(pub1).toBe(pub2);
+    }
+    const server = openssl('x509', '-in', join(dir, 'server.crt'), '-noout', '-text');
+    expect(server).toMatch(/DNS:s1/);
+    expect(server).toMatch(/DNS:localhost/);
+    expect(server).toMatch(/IP Address:198\.18\.0\.20/);
+    expect(server).toMatch(/IP Address:127\.0\.0\.1/);
+    expect(server).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+    expect(server).toMatch(/Issuer: CN\s?=\s?etcd-ca/);
+    const client = openssl('x509', '-in', join(dir, 'client.crt'), '-noout', '-text');
+    expect(client).toMatch(/TLS Web Client Authentication/);
+    expect(client).not.toMatch(/Server Authentication/);
+  });
+
+  it('refuses a CA key that does not match the certificate', async () => {
+    await expect(loadCa(read('ca.crt'), read('other.key'))).rejects.toThrow(/does not match/);
+  });
+});
