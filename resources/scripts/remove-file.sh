@@ -5,7 +5,7 @@
 set -euo pipefail
 p=$1
 case "$p" in
-  /etc/kubernetes/manifests/*|/etc/kubernetes/kes-parked/*|/etc/systemd/system/etcd.service|/etc/default/etcd|/var/lib/kube-etcd-switch/*) ;;
+  /etc/kubernetes/manifests/*|/etc/kubernetes/kes-parked/*|/etc/systemd/system/etcd.service|/etc/default/etcd|/etc/etcd/pki/*|/var/lib/kube-etcd-switch/*) ;;
   *) echo "refusing to remove $p: not a file the app manages" >&2; exit 2;;
 esac
 case "$p" in *..*) echo "refusing path with ..: $p" >&2; exit 2;; esac

@@ -16,6 +16,8 @@ export interface StepContext {
   log(stream: 'info' | 'cmd' | 'stdout' | 'stderr' | 'error', text: string): void;
   /** Fraction 0..1 of this step, for long transfers. */
   progress(fraction: number, detail?: string): void;
+  /** Record a measurement on the job (shown with the outcome). */
+  metric?(name: string, value: number): void;
 }
 
 export interface StepDef<C> {
@@ -102,6 +104,8 @@ export interface JobRecord {
   log: LogLine[];
   /** For failed/cancelled/interrupted jobs: what state the cluster is in and what to do next. */
   outcome?: string;
+  /** Measurements a job made (e.g. how long the apiservers were unavailable during a switch). */
+  metrics?: Record<string, number>;
   /** Set when an automatic rollback ran after a failure. */
   rollback?: { status: 'succeeded' | 'failed'; error?: string };
   error?: string;
@@ -120,18 +124,21 @@ export const JobRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('capture-state'), note: z.string().max(500).default('') }).strict(),
   z.object({ kind: z.literal('restore-state'), stateId: Uuid }).strict(),
   z.object({ kind: z.literal('drill'), namespaces: z.array(z.string().min(1).max(63)).min(1).max(50) }).strict(),
-  z
-    .object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: z.string().max(255) })
-    .strict(),
+  z.object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: z.string().max(255) }).strict(),
+  z.object({ kind: z.literal('provision-external'), nodeIds: z.array(Id).min(1).max(5), startEmpty: z.boolean().default(false) }).strict(),
+  z.object({ kind: z.literal('external-unit'), nodeIds: z.array(Id).min(1).max(5), action: z.enum(['start', 'stop']) }).strict(),
+  z.object({ kind: z.literal('restore-external'), snapshotId: Uuid }).strict(),
+  z.object({ kind: z.literal('switch'), direction: z.enum(['to-external', 'to-embedded']), keepExternalRunning: z.boolean().default(false) }).strict(),
+  z.object({ kind: z.literal('member-remove'), nodeId: Id }).strict(),
+  z.object({ kind: z.literal('member-add'), nodeId: Id }).strict(),
+  z.object({ kind: z.literal('defrag') }).strict(),
+  z.object({ kind: z.literal('alarm-disarm') }).strict(),
 ]);
 export type JobRequest = z.infer<typeof JobRequest>;
 
 export const Schedule = z.object({
   clusterId: Id,
-  everyHours: z
-    .number()
-    .min(0.01)
-    .max(24 * 30),
+  everyHours: z.number().min(0.01).max(24 * 30),
   keep: z.number().int().min(1).max(1000),
   enabled: z.boolean(),
   lastRunAt: z.string().nullable().default(null),

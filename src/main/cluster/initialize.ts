@@ -64,7 +64,11 @@ export async function initializeCluster(
   // control-plane node); when the API answers, every node labelled control-plane.
   const masterHosts = new Map<string, string>(); // address -> suggested name
   masterHosts.set(seed.address, seed.name);
-  const seedIsStacked = !!seedFacts.etcd || seedFacts.parkedManifests.includes('etcd.yaml');
+  // Stacked means the seed runs an active member AND its apiserver uses it; in external mode the
+  // members live on other nodes and must not be mistaken for masters.
+  const seedUsesLocal = (seedFacts.apiserver?.etcdServers ?? ['https://127.0.0.1:2379']).every((u) => isLocalEtcd(u, [seed.address]));
+  const seedIsStacked = !!seedFacts.etcd && seedUsesLocal;
+  for (const n of inventory.get(clusterId).nodes) if (n.roles.includes('master') && !masterHosts.has(n.address)) masterHosts.set(n.address, n.name);
   if (seedIsStacked) {
     for (const m of members) {
       const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;

@@ -16,6 +16,9 @@ import { prepareRestore, restoreEmbeddedJob } from './restore-embedded';
 import { captureState, restoreStateSteps, type RestoreStateCtx } from './state';
 import { takeSnapshot } from './snapshot';
 import { installTools, type ToolCache } from './tools';
+import { prepareExternalRestore, prepareProvision, provisionJob, restoreExternalJob, unitAction } from './external';
+import { prepareSwitch, switchJob } from './switch';
+import { addMemberJob, maintenanceJob, prepareMemberChange, removeMemberJob } from './members';
 import { posix } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile';
 import { join } from 'node:path';
@@ -28,6 +31,13 @@ const SCHEDULED_NOTE = 'scheduled snapshot';
 export class EtcdService {
   private schedules: Schedule[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** Health-gate timeout for switch jobs (tests shorten it). */
+  gateTimeoutMs = 180_000;
+  /**
+   * Health-gate timeout of restore jobs planned from now on (undefined: prepareRestore's default).
+   * Not user-facing: failure tests shorten it so a gate that cannot pass fails in seconds.
+   */
+  restoreGateTimeoutMs?: number;
 
   constructor(
     private readonly deps: EtcdDeps,
@@ -82,7 +92,7 @@ export class EtcdService {
         return this.jobs.plan(def, {});
       }
       case 'restore-embedded': {
-        const ctx = await prepareRestore(deps, clusterId, req.snapshotId);
+        const ctx = await prepareRestore(deps, clusterId, req.snapshotId, { gateTimeoutMs: this.restoreGateTimeoutMs });
         return this.jobs.plan(restoreEmbeddedJob(ctx, cluster.name), ctx);
       }
       case 'capture-state': {
@@ -120,6 +130,51 @@ export class EtcdService {
         requireFacts(deps, clusterId);
         const ctx: DrillCtx = { deps, clusterId, namespaces: req.namespaces, deleted: [] };
         return this.jobs.plan(drillJob(ctx, cluster.name), ctx);
+      }
+      case 'provision-external': {
+        const ctx = await prepareProvision(deps, this.tools, clusterId, req.nodeIds, req.startEmpty);
+        return this.jobs.plan(provisionJob(ctx, cluster.name), ctx);
+      }
+      case 'external-unit': {
+        const nodes = req.nodeIds.map((id) => deps.inventory.node(clusterId, id));
+        const def: JobDef<object> = {
+          kind: 'external-unit',
+          title: `${req.action === 'start' ? 'Start' : 'Stop'} etcd on ${nodes.map((n) => n.name).join(', ')}`,
+          destructive: req.action === 'stop',
+          clusterId,
+          clusterName: cluster.name,
+          steps: nodes.map((n) => ({
+            id: n.name,
+            title: `${req.action} etcd.service on ${n.name}`,
+            node: n.name,
+            plan: () => [{ kind: 'command' as const, node: n.name, command: `bash systemd-unit.sh ${req.action} etcd` }],
+            run: async (_c: object, s: { log: Log }) => void s.log('info', `etcd on ${n.name}: ${await unitAction(deps, clusterId, n, req.action, s.log)}`),
+          })),
+        };
+        return this.jobs.plan(def, {});
+      }
+      case 'restore-external': {
+        const ctx = await prepareExternalRestore(deps, clusterId, req.snapshotId);
+        return this.jobs.plan(restoreExternalJob(ctx, cluster.name), ctx);
+      }
+      case 'switch': {
+        const ctx = await prepareSwitch(deps, clusterId, req.direction, { keepExternalRunning: req.keepExternalRunning, gateTimeoutMs: this.gateTimeoutMs });
+        return this.jobs.plan(switchJob(ctx, cluster.name), ctx);
+      }
+      case 'member-remove': {
+        const ctx = await prepareMemberChange(deps, clusterId, req.nodeId);
+        return this.jobs.plan(removeMemberJob(ctx, cluster.name), ctx);
+      }
+      case 'member-add': {
+        const ctx = await prepareMemberChange(deps, clusterId, req.nodeId);
+        return this.jobs.plan(addMemberJob(ctx, cluster.name), ctx);
+      }
+      case 'defrag':
+      case 'alarm-disarm': {
+        const health = await this.health(clusterId);
+        const urls = [...new Set(health.members.flatMap((m) => m.clientUrls))];
+        if (!urls.length) throw new EtcdOpError('ETCD_DOWN', 'No etcd member answered');
+        return this.jobs.plan(maintenanceJob(deps, clusterId, cluster.name, req.kind, urls), {});
       }
       case 'install-tools': {
         const archive = (await this.tools.list()).find((a) => a.name === req.archive);

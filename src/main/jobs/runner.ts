@@ -237,6 +237,10 @@ export class JobRunner {
         sr.progress = Math.max(0, Math.min(1, fraction));
         this.opts.onUpdate?.(rec);
       },
+      metric: (name, value) => {
+        rec.metrics = { ...rec.metrics, [name]: value };
+        this.opts.onUpdate?.(rec);
+      },
     };
     try {
       if (s.run) await s.run(ctx, stepCtx);

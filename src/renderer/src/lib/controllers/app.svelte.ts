@@ -3,18 +3,38 @@
 import type { AppInfo } from '@shared/domain';
 import { api, type ConnectionState } from '../api';
 
-export type Route = { view: 'clusters' } | { view: 'cluster'; clusterId: string } | { view: 'settings' };
+export const CLUSTER_TABS = ['nodes', 'health', 'snapshots', 'states', 'jobs'] as const;
+export type ClusterTab = (typeof CLUSTER_TABS)[number];
+
+/** A cluster page shows one tab; the jobs tab may show one job (`#/cluster/<id>/jobs/<jobId>`). */
+export type Route =
+  | { view: 'clusters' }
+  | { view: 'cluster'; clusterId: string; tab?: ClusterTab; jobId?: string }
+  | { view: 'settings' };
 export type LinkState = ConnectionState | 'ipc';
+
+function isTab(s: string | undefined): s is ClusterTab {
+  return (CLUSTER_TABS as readonly string[]).includes(s ?? '');
+}
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  if (parts[0] === 'cluster' && parts[1]) return { view: 'cluster', clusterId: parts[1] };
+  if (parts[0] === 'cluster' && parts[1]) {
+    const tab = isTab(parts[2]) ? parts[2] : undefined;
+    const jobId = tab === 'jobs' && parts[3] ? parts[3] : undefined;
+    return { view: 'cluster', clusterId: parts[1], ...(tab ? { tab } : {}), ...(jobId ? { jobId } : {}) };
+  }
   if (parts[0] === 'settings') return { view: 'settings' };
   return { view: 'clusters' };
 }
 
 export function routeHash(r: Route): string {
-  if (r.view === 'cluster') return `#/cluster/${encodeURIComponent(r.clusterId)}`;
+  if (r.view === 'cluster') {
+    let h = `#/cluster/${encodeURIComponent(r.clusterId)}`;
+    if (r.tab && r.tab !== 'nodes') h += `/${r.tab}`;
+    if (r.tab === 'jobs' && r.jobId) h += `/${encodeURIComponent(r.jobId)}`;
+    return h;
+  }
   if (r.view === 'settings') return '#/settings';
   return '#/';
 }

@@ -1,7 +1,9 @@
 // Clusters, their nodes and each node's live connection state (the node.status event).
 import type {
   Cluster,
+  ClusterFacts,
   ClusterNode,
+  ModeName,
   ConnectionTest,
   NodeInput,
   NodeStatus,
@@ -28,6 +30,10 @@ export class ClustersController {
   busy = $state.raw<Record<string, NodeAction>>({});
   /** Latest "Test connection" result per node, shown in the result panel. */
   tests = $state.raw<Record<string, { node: string; result: ConnectionTest; at: number }>>({});
+  /** clusterId → mode seen by the latest health report (newer than the facts of initialize). */
+  modes = $state.raw<Record<string, ModeName>>({});
+  /** clusterId → initialize in flight. */
+  initializing = $state.raw<Record<string, boolean>>({});
 
   constructor(private readonly hostKeys: HostKeyController) {
     api.on('node.status', (s) => this.setStatus(s));
@@ -35,6 +41,54 @@ export class ClustersController {
 
   byId(id: string): Cluster | undefined {
     return this.list.find((c) => c.id === id);
+  }
+
+  /** Mode to show for a cluster: the latest health report's, else the facts', else null (never initialized). */
+  modeOf(c: Cluster): ModeName | null {
+    return this.modes[c.id] ?? c.facts?.mode ?? null;
+  }
+
+  setMode(clusterId: string, mode: ModeName): void {
+    if (this.modes[clusterId] !== mode) this.modes = { ...this.modes, [clusterId]: mode };
+  }
+
+  /**
+   * Initialize from a seed master. The seed's own unknown host key goes through the usual prompt;
+   * newly discovered masters (HOST_KEYS_UNKNOWN) are confirmed together in one dialog, then the
+   * call is repeated. The inventory changes (masters added, facts), so the cluster is reloaded.
+   */
+  async initialize(clusterId: string, nodeId: string): Promise<ClusterFacts> {
+    this.initializing = { ...this.initializing, [clusterId]: true };
+    try {
+      const facts = await this.hostKeys.guard(this.named({ clusterId, nodeId }), async () => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await api.invoke('cluster.initialize', { clusterId, nodeId });
+          } catch (e) {
+            if (!(e instanceof ApiCallError) || e.code !== 'HOST_KEYS_UNKNOWN' || attempt >= 3) throw e;
+            // New master nodes are in the inventory now: show them while the dialog is open.
+            await this.reload().catch(() => undefined);
+            await this.hostKeys.confirmMany(clusterId, e.details, e.message);
+          }
+        }
+      });
+      const c = this.byId(clusterId);
+      if (c) this.replace({ ...c, facts });
+      const modes = { ...this.modes };
+      delete modes[clusterId];
+      this.modes = modes;
+      return facts;
+    } finally {
+      const next = { ...this.initializing };
+      delete next[clusterId];
+      this.initializing = next;
+      await this.reload().catch(() => undefined);
+    }
+  }
+
+  /** Re-read the inventory (nodes and facts) without touching the connection states. */
+  async reload(): Promise<void> {
+    this.list = await api.invoke('clusters.list', {});
   }
 
   status(nodeId: string): NodeStatus['state'] {

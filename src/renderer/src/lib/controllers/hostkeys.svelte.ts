@@ -19,6 +19,13 @@ export type HostKeyPrompt =
 
 export type HostKeyDecision = 'trust' | 'forget' | 'cancel';
 
+/** Several first contacts at once (initialize discovered new masters): one dialog for all. */
+export interface ManyHostKeysPrompt {
+  clusterId: string;
+  nodes: { nodeId: string; name: string; hostKey: HostKeyInfo }[];
+  message: string;
+}
+
 function hostKeyOf(v: unknown): HostKeyInfo | undefined {
   const k = v as Partial<HostKeyInfo> | undefined;
   if (k && typeof k.fingerprint === 'string' && typeof k.host === 'string' && typeof k.port === 'number') {
@@ -42,7 +49,9 @@ export class HostKeyController {
   busy = $state(false);
   error = $state<string | null>(null);
   trusted = $state.raw<TrustedHostKey[]>([]);
+  many = $state.raw<ManyHostKeysPrompt | null>(null);
   private answer: ((d: HostKeyDecision) => void) | null = null;
+  private manyAnswer: ((trust: boolean) => void) | null = null;
 
   async loadTrusted(): Promise<void> {
     this.trusted = await api.invoke('hostKeys.list', {});
@@ -125,6 +134,61 @@ export class HostKeyController {
   private close(): void {
     this.prompt = null;
     this.answer = null;
+    this.error = null;
+  }
+
+  /**
+   * Ask once about every node in `details.nodes` of a HOST_KEYS_UNKNOWN error; Trust all →
+   * hostKeys.trust per node (the dialog stays open on failure); Cancel → CancelledByUser.
+   */
+  confirmMany(clusterId: string, details: unknown, message: string): Promise<void> {
+    const raw = (details as { nodes?: unknown } | undefined)?.nodes;
+    const nodes: ManyHostKeysPrompt['nodes'] = [];
+    for (const n of Array.isArray(raw) ? raw : []) {
+      const x = n as { nodeId?: unknown; name?: unknown; hostKey?: unknown };
+      const hostKey = hostKeyOf(x.hostKey);
+      if (typeof x.nodeId === 'string' && hostKey)
+        nodes.push({ nodeId: x.nodeId, name: typeof x.name === 'string' ? x.name : x.nodeId, hostKey });
+    }
+    if (!nodes.length) return Promise.reject(new Error(message));
+    this.manyAnswer?.(false);
+    this.error = null;
+    this.many = { clusterId, nodes, message };
+    return new Promise<void>((resolve, reject) => {
+      this.manyAnswer = (trust) => {
+        if (!trust) {
+          this.closeMany();
+          reject(new CancelledByUser('Host keys not accepted'));
+          return;
+        }
+        this.busy = true;
+        this.error = null;
+        (async () => {
+          for (const n of nodes)
+            await api.invoke('hostKeys.trust', { clusterId, nodeId: n.nodeId, fingerprint: n.hostKey.fingerprint });
+        })()
+          .then(() => {
+            this.closeMany();
+            void this.loadTrusted().catch(() => undefined);
+            resolve();
+          })
+          .catch((err: unknown) => {
+            this.error = (err as Error).message;
+          })
+          .finally(() => {
+            this.busy = false;
+          });
+      };
+    });
+  }
+
+  respondMany(trust: boolean): void {
+    this.manyAnswer?.(trust);
+  }
+
+  private closeMany(): void {
+    this.many = null;
+    this.manyAnswer = null;
     this.error = null;
   }
 

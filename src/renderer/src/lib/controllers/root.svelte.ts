@@ -3,6 +3,7 @@ import { getContext, setContext } from 'svelte';
 import { AppController } from './app.svelte';
 import { ClustersController } from './clusters.svelte';
 import { HostKeyController } from './hostkeys.svelte';
+import { JobsController } from './jobs.svelte';
 import { NoticesController } from './notices.svelte';
 import { SettingsController } from './settings.svelte';
 import { TerminalsController } from './terminals.svelte';
@@ -14,6 +15,7 @@ export class RootController {
   readonly clusters = new ClustersController(this.hostKeys);
   readonly terminals = new TerminalsController(this.hostKeys);
   readonly settings = new SettingsController();
+  readonly jobs = new JobsController();
 
   constructor() {
     // The node (of the same cluster) a refused host key belongs to; prefer the node itself.

@@ -1,0 +1,181 @@
+// Jobs as the renderer sees them. Every change to a cluster is a job: plan (shown in the plan
+// preview dialog), start (destructive jobs need the cluster name typed), live updates from the
+// `job.update` (summary, throttled by main) and `job.log` (one line) events, cancel and history.
+// Logs are `$state.raw` arrays replaced in batches (every 100 ms), never mutated in place.
+import type { Input } from '@shared/contract';
+import type { JobRecord, JobStatus, JobSummary, LogLine, PlanEntry, StepRecord } from '@shared/jobs';
+import { api } from '../api';
+
+export type JobRequestInput = Input<'jobs.plan'>['job'];
+
+/** Lines kept per job in memory; the log view renders at most LOG_RENDER_LIMIT of them. */
+const LOG_KEEP = 5000;
+export const LOG_RENDER_LIMIT = 2000;
+const FLUSH_MS = 100;
+
+export const FINAL: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+export const isFinal = (s: JobStatus): boolean => FINAL.includes(s);
+
+function summaryOf(rec: JobRecord): JobSummary {
+  const { log: _log, plan: _plan, ...rest } = rec;
+  return rest;
+}
+
+const lineKey = (l: LogLine) => `${l.t}\u0000${l.path}\u0000${l.stream}\u0000${l.text}`;
+
+/** Append the lines of `extra` that `base` does not already end with (events racing a jobs.get). */
+export function mergeLog(base: LogLine[], extra: LogLine[]): LogLine[] {
+  if (!base.length) return extra;
+  if (!extra.length) return base;
+  const last = base[base.length - 1].t;
+  const sameT = new Set(base.filter((l) => l.t === last).map(lineKey));
+  return [...base, ...extra.filter((l) => l.t > last || (l.t === last && !sameT.has(lineKey(l))))];
+}
+
+/** Leaf steps (the ones that do work) and how many of them are finished. */
+export function progressOf(steps: StepRecord[]): { done: number; total: number; fraction: number } {
+  const leaves = steps.filter((s, i) => !(steps[i + 1] && steps[i + 1].depth > s.depth));
+  let done = 0;
+  let partial = 0;
+  for (const s of leaves) {
+    if (s.status === 'done' || s.status === 'skipped') done++;
+    else if (s.status === 'running' && s.progress) partial += Math.min(1, Math.max(0, s.progress));
+  }
+  const total = leaves.length;
+  return { done, total, fraction: total ? Math.min(1, (done + partial) / total) : 0 };
+}
+
+export class JobsController {
+  /** id → newest summary (events, starts, lists, gets). */
+  summaries = $state.raw<Record<string, JobSummary>>({});
+  /** id → log lines (replaced in batches). */
+  logs = $state.raw<Record<string, LogLine[]>>({});
+  /** id → plan of jobs planned here or loaded with jobs.get. */
+  plans = $state.raw<Record<string, PlanEntry[]>>({});
+  /** The planned job shown in the plan preview dialog. */
+  preview = $state.raw<JobRecord | null>(null);
+  /** What is being planned right now (button spinners), or null. */
+  planning = $state<string | null>(null);
+  /** clusterId → whether its history has been loaded. */
+  listed = $state.raw<Record<string, boolean>>({});
+
+  // Plumbing, not UI state: plain collections on purpose.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  private buffers = new Map<string, LogLine[]>();
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  private dirty = new Set<string>();
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private endHooks = new Set<(s: JobSummary) => void>();
+
+  constructor() {
+    api.on('job.update', (s) => this.merge(s, true));
+    api.on('job.log', ({ jobId, line }) => this.append(jobId, [line]));
+  }
+
+  /** Called once per job when it reaches a final status. Returns an unsubscribe function. */
+  onEnd(hook: (s: JobSummary) => void): () => void {
+    this.endHooks.add(hook);
+    return () => this.endHooks.delete(hook);
+  }
+
+  /**
+   * Take a newer summary; a final status is never replaced by an older running one. End hooks run
+   * when a job we saw running ends, or when an event reports the end of one we never saw.
+   */
+  private merge(s: JobSummary, fromEvent = false): void {
+    const prev = this.summaries[s.id];
+    if (prev && isFinal(prev.status) && !isFinal(s.status)) return;
+    this.summaries = { ...this.summaries, [s.id]: s };
+    const ended =
+      isFinal(s.status) && !(prev && isFinal(prev.status)) && (fromEvent || prev?.status === 'running');
+    if (ended) for (const h of this.endHooks) h(s);
+  }
+
+  private append(jobId: string, lines: LogLine[]): void {
+    let buf = this.buffers.get(jobId);
+    if (!buf) this.buffers.set(jobId, (buf = []));
+    buf.push(...lines);
+    if (buf.length > LOG_KEEP * 1.5) buf.splice(0, buf.length - LOG_KEEP);
+    this.dirty.add(jobId);
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  private flush(): void {
+    this.flushTimer = null;
+    if (!this.dirty.size) return;
+    const next = { ...this.logs };
+    for (const id of this.dirty) next[id] = (this.buffers.get(id) ?? []).slice(-LOG_KEEP);
+    this.dirty.clear();
+    this.logs = next;
+  }
+
+  summary(jobId: string): JobSummary | undefined {
+    return this.summaries[jobId];
+  }
+
+  /** Jobs of a cluster, newest first; plans that were never run are left out. */
+  forCluster(clusterId: string): JobSummary[] {
+    return Object.values(this.summaries)
+      .filter((s) => s.clusterId === clusterId && s.status !== 'planned')
+      .sort((a, b) => (b.startedAt ?? b.createdAt).localeCompare(a.startedAt ?? a.createdAt));
+  }
+
+  running(clusterId: string): JobSummary | undefined {
+    return Object.values(this.summaries).find((s) => s.clusterId === clusterId && s.status === 'running');
+  }
+
+  /** Plan a job (nothing runs). */
+  async plan(clusterId: string, job: JobRequestInput, label = 'Planning…'): Promise<JobRecord> {
+    this.planning = label;
+    try {
+      const rec = await api.invoke('jobs.plan', { clusterId, job });
+      this.plans = { ...this.plans, [rec.id]: rec.plan };
+      this.merge(summaryOf(rec));
+      return rec;
+    } finally {
+      this.planning = null;
+    }
+  }
+
+  /** Plan a job and show it in the plan preview dialog. */
+  async planAndPreview(clusterId: string, job: JobRequestInput, label?: string): Promise<JobRecord> {
+    const rec = await this.plan(clusterId, job, label);
+    this.preview = rec;
+    return rec;
+  }
+
+  closePreview(): void {
+    this.preview = null;
+  }
+
+  /** Run a planned job; resolves once it runs. Errors (CONFIRMATION_REQUIRED, BUSY, …) propagate. */
+  async start(jobId: string, confirmation?: string): Promise<JobSummary> {
+    const s = await api.invoke('jobs.start', confirmation === undefined ? { jobId } : { jobId, confirmation });
+    this.merge(s);
+    return this.summaries[jobId] ?? s;
+  }
+
+  cancel(jobId: string): Promise<boolean> {
+    return api.invoke('jobs.cancel', { jobId });
+  }
+
+  async list(clusterId: string): Promise<JobSummary[]> {
+    const list = await api.invoke('jobs.list', { clusterId });
+    for (const s of list) this.merge(s);
+    this.listed = { ...this.listed, [clusterId]: true };
+    return list;
+  }
+
+  /** Load the full record (plan and log so far) and keep following it through events. */
+  async load(jobId: string): Promise<JobRecord | null> {
+    const rec = await api.invoke('jobs.get', { jobId });
+    if (!rec) return null;
+    this.plans = { ...this.plans, [rec.id]: rec.plan };
+    const merged = mergeLog(rec.log, this.buffers.get(jobId) ?? []);
+    this.buffers.set(jobId, merged.slice(-LOG_KEEP));
+    this.dirty.add(jobId);
+    this.flush();
+    this.merge(summaryOf(rec));
+    return rec;
+  }
+}
