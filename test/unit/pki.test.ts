@@ -35,6 +35,11 @@ describe('etcd PKI', () => {
       const pub2 = openssl('pkey', '-in', join(dir, `${name}.key`), '-pubout');
       expect(pub1).toBe(pub2);
     }
+    // Go (etcd) chains by comparing the issuer's raw bytes with the CA subject's raw bytes.
+    const x509 = await import('@peculiar/x509');
+    const caName = Buffer.from(new x509.X509Certificate(read('ca.crt')).subjectName.toArrayBuffer()).toString('hex');
+    const issuer = Buffer.from(new x509.X509Certificate(certs.server.cert).issuerName.toArrayBuffer()).toString('hex');
+    expect(issuer).toBe(caName);
     const server = openssl('x509', '-in', join(dir, 'server.crt'), '-noout', '-text');
     expect(server).toMatch(/DNS:s1/);
     expect(server).toMatch(/DNS:localhost/);

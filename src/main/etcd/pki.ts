@@ -93,7 +93,9 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject,
-    issuer: ca.cert.subject,
+    // The CA's subject exactly as encoded (UTF8String vs PrintableString matters): Go's x509, which
+    // etcd uses, matches issuer to subject byte for byte when building the chain.
+    issuer: ca.cert.subjectName,
     notBefore: new Date(now - 5 * 60_000), // tolerate small clock skew between desktop and nodes
     notAfter: new Date(now + (req.days ?? 365) * 86_400_000),
     signingAlgorithm: ca.algorithm,
