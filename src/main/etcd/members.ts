@@ -26,6 +26,23 @@ function hintQuorum(e: unknown): Error {
   return e as Error;
 }
 
+/**
+ * etcd's strict reconfiguration check also refuses changes for ~5 s after a member (re)connects
+ * ("unhealthy cluster"). Retry that for a while; if it persists, it is a real loss of quorum.
+ */
+async function reconfigure<T>(fn: () => Promise<T>, log?: Log, timeoutMs = 40_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > end) throw hintQuorum(e);
+      log?.('info', 'etcd says "unhealthy cluster" (a member reconnected recently); retrying in 3 s');
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+  }
+}
+
 async function memberList(deps: EtcdDeps, clusterId: string, urls: string[], log?: Log) {
   const master = masterNodes(deps, clusterId)[0];
   return parseMemberList(await deps.ops.etcdctl(clusterId, master.id, urls, ['member', 'list', '-w', 'json'], { log, tls: STACKED_ETCD_TLS }));
@@ -106,11 +123,7 @@ export function removeMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Mem
         title: 'etcdctl member remove',
         plan: () => [{ kind: 'command', node: 'a master', command: `etcdctl member remove <id of ${node.name}>` }],
         run: async (c, s) => {
-          try {
-            await ctl(deps, clusterId, others(), ['member', 'remove', c.memberId!], s.log);
-          } catch (e) {
-            throw hintQuorum(e);
-          }
+          await reconfigure(() => ctl(deps, clusterId, others(), ['member', 'remove', c.memberId!], s.log), s.log);
         },
       },
       {
@@ -177,9 +190,11 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
           }
           // Learner first (etcd ≥ 3.4): it catches up without counting towards quorum.
           const others = c.urls.filter((u) => u !== clientUrl(node.address));
-          const out = await ctl(deps, clusterId, others, ['member', 'add', node.name, `--peer-urls=${peerUrl(node.address)}`, '--learner'], s.log).catch(async (e) => {
+          const add = (learner: boolean) => reconfigure(() => ctl(deps, clusterId, others, ['member', 'add', node.name, `--peer-urls=${peerUrl(node.address)}`, ...(learner ? ['--learner'] : [])], s.log), s.log);
+          const out = await add(true).catch(async (e) => {
+            if ((e as { code?: string }).code === 'QUORUM_LOST') throw e;
             s.log('info', `learner add failed (${(e as Error).message.split('\n')[0]}); adding as a voting member`);
-            return ctl(deps, clusterId, others, ['member', 'add', node.name, `--peer-urls=${peerUrl(node.address)}`], s.log);
+            return add(false);
           });
           (c as { learner?: boolean }).learner = /learner/i.test(out) || out.includes('--learner');
           const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)?.[1];
