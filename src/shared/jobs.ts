@@ -124,11 +124,27 @@ export const JobRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('capture-state'), note: z.string().max(500).default('') }).strict(),
   z.object({ kind: z.literal('restore-state'), stateId: Uuid }).strict(),
   z.object({ kind: z.literal('drill'), namespaces: z.array(z.string().min(1).max(63)).min(1).max(50) }).strict(),
-  z.object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: z.string().max(255) }).strict(),
-  z.object({ kind: z.literal('provision-external'), nodeIds: z.array(Id).min(1).max(5), startEmpty: z.boolean().default(false) }).strict(),
-  z.object({ kind: z.literal('external-unit'), nodeIds: z.array(Id).min(1).max(5), action: z.enum(['start', 'stop']) }).strict(),
+  z
+    .object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: z.string().max(255) })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('provision-external'),
+      nodeIds: z.array(Id).min(1).max(5),
+      startEmpty: z.boolean().default(false),
+    })
+    .strict(),
+  z
+    .object({ kind: z.literal('external-unit'), nodeIds: z.array(Id).min(1).max(5), action: z.enum(['start', 'stop']) })
+    .strict(),
   z.object({ kind: z.literal('restore-external'), snapshotId: Uuid }).strict(),
-  z.object({ kind: z.literal('switch'), direction: z.enum(['to-external', 'to-embedded']), keepExternalRunning: z.boolean().default(false) }).strict(),
+  z
+    .object({
+      kind: z.literal('switch'),
+      direction: z.enum(['to-external', 'to-embedded']),
+      keepExternalRunning: z.boolean().default(false),
+    })
+    .strict(),
   z.object({ kind: z.literal('member-remove'), nodeId: Id }).strict(),
   z.object({ kind: z.literal('member-add'), nodeId: Id }).strict(),
   z.object({ kind: z.literal('defrag') }).strict(),
@@ -138,7 +154,10 @@ export type JobRequest = z.infer<typeof JobRequest>;
 
 export const Schedule = z.object({
   clusterId: Id,
-  everyHours: z.number().min(0.01).max(24 * 30),
+  everyHours: z
+    .number()
+    .min(0.01)
+    .max(24 * 30),
   keep: z.number().int().min(1).max(1000),
   enabled: z.boolean(),
   lastRunAt: z.string().nullable().default(null),

@@ -9,13 +9,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueMemberCerts, loadCa } from '../../src/main/etcd/pki';
 
 let dir: string;
-const openssl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (...args: string[]) =>
+  execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'kes-pki-'));
   // kubeadm's etcd CA: RSA 2048, key in PKCS#1 form.
   openssl('genrsa', '-traditional', '-out', join(dir, 'ca.key'), '2048');
-  openssl('req', '-x509', '-new', '-key', join(dir, 'ca.key'), '-subj', '/CN=etcd-ca', '-days', '3650', '-out', join(dir, 'ca.crt'));
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    join(dir, 'ca.key'),
+    '-subj',
+    '/CN=etcd-ca',
+    '-days',
+    '3650',
+    '-out',
+    join(dir, 'ca.crt'),
+  );
   openssl('genrsa', '-traditional', '-out', join(dir, 'other.key'), '2048');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -66,9 +66,12 @@ export async function initializeCluster(
   masterHosts.set(seed.address, seed.name);
   // Stacked means the seed runs an active member AND its apiserver uses it; in external mode the
   // members live on other nodes and must not be mistaken for masters.
-  const seedUsesLocal = (seedFacts.apiserver?.etcdServers ?? ['https://127.0.0.1:2379']).every((u) => isLocalEtcd(u, [seed.address]));
+  const seedUsesLocal = (seedFacts.apiserver?.etcdServers ?? ['https://127.0.0.1:2379']).every((u) =>
+    isLocalEtcd(u, [seed.address]),
+  );
   const seedIsStacked = !!seedFacts.etcd && seedUsesLocal;
-  for (const n of inventory.get(clusterId).nodes) if (n.roles.includes('master') && !masterHosts.has(n.address)) masterHosts.set(n.address, n.name);
+  for (const n of inventory.get(clusterId).nodes)
+    if (n.roles.includes('master') && !masterHosts.has(n.address)) masterHosts.set(n.address, n.name);
   if (seedIsStacked) {
     for (const m of members) {
       const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;

@@ -85,13 +85,23 @@ export function parseEtcdEnv(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split('\n')) {
     const m = /^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m) out.set(m[1], m[2].trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1'));
+    if (m)
+      out.set(
+        m[1],
+        m[2]
+          .trim()
+          .replace(/^"(.*)"$/, '$1')
+          .replace(/^'(.*)'$/, '$1'),
+      );
   }
   return out;
 }
 
 /** Change the settings a restore or repair changes, keeping everything else. */
-export function editEtcdEnv(text: string, edit: { dataDir?: string; initialCluster?: string; token?: string; state?: 'new' | 'existing' }): string {
+export function editEtcdEnv(
+  text: string,
+  edit: { dataDir?: string; initialCluster?: string; token?: string; state?: 'new' | 'existing' },
+): string {
   const map: Record<string, string | undefined> = {
     ETCD_DATA_DIR: edit.dataDir,
     ETCD_INITIAL_CLUSTER: edit.initialCluster,
@@ -105,6 +115,7 @@ export function editEtcdEnv(text: string, edit: { dataDir?: string; initialClust
     seen.add(m[2]);
     return `${m[1]}${m[2]}="${map[m[2]]}"`;
   });
-  for (const [k, v] of Object.entries(map)) if (v !== undefined && !seen.has(k)) lines.splice(lines.length - (lines.at(-1) === '' ? 1 : 0), 0, `${k}="${v}"`);
+  for (const [k, v] of Object.entries(map))
+    if (v !== undefined && !seen.has(k)) lines.splice(lines.length - (lines.at(-1) === '' ? 1 : 0), 0, `${k}="${v}"`);
   return lines.join('\n');
 }

@@ -10,7 +10,15 @@ import { kesValues, STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { sh } from '../remote/quote';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, waitFor, type EtcdDeps } from './deps';
 import { ETCD_ENV, ETCD_UNIT, putFile, readFiles, removeFile } from './files';
-import { clientUrl, editEtcdEnv, EXTERNAL_PKI, parseEtcdEnv, peerUrl, renderEtcdEnv, renderEtcdUnit } from './external-config';
+import {
+  clientUrl,
+  editEtcdEnv,
+  EXTERNAL_PKI,
+  parseEtcdEnv,
+  peerUrl,
+  renderEtcdEnv,
+  renderEtcdUnit,
+} from './external-config';
 import { issueMemberCerts, loadCa, type EtcdCa } from './pki';
 import { applyStateFiles, captureState } from './state';
 import { unifiedDiff } from './manifests';
@@ -50,7 +58,14 @@ export async function readCa(deps: EtcdDeps, clusterId: string, log?: Log): Prom
   const holders = masterNodes(deps, clusterId).filter((n) => facts.etcdCaKeyOn.includes(n.name));
   for (const n of holders) {
     try {
-      const r = await readFiles(deps, clusterId, n.id, ['/etc/kubernetes/pki/etcd/ca.crt', '/etc/kubernetes/pki/etcd/ca.key'], [], (s, t) => s !== 'stdout' && log?.(s, t));
+      const r = await readFiles(
+        deps,
+        clusterId,
+        n.id,
+        ['/etc/kubernetes/pki/etcd/ca.crt', '/etc/kubernetes/pki/etcd/ca.key'],
+        [],
+        (s, t) => s !== 'stdout' && log?.(s, t),
+      );
       const [crt, key] = r.files.map((f) => f.content?.toString('utf8'));
       if (crt && key) return await loadCa(crt, key);
     } catch (e) {
@@ -63,17 +78,35 @@ export async function readCa(deps: EtcdDeps, clusterId: string, log?: Log): Prom
 /** etcd health of the external cluster, checked from a master with its healthcheck-client cert. */
 export async function externalHealthy(deps: EtcdDeps, clusterId: string, urls: string[]): Promise<boolean> {
   const master = masterNodes(deps, clusterId)[0];
-  const out = await deps.ops.etcdctl(clusterId, master.id, urls, ['endpoint', 'health', '-w', 'json'], { tls: STACKED_ETCD_TLS });
+  const out = await deps.ops.etcdctl(clusterId, master.id, urls, ['endpoint', 'health', '-w', 'json'], {
+    tls: STACKED_ETCD_TLS,
+  });
   const arr = JSON.parse(out.slice(out.indexOf('['), out.lastIndexOf(']') + 1)) as { health: boolean }[];
   return arr.length === urls.length && arr.every((x) => x.health);
 }
 
-export async function waitExternalHealthy(deps: EtcdDeps, clusterId: string, urls: string[], timeoutMs: number, log?: Log): Promise<void> {
-  await waitFor('the external etcd cluster to be healthy', () => externalHealthy(deps, clusterId, urls), { timeoutMs, intervalMs: 1500, log });
+export async function waitExternalHealthy(
+  deps: EtcdDeps,
+  clusterId: string,
+  urls: string[],
+  timeoutMs: number,
+  log?: Log,
+): Promise<void> {
+  await waitFor('the external etcd cluster to be healthy', () => externalHealthy(deps, clusterId, urls), {
+    timeoutMs,
+    intervalMs: 1500,
+    log,
+  });
   log?.('info', `external etcd healthy: ${urls.join(', ')}`);
 }
 
-export async function unitAction(deps: EtcdDeps, clusterId: string, node: ClusterNode, action: 'start' | 'stop' | 'restart' | 'enable' | 'disable' | 'status', log?: Log): Promise<string> {
+export async function unitAction(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  action: 'start' | 'stop' | 'restart' | 'enable' | 'disable' | 'status',
+  log?: Log,
+): Promise<string> {
   const r = await deps.ops.run(clusterId, node.id, 'systemd-unit.sh', [action, 'etcd'], { log, timeoutMs: 60_000 });
   return kesValues(r.stdout).get('ACTIVE') ?? '';
 }
@@ -94,9 +127,17 @@ export interface ProvisionCtx {
   ca?: EtcdCa;
 }
 
-export async function prepareProvision(deps: EtcdDeps, tools: ToolCache, clusterId: string, nodeIds: string[], startEmpty: boolean, log?: Log): Promise<ProvisionCtx> {
+export async function prepareProvision(
+  deps: EtcdDeps,
+  tools: ToolCache,
+  clusterId: string,
+  nodeIds: string[],
+  startEmpty: boolean,
+  log?: Log,
+): Promise<ProvisionCtx> {
   requireFacts(deps, clusterId);
-  if (![1, 3, 5].includes(nodeIds.length)) throw new EtcdOpError('INVALID_INPUT', `Choose 1, 3 or 5 nodes for the external etcd (got ${nodeIds.length})`);
+  if (![1, 3, 5].includes(nodeIds.length))
+    throw new EtcdOpError('INVALID_INPUT', `Choose 1, 3 or 5 nodes for the external etcd (got ${nodeIds.length})`);
   const nodes = nodeIds.map((id) => deps.inventory.node(clusterId, id));
   const warnings: string[] = [];
   const masters = new Set(masterNodes(deps, clusterId).map((n) => n.id));
@@ -114,7 +155,10 @@ export async function prepareProvision(deps: EtcdDeps, tools: ToolCache, cluster
         const ours = !!f.etcdUnit && /Kube Etcd Switch/.test(f.etcdUnit);
         const clash = f.listening.filter((p) => p === 2379 || p === 2380);
         if (clash.length && !ours) {
-          if (masters.has(n.id) && f.etcd) problems.push(`${n.name} is a master whose stacked etcd member still uses ports ${clash.join('/')}; retire it first`);
+          if (masters.has(n.id) && f.etcd)
+            problems.push(
+              `${n.name} is a master whose stacked etcd member still uses ports ${clash.join('/')}; retire it first`,
+            );
           else warnings.push(`${n.name}: port(s) ${clash.join(', ')} already in use — etcd will fail to start there`);
         }
         dataDirs.set(n.id, masters.has(n.id) ? '/var/lib/etcd-external' : '/var/lib/etcd');
@@ -123,13 +167,28 @@ export async function prepareProvision(deps: EtcdDeps, tools: ToolCache, cluster
       }
     }),
   );
-  if (problems.length) throw new EtcdOpError('PREFLIGHT_FAILED', `Cannot provision: ${problems.join('; ')}. Nothing was changed.`);
+  if (problems.length)
+    throw new EtcdOpError('PREFLIGHT_FAILED', `Cannot provision: ${problems.join('; ')}. Nothing was changed.`);
   if (nodes.length % 2 === 0) warnings.push('An even number of members tolerates no more failures than one fewer');
   const missingTools = nodes.filter((n) => !etcdBinary.has(n.id));
   if (missingTools.length && !(await tools.list()).length) {
-    throw new EtcdOpError('TOOLS_MISSING', `No etcd binary on ${missingTools.map((n) => n.name).join(', ')} and no release archive in the cache: add one under Settings → etcd tools`);
+    throw new EtcdOpError(
+      'TOOLS_MISSING',
+      `No etcd binary on ${missingTools.map((n) => n.name).join(', ')} and no release archive in the cache: add one under Settings → etcd tools`,
+    );
   }
-  return { deps, tools, clusterId, nodes, startEmpty, token: `kes-ext-${opSuffix()}`, warnings, hostnames, etcdBinary, dataDirs };
+  return {
+    deps,
+    tools,
+    clusterId,
+    nodes,
+    startEmpty,
+    token: `kes-ext-${opSuffix()}`,
+    warnings,
+    hostnames,
+    etcdBinary,
+    dataDirs,
+  };
 }
 
 function initialClusterOf(nodes: ClusterNode[]): string {
@@ -139,17 +198,39 @@ function initialClusterOf(nodes: ClusterNode[]): string {
 export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<ProvisionCtx> {
   const { deps, clusterId } = ctx;
   const initialCluster = initialClusterOf(ctx.nodes);
-  const envOf = (n: ClusterNode) => renderEtcdEnv({ name: n.name, address: n.address, dataDir: ctx.dataDirs.get(n.id)! }, { initialCluster, token: ctx.token, state: 'new' });
+  const envOf = (n: ClusterNode) =>
+    renderEtcdEnv(
+      { name: n.name, address: n.address, dataDir: ctx.dataDirs.get(n.id)! },
+      { initialCluster, token: ctx.token, state: 'new' },
+    );
   const perNode = (n: ClusterNode): StepDef<ProvisionCtx> => ({
     id: n.name,
     title: `Set up ${n.name}`,
     node: n.name,
     plan: (): PlanItem[] => [
-      ...(ctx.etcdBinary.has(n.id) ? [] : [{ kind: 'command' as const, node: n.name, command: 'bash install-etcd-tools.sh <archive> <sha256>' }]),
+      ...(ctx.etcdBinary.has(n.id)
+        ? []
+        : [{ kind: 'command' as const, node: n.name, command: 'bash install-etcd-tools.sh <archive> <sha256>' }]),
       { kind: 'command', node: n.name, command: sh`bash prepare-external.sh ${ctx.dataDirs.get(n.id)!}` },
-      ...['ca.crt', 'server.crt', 'server.key', 'peer.crt', 'peer.key', 'healthcheck-client.crt', 'healthcheck-client.key'].map((f) => ({ kind: 'note' as const, text: `${n.name}: write ${EXTERNAL_PKI}/${f} (${f.endsWith('.key') ? '0600' : '0644'})` })),
+      ...[
+        'ca.crt',
+        'server.crt',
+        'server.key',
+        'peer.crt',
+        'peer.key',
+        'healthcheck-client.crt',
+        'healthcheck-client.key',
+      ].map((f) => ({
+        kind: 'note' as const,
+        text: `${n.name}: write ${EXTERNAL_PKI}/${f} (${f.endsWith('.key') ? '0600' : '0644'})`,
+      })),
       { kind: 'file', node: n.name, path: ETCD_ENV, diff: unifiedDiff(ETCD_ENV, '', envOf(n)) },
-      { kind: 'file', node: n.name, path: ETCD_UNIT, diff: unifiedDiff(ETCD_UNIT, '', renderEtcdUnit(ctx.etcdBinary.get(n.id) ?? '/usr/local/bin/etcd')) },
+      {
+        kind: 'file',
+        node: n.name,
+        path: ETCD_UNIT,
+        diff: unifiedDiff(ETCD_UNIT, '', renderEtcdUnit(ctx.etcdBinary.get(n.id) ?? '/usr/local/bin/etcd')),
+      },
       { kind: 'command', node: n.name, command: 'bash systemd-unit.sh enable etcd' },
     ],
     run: async (c, s) => {
@@ -160,9 +241,17 @@ export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<Pro
         c.etcdBinary.set(n.id, '/usr/local/bin/etcd');
       }
       await deps.ops.run(clusterId, n.id, 'prepare-external.sh', [c.dataDirs.get(n.id)!], { log: s.log });
-      const certs = await issueMemberCerts(c.ca!, { hostname: c.hostnames.get(n.id)!, address: n.address, name: n.name });
+      const certs = await issueMemberCerts(c.ca!, {
+        hostname: c.hostnames.get(n.id)!,
+        address: n.address,
+        name: n.name,
+      });
       await putFile(deps, clusterId, n, `${EXTERNAL_PKI}/ca.crt`, c.ca!.cert.toString('pem') + '\n', 0o644, s.log);
-      for (const [name, pair] of [['server', certs.server], ['peer', certs.peer], ['healthcheck-client', certs.client]] as const) {
+      for (const [name, pair] of [
+        ['server', certs.server],
+        ['peer', certs.peer],
+        ['healthcheck-client', certs.client],
+      ] as const) {
         await putFile(deps, clusterId, n, `${EXTERNAL_PKI}/${name}.crt`, pair.cert, 0o644, s.log);
         await putFile(deps, clusterId, n, `${EXTERNAL_PKI}/${name}.key`, pair.key, 0o600, s.log);
       }
@@ -188,19 +277,40 @@ export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<Pro
           s.log('info', `etcd CA: ${c.ca.cert.subject}`);
         },
       },
-      { id: 'nodes', title: 'Certificates, tools, folders and unit on every node', parallel: true, children: ctx.nodes.map(perNode) },
+      {
+        id: 'nodes',
+        title: 'Certificates, tools, folders and unit on every node',
+        parallel: true,
+        children: ctx.nodes.map(perNode),
+      },
       {
         id: 'start',
         title: 'Start the members empty',
         runIf: (c) => c.startEmpty,
-        plan: () => (ctx.startEmpty ? ctx.nodes.map((n) => ({ kind: 'command' as const, node: n.name, command: 'bash systemd-unit.sh start etcd' })) : [{ kind: 'note' as const, text: 'Members stay stopped until a restore (configured, not started)' }]),
+        plan: () =>
+          ctx.startEmpty
+            ? ctx.nodes.map((n) => ({
+                kind: 'command' as const,
+                node: n.name,
+                command: 'bash systemd-unit.sh start etcd',
+              }))
+            : [{ kind: 'note' as const, text: 'Members stay stopped until a restore (configured, not started)' }],
         run: async (c, s) => {
           await Promise.all(c.nodes.map((n) => unitAction(deps, clusterId, n, 'start', s.log)));
-          await waitExternalHealthy(deps, clusterId, c.nodes.map((n) => clientUrl(n.address)), 120_000, s.log);
+          await waitExternalHealthy(
+            deps,
+            clusterId,
+            c.nodes.map((n) => clientUrl(n.address)),
+            120_000,
+            s.log,
+          );
         },
       },
     ],
-    describeStop: (_c, done) => (done.length ? `Some nodes were set up (${done.join(', ')}); no member was started. Rerun the job to finish.` : 'Nothing was changed.'),
+    describeStop: (_c, done) =>
+      done.length
+        ? `Some nodes were set up (${done.join(', ')}); no member was started. Rerun the job to finish.`
+        : 'Nothing was changed.',
   };
 }
 
@@ -229,14 +339,25 @@ export async function restoreOntoExternal(
     plans.map(async (p) => {
       const { dir } = await transferDir(deps, clusterId, p.node, log);
       p.remoteSnapshot = posix.join(dir, `restore-${meta.id}.db`);
-      const t = await deps.pool.upload(deps.targetOf(clusterId, p.node.id), deps.snapshots.filePath(meta.id), p.remoteSnapshot, { signal });
+      const t = await deps.pool.upload(
+        deps.targetOf(clusterId, p.node.id),
+        deps.snapshots.filePath(meta.id),
+        p.remoteSnapshot,
+        { signal },
+      );
       if (t.sha256 !== meta.sha256) throw new EtcdOpError('SNAPSHOT_INVALID', `Upload to ${p.node.name} corrupted`);
     }),
   );
   await Promise.all(plans.map((p) => unitAction(deps, clusterId, p.node, 'stop', log)));
   await Promise.all(
     plans.map(async (p) => {
-      await deps.ops.run(clusterId, p.node.id, 'restore-member.sh', [p.remoteSnapshot!, meta.sha256, p.node.name, initialCluster, token, peerUrl(p.node.address), p.newDataDir], { log, timeoutMs: 30 * 60_000 });
+      await deps.ops.run(
+        clusterId,
+        p.node.id,
+        'restore-member.sh',
+        [p.remoteSnapshot!, meta.sha256, p.node.name, initialCluster, token, peerUrl(p.node.address), p.newDataDir],
+        { log, timeoutMs: 30 * 60_000 },
+      );
       await putFile(deps, clusterId, p.node, ETCD_ENV, p.newEnv, 0o644, log);
     }),
   );
@@ -244,13 +365,21 @@ export async function restoreOntoExternal(
   await Promise.all(plans.map((p) => removeFile(deps, clusterId, p.node, p.remoteSnapshot!).catch(() => undefined)));
 }
 
-export function planExternalRestore(members: ExternalNodeInfo[], suffix: string): { plans: ExternalRestorePlan[]; token: string; initialCluster: string } {
+export function planExternalRestore(
+  members: ExternalNodeInfo[],
+  suffix: string,
+): { plans: ExternalRestorePlan[]; token: string; initialCluster: string } {
   const token = `kes-${suffix}`;
   const initialCluster = initialClusterOf(members.map((m) => m.node));
   const plans = members.map((m) => {
     const base = (m.env.get('ETCD_DATA_DIR') ?? '/var/lib/etcd').replace(/-kes-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, '');
     const newDataDir = `${base}-kes-${suffix}`;
-    return { node: m.node, oldEnv: m.envText, newEnv: editEtcdEnv(m.envText, { dataDir: newDataDir, initialCluster, token, state: 'new' }), newDataDir };
+    return {
+      node: m.node,
+      oldEnv: m.envText,
+      newEnv: editEtcdEnv(m.envText, { dataDir: newDataDir, initialCluster, token, state: 'new' }),
+      newDataDir,
+    };
   });
   return { plans, token, initialCluster };
 }
@@ -268,7 +397,12 @@ export interface ExternalRestoreCtx {
   gateTimeoutMs: number;
 }
 
-export async function prepareExternalRestore(deps: EtcdDeps, clusterId: string, snapshotId: string, opts: { gateTimeoutMs?: number; log?: Log } = {}): Promise<ExternalRestoreCtx> {
+export async function prepareExternalRestore(
+  deps: EtcdDeps,
+  clusterId: string,
+  snapshotId: string,
+  opts: { gateTimeoutMs?: number; log?: Log } = {},
+): Promise<ExternalRestoreCtx> {
   requireFacts(deps, clusterId);
   const meta = await deps.snapshots.get(snapshotId);
   const members = await externalMembers(deps, clusterId, opts.log);
@@ -291,15 +425,32 @@ export function restoreExternalJob(ctx: ExternalRestoreCtx, clusterName: string)
         title: 'Verify the snapshot in the vault',
         run: async (c, s) => {
           const m = await deps.snapshots.verify(c.meta.id, s.signal);
-          if (m.integrity !== 'ok') throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
+          if (m.integrity !== 'ok')
+            throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
         },
       },
-      { id: 'save-state', title: 'Save the current state (the way back)', run: async (c, s) => void (c.state = await captureState(deps, clusterId, `before restoring snapshot ${c.meta.id} onto the external etcd`, s.log)) },
+      {
+        id: 'save-state',
+        title: 'Save the current state (the way back)',
+        run: async (c, s) =>
+          void (c.state = await captureState(
+            deps,
+            clusterId,
+            `before restoring snapshot ${c.meta.id} onto the external etcd`,
+            s.log,
+          )),
+      },
       {
         id: 'restore',
         title: 'Upload, stop the members, restore each into a new data dir, start',
         safePoint: true,
-        plan: () => ctx.plans.map((p) => ({ kind: 'file' as const, node: p.node.name, path: ETCD_ENV, diff: unifiedDiff(ETCD_ENV, p.oldEnv, p.newEnv) })),
+        plan: () =>
+          ctx.plans.map((p) => ({
+            kind: 'file' as const,
+            node: p.node.name,
+            path: ETCD_ENV,
+            diff: unifiedDiff(ETCD_ENV, p.oldEnv, p.newEnv),
+          })),
         run: async (c, s) => {
           c.changed = true;
           await restoreOntoExternal(deps, clusterId, c.meta, c.plans, c.token, c.initialCluster, s.log, s.signal);
@@ -309,31 +460,62 @@ export function restoreExternalJob(ctx: ExternalRestoreCtx, clusterName: string)
         id: 'health',
         title: 'Wait until the external cluster is healthy',
         safePoint: false,
-        run: async (c, s) => waitExternalHealthy(deps, clusterId, c.plans.map((p) => clientUrl(p.node.address)), c.gateTimeoutMs, s.log),
+        run: async (c, s) =>
+          waitExternalHealthy(
+            deps,
+            clusterId,
+            c.plans.map((p) => clientUrl(p.node.address)),
+            c.gateTimeoutMs,
+            s.log,
+          ),
       },
     ],
     rollback: {
       title: 'Roll back: bring back the external members’ previous configuration',
       when: (c) => c.changed && !!c.state,
-      run: async (c, s) => rollbackExternal(deps, clusterId, c.state!, c.members.map((m) => m.node), s.log),
+      run: async (c, s) =>
+        rollbackExternal(
+          deps,
+          clusterId,
+          c.state!,
+          c.members.map((m) => m.node),
+          s.log,
+        ),
     },
   };
 }
 
 /** Put the saved state's unit/env files back on external nodes and start/stop as they were. */
-export async function rollbackExternal(deps: EtcdDeps, clusterId: string, state: StateManifest, nodes: ClusterNode[], log: Log): Promise<void> {
+export async function rollbackExternal(
+  deps: EtcdDeps,
+  clusterId: string,
+  state: StateManifest,
+  nodes: ClusterNode[],
+  log: Log,
+): Promise<void> {
   const loaded = await deps.states.load(state.id);
   await Promise.all(nodes.map((n) => unitAction(deps, clusterId, n, 'stop', log).catch(() => '')));
   const started: ClusterNode[] = [];
   for (const sn of loaded.manifest.nodes) {
     const node = nodes.find((n) => n.id === sn.nodeId);
     if (!node) continue;
-    const files = sn.files.map((f) => ({ path: f.path, mode: f.mode, content: f.sha256 ? loaded.content(sn.name, f.path) : null }));
+    const files = sn.files.map((f) => ({
+      path: f.path,
+      mode: f.mode,
+      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
+    }));
     await applyStateFiles(deps, clusterId, node, files, log);
     if (sn.etcdUnitActive) started.push(node);
   }
   await Promise.all(started.map((n) => unitAction(deps, clusterId, n, 'start', log)));
-  if (started.length) await waitExternalHealthy(deps, clusterId, started.map((n) => clientUrl(n.address)), 120_000, log);
+  if (started.length)
+    await waitExternalHealthy(
+      deps,
+      clusterId,
+      started.map((n) => clientUrl(n.address)),
+      120_000,
+      log,
+    );
 }
 
 export { EXTERNAL_PKI };

@@ -30,7 +30,8 @@ export interface EtcdCa {
 function toPkcs8(pem: string): { der: Buffer; type: 'rsa' | 'ec' } {
   const key = createPrivateKey(pem);
   const type = key.asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
-  if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') throw new Error(`Unsupported CA key type ${key.asymmetricKeyType}`);
+  if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec')
+    throw new Error(`Unsupported CA key type ${key.asymmetricKeyType}`);
   return { der: key.export({ type: 'pkcs8', format: 'der' }) as Buffer, type };
 }
 
@@ -38,7 +39,13 @@ export async function loadCa(certPem: string, keyPem: string): Promise<EtcdCa> {
   const cert = new x509.X509Certificate(certPem);
   const { der, type } = toPkcs8(keyPem);
   const algorithm = type === 'ec' ? ECDSA : RSA;
-  const key = await subtle.importKey('pkcs8', der, type === 'ec' ? { name: 'ECDSA', namedCurve: 'P-256' } : RSA, false, ['sign']);
+  const key = await subtle.importKey(
+    'pkcs8',
+    der,
+    type === 'ec' ? { name: 'ECDSA', namedCurve: 'P-256' } : RSA,
+    false,
+    ['sign'],
+  );
   // Refuse a key that does not belong to the certificate: everything signed would be useless.
   const probe = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
@@ -48,7 +55,8 @@ export async function loadCa(certPem: string, keyPem: string): Promise<EtcdCa> {
     keys: { privateKey: key, publicKey: await cert.publicKey.export(algorithm, ['verify']) },
     signingAlgorithm: algorithm,
   });
-  if (!(await probe.verify({ publicKey: await cert.publicKey.export(algorithm, ['verify']) }))) throw new Error('The etcd CA key does not match its certificate');
+  if (!(await probe.verify({ publicKey: await cert.publicKey.export(algorithm, ['verify']) })))
+    throw new Error('The etcd CA key does not match its certificate');
   return { cert, key, algorithm };
 }
 
@@ -71,7 +79,9 @@ function serial(): string {
 
 export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair> {
   const keys = (await subtle.generateKey(
-    ca.algorithm.name === 'ECDSA' ? { name: 'ECDSA', namedCurve: 'P-256' } : { ...RSA, modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) },
+    ca.algorithm.name === 'ECDSA'
+      ? { name: 'ECDSA', namedCurve: 'P-256' }
+      : { ...RSA, modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) },
     true,
     ['sign', 'verify'],
   )) as CryptoKeyPair;
@@ -81,7 +91,10 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
       ? [x509.ExtendedKeyUsage.clientAuth]
       : // kubeadm gives etcd server and peer certs both usages (members dial each other).
         [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
-  const names = [...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...req.ips.map((v) => ({ type: 'ip' as const, value: v }))];
+  const names = [
+    ...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })),
+    ...req.ips.map((v) => ({ type: 'ip' as const, value: v })),
+  ];
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
@@ -104,12 +117,18 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
     extensions,
   });
   const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', keys.privateKey));
-  const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+  const key = `-----BEGIN PRIVATE KEY-----\n${pkcs8
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
   return { cert: cert.toString('pem') + '\n', key };
 }
 
 /** Server, peer and healthcheck-client certificates for one external member. */
-export async function issueMemberCerts(ca: EtcdCa, node: { hostname: string; address: string; name: string }): Promise<{ server: CertPair; peer: CertPair; client: CertPair }> {
+export async function issueMemberCerts(
+  ca: EtcdCa,
+  node: { hostname: string; address: string; name: string },
+): Promise<{ server: CertPair; peer: CertPair; client: CertPair }> {
   const dns = [...new Set([node.hostname, node.name, 'localhost'].filter(Boolean))];
   const ips = [...new Set([node.address, '127.0.0.1', '::1'].filter((a) => /^[\d.]+$|:/.test(a)))];
   return {

@@ -147,8 +147,11 @@ export class EtcdService {
             id: n.name,
             title: `${req.action} etcd.service on ${n.name}`,
             node: n.name,
-            plan: () => [{ kind: 'command' as const, node: n.name, command: `bash systemd-unit.sh ${req.action} etcd` }],
-            run: async (_c: object, s: { log: Log }) => void s.log('info', `etcd on ${n.name}: ${await unitAction(deps, clusterId, n, req.action, s.log)}`),
+            plan: () => [
+              { kind: 'command' as const, node: n.name, command: `bash systemd-unit.sh ${req.action} etcd` },
+            ],
+            run: async (_c: object, s: { log: Log }) =>
+              void s.log('info', `etcd on ${n.name}: ${await unitAction(deps, clusterId, n, req.action, s.log)}`),
           })),
         };
         return this.jobs.plan(def, {});
@@ -158,7 +161,10 @@ export class EtcdService {
         return this.jobs.plan(restoreExternalJob(ctx, cluster.name), ctx);
       }
       case 'switch': {
-        const ctx = await prepareSwitch(deps, clusterId, req.direction, { keepExternalRunning: req.keepExternalRunning, gateTimeoutMs: this.gateTimeoutMs });
+        const ctx = await prepareSwitch(deps, clusterId, req.direction, {
+          keepExternalRunning: req.keepExternalRunning,
+          gateTimeoutMs: this.gateTimeoutMs,
+        });
         return this.jobs.plan(switchJob(ctx, cluster.name), ctx);
       }
       case 'member-remove': {

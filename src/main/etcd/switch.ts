@@ -16,7 +16,15 @@ import { editApiserverEtcdServers, editEtcdManifest, readEtcdManifest, unifiedDi
 import { applyStateFiles, captureState, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
 import { clientUrl } from './external-config';
-import { externalMembers, planExternalRestore, restoreOntoExternal, unitAction, waitExternalHealthy, type ExternalNodeInfo, type ExternalRestorePlan } from './external';
+import {
+  externalMembers,
+  planExternalRestore,
+  restoreOntoExternal,
+  unitAction,
+  waitExternalHealthy,
+  type ExternalNodeInfo,
+  type ExternalRestorePlan,
+} from './external';
 import { sh } from '../remote/quote';
 
 export interface SwitchCtx {
@@ -28,7 +36,16 @@ export interface SwitchCtx {
   /** Per master: current kube-apiserver.yaml (path + text) and the rewired one. */
   apiservers: { node: ClusterNode; path: string; oldText: string; newText: string }[];
   /** to-embedded: per master etcd.yaml (parked) and its restored version. */
-  stacked: { node: ClusterNode; name: string; peerUrl: string; path: string; oldText: string; newText: string; newDataDir: string; remoteSnapshot?: string }[];
+  stacked: {
+    node: ClusterNode;
+    name: string;
+    peerUrl: string;
+    path: string;
+    oldText: string;
+    newText: string;
+    newDataDir: string;
+    remoteSnapshot?: string;
+  }[];
   externalPlans: ExternalRestorePlan[];
   token: string;
   initialCluster: string;
@@ -44,7 +61,14 @@ export interface SwitchCtx {
 async function readApiservers(deps: EtcdDeps, clusterId: string, masters: ClusterNode[], log?: Log) {
   return Promise.all(
     masters.map(async (node) => {
-      const r = await readFiles(deps, clusterId, node.id, [`${MANIFESTS}/kube-apiserver.yaml`, `${PARKED}/kube-apiserver.yaml`], [], log);
+      const r = await readFiles(
+        deps,
+        clusterId,
+        node.id,
+        [`${MANIFESTS}/kube-apiserver.yaml`, `${PARKED}/kube-apiserver.yaml`],
+        [],
+        log,
+      );
       const f = r.files.find((x) => x.content);
       if (!f?.content) throw new EtcdOpError('NOT_A_MASTER', `${node.name} has no kube-apiserver.yaml`);
       return { node, path: f.path, text: f.content.toString('utf8') };
@@ -52,17 +76,36 @@ async function readApiservers(deps: EtcdDeps, clusterId: string, masters: Cluste
   );
 }
 
-export async function prepareSwitch(deps: EtcdDeps, clusterId: string, direction: SwitchCtx['direction'], opts: { keepExternalRunning?: boolean; gateTimeoutMs?: number; log?: Log } = {}): Promise<SwitchCtx> {
+export async function prepareSwitch(
+  deps: EtcdDeps,
+  clusterId: string,
+  direction: SwitchCtx['direction'],
+  opts: { keepExternalRunning?: boolean; gateTimeoutMs?: number; log?: Log } = {},
+): Promise<SwitchCtx> {
   const facts = requireFacts(deps, clusterId);
-  if (direction === 'to-external' && facts.mode !== 'embedded-up') throw new EtcdOpError('WRONG_MODE', `The cluster is ${facts.mode}; switching to external needs embedded-up (initialize again if this is stale)`);
-  if (direction === 'to-embedded' && facts.mode !== 'external-up') throw new EtcdOpError('WRONG_MODE', `The cluster is ${facts.mode}; switching to embedded needs external-up (initialize again if this is stale)`);
+  if (direction === 'to-external' && facts.mode !== 'embedded-up')
+    throw new EtcdOpError(
+      'WRONG_MODE',
+      `The cluster is ${facts.mode}; switching to external needs embedded-up (initialize again if this is stale)`,
+    );
+  if (direction === 'to-embedded' && facts.mode !== 'external-up')
+    throw new EtcdOpError(
+      'WRONG_MODE',
+      `The cluster is ${facts.mode}; switching to embedded needs external-up (initialize again if this is stale)`,
+    );
   const masters = masterNodes(deps, clusterId);
   const external = await externalMembers(deps, clusterId, opts.log);
   if (!external.length) throw new EtcdOpError('NO_EXTERNAL', 'No external etcd is provisioned: provision one first');
   const suffix = opSuffix();
   const apis = await readApiservers(deps, clusterId, masters, opts.log);
-  const targetServers = direction === 'to-external' ? external.map((m) => clientUrl(m.node.address)) : ['https://127.0.0.1:2379'];
-  const apiservers = apis.map((a) => ({ node: a.node, path: a.path, oldText: a.text, newText: editApiserverEtcdServers(a.text, targetServers) }));
+  const targetServers =
+    direction === 'to-external' ? external.map((m) => clientUrl(m.node.address)) : ['https://127.0.0.1:2379'];
+  const apiservers = apis.map((a) => ({
+    node: a.node,
+    path: a.path,
+    oldText: a.text,
+    newText: editApiserverEtcdServers(a.text, targetServers),
+  }));
   let stacked: SwitchCtx['stacked'] = [];
   let externalPlans: ExternalRestorePlan[] = [];
   let token = `kes-${suffix}`;
@@ -75,10 +118,22 @@ export async function prepareSwitch(deps: EtcdDeps, clusterId: string, direction
   } else {
     const manifests = await Promise.all(
       masters.map(async (node) => {
-        const r = await readFiles(deps, clusterId, node.id, [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`], [], opts.log);
+        const r = await readFiles(
+          deps,
+          clusterId,
+          node.id,
+          [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`],
+          [],
+          opts.log,
+        );
         const f = r.files.find((x) => x.content);
         if (!f?.content) throw new EtcdOpError('NOT_STACKED', `${node.name} has no etcd.yaml to bring back`);
-        return { node, path: f.path, text: f.content.toString('utf8'), info: readEtcdManifest(f.content.toString('utf8')) };
+        return {
+          node,
+          path: f.path,
+          text: f.content.toString('utf8'),
+          info: readEtcdManifest(f.content.toString('utf8')),
+        };
       }),
     );
     initialCluster = manifests.map((m) => `${m.info.name}=${m.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
@@ -90,7 +145,12 @@ export async function prepareSwitch(deps: EtcdDeps, clusterId: string, direction
         peerUrl: m.info.initialAdvertisePeerUrls.split(',')[0],
         path: m.path,
         oldText: m.text,
-        newText: editEtcdManifest(m.text, { dataDir: newDataDir, initialClusterToken: token, initialCluster, initialClusterState: 'new' }),
+        newText: editEtcdManifest(m.text, {
+          dataDir: newDataDir,
+          initialClusterToken: token,
+          initialCluster,
+          initialClusterState: 'new',
+        }),
         newDataDir,
       };
     });
@@ -118,33 +178,64 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
   const masters = () => ctx.masters;
   return {
     kind: toExternal ? 'switch-to-external' : 'switch-to-embedded',
-    title: toExternal ? 'Switch the apiservers to the external etcd' : 'Switch the apiservers back to the embedded etcd',
+    title: toExternal
+      ? 'Switch the apiservers to the external etcd'
+      : 'Switch the apiservers back to the embedded etcd',
     destructive: true,
     clusterId,
     clusterName,
     steps: [
       {
         id: 'preflight',
-        title: toExternal ? 'Check the external members are configured' : 'Check the stacked members can be brought back',
+        title: toExternal
+          ? 'Check the external members are configured'
+          : 'Check the stacked members can be brought back',
         plan: () => [
-          { kind: 'note', text: `Target --etcd-servers: ${toExternal ? ctx.external.map((m) => clientUrl(m.node.address)).join(',') : 'https://127.0.0.1:2379'}` },
-          { kind: 'note', text: 'The apiservers are stopped from the snapshot until the switch is done, so no write is lost; the unavailable time is measured.' },
+          {
+            kind: 'note',
+            text: `Target --etcd-servers: ${toExternal ? ctx.external.map((m) => clientUrl(m.node.address)).join(',') : 'https://127.0.0.1:2379'}`,
+          },
+          {
+            kind: 'note',
+            text: 'The apiservers are stopped from the snapshot until the switch is done, so no write is lost; the unavailable time is measured.',
+          },
         ],
         run: async (c, s) => {
           const ext = await externalMembers(deps, clusterId, s.log);
-          if (ext.length !== c.external.length) throw new EtcdOpError('TOPOLOGY_CHANGED', 'The external members changed since the plan; plan the switch again');
+          if (ext.length !== c.external.length)
+            throw new EtcdOpError(
+              'TOPOLOGY_CHANGED',
+              'The external members changed since the plan; plan the switch again',
+            );
         },
       },
-      { id: 'save-state', title: 'Save the current state (the way back)', run: async (c, s) => void (c.state = await captureState(deps, clusterId, `before switching ${toExternal ? 'to external' : 'to embedded'}`, s.log)) },
+      {
+        id: 'save-state',
+        title: 'Save the current state (the way back)',
+        run: async (c, s) =>
+          void (c.state = await captureState(
+            deps,
+            clusterId,
+            `before switching ${toExternal ? 'to external' : 'to embedded'}`,
+            s.log,
+          )),
+      },
       {
         id: 'stop-apiservers',
         title: 'Stop the apiservers (no writes from here on)',
         safePoint: true,
-        plan: () => masters().map((n) => ({ kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park kube-apiserver 6443` })),
+        plan: () =>
+          masters().map((n) => ({
+            kind: 'command' as const,
+            node: n.name,
+            command: sh`bash static-pod.sh park kube-apiserver 6443`,
+          })),
         run: async (c, s) => {
           c.changed = true;
           c.downSince = Date.now();
-          await Promise.all(masters().map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })));
+          await Promise.all(
+            masters().map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })),
+          );
         },
       },
       {
@@ -152,7 +243,11 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
         title: toExternal ? 'Take a fresh snapshot of the embedded etcd' : 'Take a fresh snapshot of the external etcd',
         safePoint: false,
         run: async (c, s) => {
-          c.snapshot = await takeSnapshot(deps, clusterId, { note: `switch ${toExternal ? 'to external' : 'to embedded'}: source`, log: s.log, onProgress: (d, t) => s.progress(t ? d / t : 0) });
+          c.snapshot = await takeSnapshot(deps, clusterId, {
+            note: `switch ${toExternal ? 'to external' : 'to embedded'}: source`,
+            log: s.log,
+            onProgress: (d, t) => s.progress(t ? d / t : 0),
+          });
         },
       },
       ...(toExternal
@@ -161,17 +256,42 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               id: 'restore-external',
               title: 'Restore the snapshot onto the external members and start them',
               safePoint: false,
-              plan: () => ctx.externalPlans.map((p) => ({ kind: 'file' as const, node: p.node.name, path: '/etc/default/etcd', diff: unifiedDiff('/etc/default/etcd', p.oldEnv, p.newEnv) })),
+              plan: () =>
+                ctx.externalPlans.map((p) => ({
+                  kind: 'file' as const,
+                  node: p.node.name,
+                  path: '/etc/default/etcd',
+                  diff: unifiedDiff('/etc/default/etcd', p.oldEnv, p.newEnv),
+                })),
               run: async (c: SwitchCtx, s: { log: Log }) => {
-                await restoreOntoExternal(deps, clusterId, c.snapshot!, c.externalPlans, c.token, c.initialCluster, s.log);
-                await waitExternalHealthy(deps, clusterId, c.externalPlans.map((p) => clientUrl(p.node.address)), c.gateTimeoutMs, s.log);
+                await restoreOntoExternal(
+                  deps,
+                  clusterId,
+                  c.snapshot!,
+                  c.externalPlans,
+                  c.token,
+                  c.initialCluster,
+                  s.log,
+                );
+                await waitExternalHealthy(
+                  deps,
+                  clusterId,
+                  c.externalPlans.map((p) => clientUrl(p.node.address)),
+                  c.gateTimeoutMs,
+                  s.log,
+                );
               },
             },
             {
               id: 'retire-stacked',
               title: 'Stop the stacked etcd members (manifests parked on each master)',
               safePoint: false,
-              plan: () => masters().map((n) => ({ kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park etcd 2379` })),
+              plan: () =>
+                masters().map((n) => ({
+                  kind: 'command' as const,
+                  node: n.name,
+                  command: sh`bash static-pod.sh park etcd 2379`,
+                })),
               run: async (_c: SwitchCtx, s: { log: Log }) => {
                 await Promise.all(masters().map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log: s.log })));
               },
@@ -182,7 +302,13 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               id: 'restore-stacked',
               title: 'Restore the snapshot onto every stacked member and start them',
               safePoint: false,
-              plan: () => ctx.stacked.map((m) => ({ kind: 'file' as const, node: m.node.name, path: `${MANIFESTS}/etcd.yaml`, diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldText, m.newText) })),
+              plan: () =>
+                ctx.stacked.map((m) => ({
+                  kind: 'file' as const,
+                  node: m.node.name,
+                  path: `${MANIFESTS}/etcd.yaml`,
+                  diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldText, m.newText),
+                })),
               run: async (c: SwitchCtx, s: { log: Log }) => {
                 const { posix } = await import('node:path');
                 const { transferDir } = await import('./deps');
@@ -190,19 +316,46 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                   c.stacked.map(async (m) => {
                     const { dir } = await transferDir(deps, clusterId, m.node, s.log);
                     m.remoteSnapshot = posix.join(dir, `restore-${c.snapshot!.id}.db`);
-                    await deps.pool.upload(deps.targetOf(clusterId, m.node.id), deps.snapshots.filePath(c.snapshot!.id), m.remoteSnapshot);
+                    await deps.pool.upload(
+                      deps.targetOf(clusterId, m.node.id),
+                      deps.snapshots.filePath(c.snapshot!.id),
+                      m.remoteSnapshot,
+                    );
                     await staticPod(deps, clusterId, m.node, 'park', 'etcd', { log: s.log });
-                    await deps.ops.run(clusterId, m.node.id, 'restore-member.sh', [m.remoteSnapshot, c.snapshot!.sha256, m.name, c.initialCluster, c.token, m.peerUrl, m.newDataDir], { log: s.log, timeoutMs: 30 * 60_000 });
+                    await deps.ops.run(
+                      clusterId,
+                      m.node.id,
+                      'restore-member.sh',
+                      [
+                        m.remoteSnapshot,
+                        c.snapshot!.sha256,
+                        m.name,
+                        c.initialCluster,
+                        c.token,
+                        m.peerUrl,
+                        m.newDataDir,
+                      ],
+                      { log: s.log, timeoutMs: 30 * 60_000 },
+                    );
                     await putFile(deps, clusterId, m.node, `${PARKED}/etcd.yaml`, m.newText, 0o600, s.log);
                   }),
                 );
-                await Promise.all(c.stacked.map((m) => staticPod(deps, clusterId, m.node, 'unpark', 'etcd', { log: s.log })));
-                await waitHealthy(deps, clusterId, c.masters, { etcd: true, apiserver: false, timeoutMs: c.gateTimeoutMs, log: s.log });
+                await Promise.all(
+                  c.stacked.map((m) => staticPod(deps, clusterId, m.node, 'unpark', 'etcd', { log: s.log })),
+                );
+                await waitHealthy(deps, clusterId, c.masters, {
+                  etcd: true,
+                  apiserver: false,
+                  timeoutMs: c.gateTimeoutMs,
+                  log: s.log,
+                });
               },
             },
             {
               id: 'stop-external',
-              title: ctx.keepExternalRunning ? 'Keep the external members running (as chosen)' : 'Stop the external members',
+              title: ctx.keepExternalRunning
+                ? 'Keep the external members running (as chosen)'
+                : 'Stop the external members',
               safePoint: false,
               runIf: (c: SwitchCtx) => !c.keepExternalRunning,
               run: async (c: SwitchCtx, s: { log: Log }) => {
@@ -214,11 +367,28 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
         id: 'rewire',
         title: 'Point every apiserver at the new etcd and start it; wait until all are ready',
         safePoint: false,
-        plan: () => ctx.apiservers.map((a) => ({ kind: 'file' as const, node: a.node.name, path: `${MANIFESTS}/kube-apiserver.yaml`, diff: unifiedDiff(`${MANIFESTS}/kube-apiserver.yaml`, a.oldText, a.newText) })),
+        plan: () =>
+          ctx.apiservers.map((a) => ({
+            kind: 'file' as const,
+            node: a.node.name,
+            path: `${MANIFESTS}/kube-apiserver.yaml`,
+            diff: unifiedDiff(`${MANIFESTS}/kube-apiserver.yaml`, a.oldText, a.newText),
+          })),
         run: async (c, s) => {
-          await Promise.all(c.apiservers.map((a) => putFile(deps, clusterId, a.node, `${PARKED}/kube-apiserver.yaml`, a.newText, 0o600, s.log)));
-          await Promise.all(c.masters.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })));
-          await waitHealthy(deps, clusterId, c.masters, { etcd: false, apiserver: true, timeoutMs: c.gateTimeoutMs, log: s.log });
+          await Promise.all(
+            c.apiservers.map((a) =>
+              putFile(deps, clusterId, a.node, `${PARKED}/kube-apiserver.yaml`, a.newText, 0o600, s.log),
+            ),
+          );
+          await Promise.all(
+            c.masters.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })),
+          );
+          await waitHealthy(deps, clusterId, c.masters, {
+            etcd: false,
+            apiserver: true,
+            timeoutMs: c.gateTimeoutMs,
+            log: s.log,
+          });
           c.downtimeMs = Date.now() - c.downSince!;
           s.metric?.('apiserverUnavailableMs', c.downtimeMs);
           s.log('info', `apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s`);
@@ -250,21 +420,33 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
 async function rollbackSwitch(c: SwitchCtx, log: Log): Promise<void> {
   const { deps, clusterId } = c;
   const loaded = await deps.states.load(c.state!.id);
-  await Promise.all(c.masters.map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e)))));
-  await Promise.all(c.masters.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))));
+  await Promise.all(
+    c.masters.map((n) =>
+      staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e))),
+    ),
+  );
+  await Promise.all(
+    c.masters.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))),
+  );
   const starts = new Map<string, string[]>();
   const units: { node: ClusterNode; active: boolean }[] = [];
   for (const sn of loaded.manifest.nodes) {
     const node = deps.inventory.get(clusterId).nodes.find((n) => n.id === sn.nodeId);
     if (!node) continue;
-    const files = sn.files.map((f) => ({ path: f.path, mode: f.mode, content: f.sha256 ? loaded.content(sn.name, f.path) : null }));
+    const files = sn.files.map((f) => ({
+      path: f.path,
+      mode: f.mode,
+      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
+    }));
     starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
     if (sn.etcdUnitActive !== null) units.push({ node, active: sn.etcdUnitActive });
   }
-  for (const u of units) await unitAction(deps, clusterId, u.node, u.active ? 'restart' : 'stop', log).catch((e) => log('error', String(e)));
+  for (const u of units)
+    await unitAction(deps, clusterId, u.node, u.active ? 'restart' : 'stop', log).catch((e) => log('error', String(e)));
   const etcdNodes = c.masters.filter((n) => starts.get(n.id)?.includes('etcd'));
   await Promise.all(etcdNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log })));
-  if (etcdNodes.length) await waitHealthy(deps, clusterId, etcdNodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log });
+  if (etcdNodes.length)
+    await waitHealthy(deps, clusterId, etcdNodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log });
   const active = units.filter((u) => u.active).map((u) => clientUrl(u.node.address));
   if (active.length) await waitExternalHealthy(deps, clusterId, active, 120_000, log);
   const apiNodes = c.masters.filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
