@@ -28,6 +28,8 @@ export function mergeLog(base: LogLine[], extra: LogLine[]): LogLine[] {
   if (!base.length) return extra;
   if (!extra.length) return base;
   const last = base[base.length - 1].t;
+  // A local lookup, not state.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   const sameT = new Set(base.filter((l) => l.t === last).map(lineKey));
   return [...base, ...extra.filter((l) => l.t > last || (l.t === last && !sameT.has(lineKey(l))))];
 }
@@ -65,6 +67,7 @@ export class JobsController {
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private endHooks = new Set<(s: JobSummary) => void>();
 
   constructor() {
@@ -86,8 +89,7 @@ export class JobsController {
     const prev = this.summaries[s.id];
     if (prev && isFinal(prev.status) && !isFinal(s.status)) return;
     this.summaries = { ...this.summaries, [s.id]: s };
-    const ended =
-      isFinal(s.status) && !(prev && isFinal(prev.status)) && (fromEvent || prev?.status === 'running');
+    const ended = isFinal(s.status) && !(prev && isFinal(prev.status)) && (fromEvent || prev?.status === 'running');
     if (ended) for (const h of this.endHooks) h(s);
   }
 
