@@ -166,6 +166,12 @@ const settingsFields = {
   /** Also accept host keys already listed in ~/.ssh/known_hosts. */
   readSystemKnownHosts: z.boolean(),
   sshConfigPath: LocalPath,
+  /** Where "download etcd tools" fetches release archives + SHA256SUMS (a mirror for air-gapped sites). */
+  etcdReleaseBaseUrl: z
+    .string()
+    .url('Must be a URL')
+    .max(2048)
+    .refine((u) => /^https?:\/\//.test(u), 'Must be http(s)'),
 };
 export const SettingsPatch = z.object(settingsFields).partial().strict();
 export const Settings = z.object({
@@ -173,6 +179,7 @@ export const Settings = z.object({
   keepaliveIntervalMs: settingsFields.keepaliveIntervalMs.default(15_000),
   readSystemKnownHosts: settingsFields.readSystemKnownHosts.default(false),
   sshConfigPath: settingsFields.sshConfigPath.default('~/.ssh/config'),
+  etcdReleaseBaseUrl: settingsFields.etcdReleaseBaseUrl.default('https://github.com/etcd-io/etcd/releases/download'),
 });
 export type Settings = z.infer<typeof Settings>;
 

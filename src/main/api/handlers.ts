@@ -167,7 +167,7 @@ export function createHandlers(svc: ServiceCore): Handlers {
 
     'tools.list': () => svc.tools.list(),
     'tools.add': ({ path, sha256 }) => svc.tools.add(expandHome(path), sha256),
-    'tools.download': ({ version }) => svc.tools.download(version),
+    'tools.download': ({ version }) => svc.tools.download(version, { baseUrl: settings.get().etcdReleaseBaseUrl }),
 
     'settings.get': () => settings.get(),
     'settings.set': (patch) => settings.update(patch),
