@@ -4,6 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { request as httpsRequest } from 'node:https';
 import { Lab, type LabOptions } from '../lab';
 import { createServices, type Services } from '../../src/main/services';
 import { MemorySecretStore } from '../../src/main/secrets/memory';
@@ -19,20 +20,38 @@ export interface System {
   close(): Promise<void>;
 }
 
-export async function startSystem(labOpts: LabOptions, opts: { seed?: string } = {}): Promise<System> {
-  const lab = await Lab.up({ cleanupOnExit: true, ...labOpts });
-  const dataDir = await fs.mkdtemp(join(tmpdir(), 'kes-system-'));
-  const svc = await createServices({
+/** The app's main-process services on a data dir, as the web entry builds them. */
+export function openServices(dataDir: string): Promise<Services> {
+  return createServices({
     dataDir,
     resourcesDir: resolve(__dirname, '../../resources'),
     secrets: new MemorySecretStore(),
     transport: 'web',
     version: 'test',
   });
+}
+
+export async function startSystem(labOpts: LabOptions, opts: { seed?: string } = {}): Promise<System> {
+  const lab = await Lab.up({ cleanupOnExit: true, ...labOpts });
+  const dataDir = await fs.mkdtemp(join(tmpdir(), 'kes-system-'));
+  const svc = await openServices(dataDir);
+  // Always through the current services (reopenServices swaps them, like an app restart).
   const call = async <T>(method: string, input: unknown): Promise<T> => {
-    const r = await svc.dispatch(method, input, { client: 'system-test' });
+    const r = await sys.svc.dispatch(method, input, { client: 'system-test' });
     if (!r.ok) throw Object.assign(new Error(`${method}: ${r.error.code}: ${r.error.message}`), r.error);
     return r.value as T;
+  };
+  const sys: System = {
+    lab,
+    svc,
+    dataDir,
+    clusterId: '',
+    call,
+    async close() {
+      await sys.svc.close();
+      await lab.down();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
   };
   const cluster = await call<{ id: string }>('clusters.create', { name: lab.state.clusterName });
   const seedHost = lab.host(opts.seed ?? 'm1');
@@ -53,18 +72,14 @@ export async function startSystem(labOpts: LabOptions, opts: { seed?: string } =
   });
   if (test.hostKey?.status !== 'trusted')
     await call('hostKeys.trust', { clusterId: cluster.id, nodeId: seed.id, fingerprint: test.hostKey!.fingerprint });
-  return {
-    lab,
-    svc,
-    dataDir,
-    clusterId: cluster.id,
-    call,
-    async close() {
-      await svc.close();
-      await lab.down();
-      await fs.rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  sys.clusterId = cluster.id;
+  return sys;
+}
+
+/** Close the services and open new ones on the same data dir: what an app restart does. */
+export async function reopenServices(sys: System): Promise<void> {
+  await sys.svc.close();
+  sys.svc = await openServices(sys.dataDir);
 }
 
 /** Initialize from the seed; confirm the host keys of masters it discovers, then initialize again. */
@@ -97,5 +112,57 @@ export async function runJob<T = unknown>(
     const rec = await sys.call<{ status: string }>('jobs.get', { jobId: planned.id });
     if (rec.status !== 'running' && rec.status !== 'planned') return rec as never;
     await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+// --- helpers for the external-etcd tests and bench (added; the ones above are unchanged) --------
+
+/** Add an inventory node for a lab host (key auth) and trust its host key, as a user would. */
+export async function addLabNode(sys: System, name: string, roles: string[] = []): Promise<string> {
+  const n = await sys.call<{ id: string }>('nodes.upsert', {
+    clusterId: sys.clusterId,
+    node: { name, address: sys.lab.host(name).address, roles, auth: { method: 'key-file', keyPath: sys.lab.keyPath } },
+  });
+  const t = await sys.call<{ hostKey: { fingerprint: string; status: string } }>('ssh.test', {
+    clusterId: sys.clusterId,
+    nodeId: n.id,
+  });
+  if (t.hostKey.status !== 'trusted')
+    await sys.call('hostKeys.trust', { clusterId: sys.clusterId, nodeId: n.id, fingerprint: t.hostKey.fingerprint });
+  return n.id;
+}
+
+/**
+ * One anonymous GET of `/readyz` on the lab's API endpoint (the LB), a fresh TCP connection each
+ * time; true only for "200 ok". Only ever the lab's own address (checked), never verifies TLS.
+ */
+export function labReadyz(lab: Lab, timeoutMs = 2000): Promise<boolean> {
+  const url = new URL('/readyz', lab.apiEndpoint);
+  if (!/^198\.(18|19)\./.test(url.hostname)) throw new Error(`not a lab address: ${url.hostname}`);
+  return new Promise((done) => {
+    const req = httpsRequest(
+      url,
+      { method: 'GET', rejectUnauthorized: false, agent: false, timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => done(res.statusCode === 200 && body.trim() === 'ok'));
+        res.on('error', () => done(false));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => done(false));
+    req.end();
+  });
+}
+
+/** Poll `cond` until it is true or `timeoutMs` passed; returns the last value. */
+export async function eventually(cond: () => Promise<boolean>, timeoutMs: number, intervalMs = 1000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await cond().catch(() => false);
+    if (ok || Date.now() > end) return ok;
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

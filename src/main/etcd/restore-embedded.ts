@@ -6,7 +6,7 @@ import { posix } from 'node:path';
 import type { ClusterNode } from '@shared/domain';
 import { kesValues, type Log } from '../cluster/ops';
 import { parseInitialCluster } from '../cluster/facts';
-import type { JobDef, StepDef } from '../jobs/types';
+import type { JobDef, JobDefExtras, StepDef } from '../jobs/types';
 import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
@@ -131,7 +131,10 @@ function perMember(
   }));
 }
 
-export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef<RestoreCtx> {
+export function restoreEmbeddedJob(
+  ctx: RestoreCtx,
+  clusterName: string,
+): JobDef<RestoreCtx> & JobDefExtras<RestoreCtx> {
   const { deps, clusterId } = ctx;
   const nodes = () => ctx.members.map((m) => m.node);
   const steps: StepDef<RestoreCtx>[] = [
@@ -307,7 +310,11 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
           command: sh`bash static-pod.sh unpark etcd 2379`,
         })),
       run: async (c, s) => {
-        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log: s.log })));
+        // The wait for each member's port is part of the health gate: same timeout.
+        const timeoutS = Math.ceil(c.gateTimeoutMs / 1000);
+        await Promise.all(
+          nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log: s.log, timeoutS })),
+        );
         await waitHealthy(deps, clusterId, nodes(), {
           etcd: true,
           apiserver: false,
@@ -327,8 +334,9 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
           command: sh`bash static-pod.sh unpark kube-apiserver 6443`,
         })),
       run: async (c, s) => {
+        const timeoutS = Math.ceil(c.gateTimeoutMs / 1000);
         await Promise.all(
-          nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })),
+          nodes().map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log, timeoutS })),
         );
         await waitHealthy(deps, clusterId, nodes(), {
           etcd: false,
@@ -341,13 +349,7 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
     {
       id: 'cleanup',
       title: 'Remove the uploaded snapshot copies',
-      run: async (c, s) => {
-        await Promise.all(
-          c.members
-            .filter((m) => m.remoteSnapshot)
-            .map((m) => removeFile(deps, clusterId, m.node, m.remoteSnapshot!, s.log).catch(() => undefined)),
-        );
-      },
+      run: async (c, s) => removeCopies(c, s.log),
     },
   ];
   return {
@@ -362,12 +364,40 @@ export function restoreEmbeddedJob(ctx: RestoreCtx, clusterName: string): JobDef
       when: (c) => c.changed && !!c.state,
       run: async (c, s) => rollbackTo(c, s.log),
     },
+    // A failed or cancelled restore must not leave snapshot copies (every secret of the cluster)
+    // on the masters either; found by the failure tests (SSH cut during the upload left them on
+    // the other masters). A master still unreachable is given up after 15 s, named in the log.
+    tidyUp: (c, s) => removeCopies(c, s.log, 15_000),
     describeStop: (c, done) => {
       if (!c.changed)
         return `Nothing on the cluster was changed (${done.length} preparatory step(s) done). It runs as before.`;
-      return 'The cluster was changed; see the rollback result above. Check the health view.';
+      // The runner appends what the automatic rollback did.
+      return 'The restore failed after it had started changing the cluster (members stopped). Check the health view.';
     },
   };
+}
+
+/** Remove the uploaded snapshot copies (best effort; each failure is logged, not thrown). */
+async function removeCopies(c: RestoreCtx, log: Log, timeoutMs?: number): Promise<void> {
+  await Promise.all(
+    c.members
+      .filter((m) => m.remoteSnapshot)
+      .map(async (m) => {
+        const path = m.remoteSnapshot!;
+        let timer: NodeJS.Timeout | undefined;
+        const limit = new Promise<never>((_, rej) => {
+          if (timeoutMs) timer = setTimeout(() => rej(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+        });
+        try {
+          await Promise.race([removeFile(c.deps, c.clusterId, m.node, path, log), limit]);
+          m.remoteSnapshot = undefined;
+        } catch (e) {
+          log('error', `could not remove ${path} on ${m.node.name}: ${(e as Error).message.split('\n')[0]}`);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+  );
 }
 
 /** Put the saved state's files back on every master, start what it ran, wait for health. */

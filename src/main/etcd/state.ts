@@ -20,6 +20,7 @@ import {
   type RemoteFile,
 } from './files';
 import { STACKED_ETCD_TLS } from '../cluster/ops';
+import { parseMemberList } from '../cluster/etcdjson';
 
 /** Nodes whose configuration a state covers: masters plus nodes with the etcd role. */
 export function stateNodes(deps: EtcdDeps, clusterId: string): ClusterNode[] {
@@ -137,6 +138,16 @@ export async function waitHealthy(
     await waitFor(
       'etcd to be healthy',
       async () => {
+        // `endpoint health --cluster` only checks members that have published client URLs; a
+        // restored member that never started has none and would be skipped silently (found by
+        // the failure tests: a broken member passed this gate). So every member must have them.
+        const members = parseMemberList(
+          await deps.ops.etcdctl(clusterId, nodes[0].id, ['https://127.0.0.1:2379'], ['member', 'list', '-w', 'json'], {
+            tls: STACKED_ETCD_TLS,
+          }),
+        );
+        const silent = members.filter((m) => !m.clientUrls.length).map((m) => m.name || m.id);
+        if (silent.length) throw new Error(`member(s) not started yet: ${silent.join(', ')}`);
         const out = await deps.ops.etcdctl(
           clusterId,
           nodes[0].id,

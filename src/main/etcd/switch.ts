@@ -220,6 +220,27 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
             s.log,
           )),
       },
+      // To external: the external members serve nothing yet and are about to be restored, so stop
+      // them before the apiservers go down — a stop takes seconds that would otherwise count as
+      // unavailable time (bench:switch). restoreOntoExternal's own stop then finds them stopped.
+      ...(toExternal
+        ? [
+            {
+              id: 'stop-external-first',
+              title: 'Stop the external members (they serve nothing yet; restored next)',
+              plan: () =>
+                ctx.external.map((m) => ({
+                  kind: 'command' as const,
+                  node: m.node.name,
+                  command: 'bash systemd-unit.sh stop etcd',
+                })),
+              run: async (c: SwitchCtx, s: { log: Log }) => {
+                c.changed = true; // the rollback restarts them if they were running
+                await Promise.all(c.external.map((m) => unitAction(deps, clusterId, m.node, 'stop', s.log)));
+              },
+            },
+          ]
+        : []),
       {
         id: 'stop-apiservers',
         title: 'Stop the apiservers (no writes from here on)',
@@ -351,17 +372,6 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                 });
               },
             },
-            {
-              id: 'stop-external',
-              title: ctx.keepExternalRunning
-                ? 'Keep the external members running (as chosen)'
-                : 'Stop the external members',
-              safePoint: false,
-              runIf: (c: SwitchCtx) => !c.keepExternalRunning,
-              run: async (c: SwitchCtx, s: { log: Log }) => {
-                await Promise.all(c.external.map((m) => unitAction(deps, clusterId, m.node, 'stop', s.log)));
-              },
-            },
           ]),
       {
         id: 'rewire',
@@ -394,6 +404,34 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
           s.log('info', `apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s`);
         },
       },
+      // Stopping etcd members takes seconds (each leader tries to hand over leadership while its
+      // peers stop too), so it happens after the apiservers are back, outside the unavailable time
+      // (bench:switch). Nothing uses the external members once the apiservers are rewired.
+      ...(toExternal
+        ? []
+        : [
+            {
+              id: 'stop-external',
+              title: ctx.keepExternalRunning
+                ? 'Keep the external members running (as chosen)'
+                : 'Stop the external members',
+              safePoint: false,
+              runIf: (c: SwitchCtx) => !c.keepExternalRunning,
+              run: async (c: SwitchCtx, s: { log: Log }) => {
+                // The switch itself is done: a member that will not stop must not roll it back.
+                await Promise.all(
+                  c.external.map((m) =>
+                    unitAction(deps, clusterId, m.node, 'stop', s.log).catch((e) =>
+                      s.log(
+                        'error',
+                        `could not stop etcd on ${m.node.name} (${(e as Error).message.split('\n')[0]}); stop it from the external etcd view`,
+                      ),
+                    ),
+                  ),
+                );
+              },
+            },
+          ]),
       {
         id: 'refresh',
         title: 'Refresh what the app knows about the cluster (mode)',

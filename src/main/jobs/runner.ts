@@ -2,7 +2,7 @@
 // per-step progress, bounded parallelism, cancel at safe points, and a record kept afterwards.
 import { randomUUID } from 'node:crypto';
 import type { JobHistory } from './history';
-import type { JobDef, JobRecord, LogLine, PlanEntry, StepContext, StepDef, StepRecord } from './types';
+import type { JobDef, JobDefExtras, JobRecord, LogLine, PlanEntry, StepContext, StepDef, StepRecord } from './types';
 
 export class JobCancelled extends Error {
   constructor() {
@@ -116,13 +116,19 @@ export class JobRunner {
       rec.status = 'succeeded';
     } catch (e) {
       const cancelled = e instanceof JobCancelled;
-      rec.status = cancelled ? 'cancelled' : 'failed';
       rec.error = cancelled ? 'Cancelled by the user' : (e as Error).message;
       for (const s of rec.steps) if (s.status === 'pending') s.status = 'cancelled';
       const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.path);
       this.log(rec, '', 'error', rec.error);
       if (!cancelled && def.rollback?.when(ctx)) await this.rollback(rec, def, ctx);
-      rec.outcome = def.describeStop?.(ctx, done) ?? defaultOutcome(rec);
+      await this.tidyUp(rec, def, ctx);
+      // The job's own words about the cluster, plus what the automatic rollback did, if it ran.
+      rec.outcome = def.describeStop
+        ? [def.describeStop(ctx, done), rollbackOutcome(rec)].filter(Boolean).join(' ')
+        : defaultOutcome(rec);
+      // The final status only now: while the rollback runs the job is still running (a poller
+      // must not take "failed" for the end, and a crash during the rollback shows as interrupted).
+      rec.status = cancelled ? 'cancelled' : 'failed';
     } finally {
       rec.endedAt = new Date().toISOString();
       this.active.delete(rec.id);
@@ -163,6 +169,17 @@ export class JobRunner {
       this.log(rec, 'rollback', 'error', `rollback failed: ${sr.error}`);
     } finally {
       sr.endedAt = new Date().toISOString();
+    }
+  }
+
+  private async tidyUp<C>(rec: JobRecord, def: JobDef<C>, ctx: C): Promise<void> {
+    const fn = (def as JobDef<C> & JobDefExtras<C>).tidyUp;
+    if (!fn) return;
+    const log = (stream: LogLine['stream'], text: string) => this.log(rec, 'tidy-up', stream, text);
+    try {
+      await fn(ctx, { signal: new AbortController().signal, log, progress: () => undefined });
+    } catch (e) {
+      log('error', `tidy-up failed: ${(e as Error).message}`);
     }
   }
 
@@ -290,14 +307,17 @@ function defaultOutcome(rec: JobRecord): string {
   return [
     done.length ? `Completed: ${done.join('; ')}.` : 'No step completed.',
     failed ? `Failed at: ${failed.title}.` : '',
-    rec.rollback?.status === 'succeeded'
-      ? 'The automatic rollback brought the cluster back to the state saved before the job.'
-      : '',
-    rec.rollback?.status === 'failed'
-      ? `The automatic rollback failed too (${rec.rollback.error}); bring back the saved state from the States view.`
-      : '',
+    rollbackOutcome(rec),
     'Check the cluster health before running another job.',
   ]
     .filter(Boolean)
     .join(' ');
+}
+
+function rollbackOutcome(rec: JobRecord): string {
+  if (rec.rollback?.status === 'succeeded')
+    return 'The automatic rollback brought the cluster back to the state saved before the job.';
+  if (rec.rollback?.status === 'failed')
+    return `The automatic rollback failed too (${rec.rollback.error}); bring back the saved state from the States view.`;
+  return '';
 }

@@ -1,3 +1,14 @@
 // Job types live in src/shared (the renderer shows plans, steps and logs); re-exported here so
 // main-side code keeps importing from its own folder.
 export * from '@shared/jobs';
+
+import type { StepContext } from '@shared/jobs';
+
+/** Main-side extras a job declaration may carry (not part of what the renderer sees). */
+export interface JobDefExtras<C> {
+  /**
+   * Best-effort tidy-up after a failed or cancelled run, after any rollback (e.g. remove copies
+   * uploaded to nodes). Its errors are logged, never change the job's status or outcome.
+   */
+  tidyUp?: (ctx: C, step: StepContext) => Promise<void>;
+}

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 
 const BOLT_MAGIC = 0xed0cdaed;
 const HASH_LEN = 32;
+/** Page header (16 bytes) plus the bbolt meta fields up to txid and checksum. */
+const META_LEN = 80;
 /** Smallest possible bbolt file: two meta pages, a freelist and a leaf (4 × 4 KiB). */
 const MIN_SIZE = 4 * 4096;
 
@@ -37,10 +39,14 @@ export async function checkSnapshotFile(
   const st = await fs.stat(path).catch(() => null);
   if (!st || !st.isFile()) throw new SnapshotInvalid(`${path} is not a file`);
   if (st.size < MIN_SIZE) throw new SnapshotInvalid(`Too small to be an etcd snapshot (${st.size} bytes)`);
-  const head = Buffer.alloc(32);
+  const head = Buffer.alloc(META_LEN);
+  const meta1 = Buffer.alloc(META_LEN);
   const fh = await fs.open(path, 'r');
   try {
-    await fh.read(head, 0, 32, 0);
+    await fh.read(head, 0, META_LEN, 0);
+    // the second meta page sits one page further (page size read from the first one)
+    const ps = head.readUInt32LE(24);
+    if (ps >= 512 && ps <= 1 << 16) await fh.read(meta1, 0, META_LEN, ps);
   } finally {
     await fh.close();
   }
@@ -50,6 +56,19 @@ export async function checkSnapshotFile(
   const pageSize = head.readUInt32LE(24);
   if (pageSize < 512 || pageSize > 1 << 16 || (pageSize & (pageSize - 1)) !== 0)
     throw new SnapshotInvalid('Not an etcd snapshot (bad page size)');
+  // A database cut short (a partial copy) keeps a valid header, so check its length too: bbolt
+  // files are whole pages, and the newer of the two meta pages (higher txid @64) records how many
+  // pages the database uses (pgid @56); the file must hold them all. Found by the failure tests:
+  // half of a snapshot used to be accepted as an import "without integrity hash".
+  const dbBytes = st.size % pageSize === HASH_LEN ? st.size - HASH_LEN : st.size;
+  if (dbBytes % pageSize !== 0)
+    throw new SnapshotInvalid('Truncated or not an etcd snapshot (not a whole number of database pages)');
+  const newest = [head, meta1]
+    .filter((m) => m.readUInt32LE(16) === BOLT_MAGIC)
+    .reduce((a, b) => (b.readBigUInt64LE(64) > a.readBigUInt64LE(64) ? b : a));
+  const needed = newest.readBigUInt64LE(56) * BigInt(pageSize);
+  if (BigInt(dbBytes) < needed)
+    throw new SnapshotInvalid(`Truncated etcd snapshot: the database needs ${needed} bytes, the file has ${dbBytes}`);
 
   const whole = createHash('sha256');
   const body = createHash('sha256');

@@ -87,6 +87,10 @@ export class SnapshotVault {
 
   /** Copy a snapshot file taken elsewhere into the vault after validating it. */
   async importFile(src: string, note: string): Promise<SnapshotMeta> {
+    // Only a regular file: a folder, a FIFO or a device (/dev/zero) is refused before any copy.
+    const st = await fs.stat(src).catch(() => null);
+    if (!st) throw new VaultError('NOT_FOUND', `No file ${src}`);
+    if (!st.isFile()) throw new VaultError('SNAPSHOT_INVALID', `${src} is not a regular file`);
     const incoming = await this.begin();
     try {
       await fs.copyFile(src, incoming.partPath);
