@@ -216,7 +216,10 @@ describe('external etcd: failures', () => {
       '  echo "kg-fault: corrupted the restored db on $(hostname)" >&2 ;;',
       'esac',
     ]);
-    expect(rec.error).toMatch(/^restore-external: .*\bs[12]\b.*etcd/);
+    // Usually the unit start on s1/s2 reports the crash; on a loaded machine etcd may die only
+    // after the unit counted as started, and then the health gate reports it. Either is a failure
+    // of this step, and what matters is the rollback below.
+    expect(rec.error).toMatch(/^restore-external: .*(\bs[12]\b.*etcd|healthy|timed out)/i);
     await expectStillEmbedded();
   });
 

@@ -20,7 +20,7 @@ import {
   renderEtcdUnit,
 } from './external-config';
 import { issueMemberCerts, loadCa, type EtcdCa } from './pki';
-import { applyStateFiles, captureState } from './state';
+import { bringBackState, captureState } from './state';
 import { unifiedDiff } from './manifests';
 import { installTools, type ToolCache } from './tools';
 
@@ -493,29 +493,11 @@ export async function rollbackExternal(
   nodes: ClusterNode[],
   log: Log,
 ): Promise<void> {
-  const loaded = await deps.states.load(state.id);
-  await Promise.all(nodes.map((n) => unitAction(deps, clusterId, n, 'stop', log).catch(() => '')));
-  const started: ClusterNode[] = [];
-  for (const sn of loaded.manifest.nodes) {
-    const node = nodes.find((n) => n.id === sn.nodeId);
-    if (!node) continue;
-    const files = sn.files.map((f) => ({
-      path: f.path,
-      mode: f.mode,
-      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
-    }));
-    await applyStateFiles(deps, clusterId, node, files, log);
-    if (sn.etcdUnitActive) started.push(node);
-  }
-  await Promise.all(started.map((n) => unitAction(deps, clusterId, n, 'start', log)));
-  if (started.length)
-    await waitExternalHealthy(
-      deps,
-      clusterId,
-      started.map((n) => clientUrl(n.address)),
-      120_000,
-      log,
-    );
+  await bringBackState(deps, clusterId, state.id, {
+    log,
+    nodeIds: nodes.map((n) => n.id),
+    external: (addresses) => waitExternalHealthy(deps, clusterId, addresses.map(clientUrl), 120_000, log),
+  });
 }
 
 export { EXTERNAL_PKI };

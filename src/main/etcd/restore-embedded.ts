@@ -12,7 +12,7 @@ import type { StateManifest } from '../vault/states';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
 import { MANIFESTS, PARKED, putFile, readFiles, removeFile, staticPod } from './files';
 import { editEtcdManifest, readEtcdManifest, unifiedDiff } from './manifests';
-import { applyStateFiles, captureState, waitHealthy } from './state';
+import { bringBackState, captureState, waitHealthy } from './state';
 import { sh } from '../remote/quote';
 
 export interface MemberPlan {
@@ -42,45 +42,41 @@ export interface RestoreCtx {
   gateTimeoutMs: number;
 }
 
-/** Read every master's etcd.yaml and compute the new one; nothing is changed. */
-export async function prepareRestore(
+/** A data dir next to the old one: /var/lib/etcd → /var/lib/etcd-kes-<time> (never reused). */
+export function nextDataDir(current: string, suffix: string): string {
+  return `${current.replace(/-kes-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, '')}-kes-${suffix}`;
+}
+
+/**
+ * Read every master's etcd.yaml (active or parked) and compute the restored one: new data dir,
+ * one new token, the full initial cluster. Nothing is changed on the nodes.
+ */
+export async function planStackedMembers(
   deps: EtcdDeps,
   clusterId: string,
-  snapshotId: string,
-  opts: { gateTimeoutMs?: number; log?: Log } = {},
-): Promise<RestoreCtx> {
-  requireFacts(deps, clusterId);
-  const meta = await deps.snapshots.get(snapshotId);
-  const masters = masterNodes(deps, clusterId);
-  const suffix = opSuffix();
+  masters: ClusterNode[],
+  suffix: string,
+  log?: Log,
+): Promise<{ token: string; initialCluster: string; members: MemberPlan[] }> {
   const token = `kes-${suffix}`;
   const read = await Promise.all(
     masters.map(async (node) => {
-      const r = await readFiles(
-        deps,
-        clusterId,
-        node.id,
-        [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`],
-        [],
-        opts.log,
-      );
+      const r = await readFiles(deps, clusterId, node.id, [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`], [], log);
       const f = r.files.find((x) => x.content);
       if (!f?.content)
         throw new EtcdOpError(
           'NOT_STACKED',
           `${node.name} has no etcd.yaml (active or parked): it runs no stacked etcd member`,
         );
-      return { node, manifestPath: f.path, text: f.content.toString('utf8') };
+      const text = f.content.toString('utf8');
+      return { node, manifestPath: f.path, text, info: readEtcdManifest(text) };
     }),
   );
-  const infos = read.map((r) => ({ ...r, info: readEtcdManifest(r.text) }));
   // The full initial cluster: every stacked member with its advertised peer URL.
-  const initialCluster = infos.map((i) => `${i.info.name}=${i.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
+  const initialCluster = read.map((i) => `${i.info.name}=${i.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
   parseInitialCluster(initialCluster); // validates
-  const members: MemberPlan[] = infos.map((i) => {
-    // New data dir next to the old one: /var/lib/etcd → /var/lib/etcd-kes-<time>.
-    const base = i.info.dataDir.replace(/-kes-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, '');
-    const newDataDir = `${base}-kes-${suffix}`;
+  const members = read.map((i) => {
+    const newDataDir = nextDataDir(i.info.dataDir, suffix);
     return {
       node: i.node,
       name: i.info.name,
@@ -96,6 +92,25 @@ export async function prepareRestore(
       }),
     };
   });
+  return { token, initialCluster, members };
+}
+
+/** Read every master's etcd.yaml and compute the new one; nothing is changed. */
+export async function prepareRestore(
+  deps: EtcdDeps,
+  clusterId: string,
+  snapshotId: string,
+  opts: { gateTimeoutMs?: number; log?: Log } = {},
+): Promise<RestoreCtx> {
+  requireFacts(deps, clusterId);
+  const meta = await deps.snapshots.get(snapshotId);
+  const { token, initialCluster, members } = await planStackedMembers(
+    deps,
+    clusterId,
+    masterNodes(deps, clusterId),
+    opSuffix(),
+    opts.log,
+  );
   return {
     deps,
     clusterId,
@@ -402,33 +417,5 @@ async function removeCopies(c: RestoreCtx, log: Log, timeoutMs?: number): Promis
 
 /** Put the saved state's files back on every master, start what it ran, wait for health. */
 async function rollbackTo(c: RestoreCtx, log: Log): Promise<void> {
-  const { deps, clusterId } = c;
-  const loaded = await deps.states.load(c.state!.id);
-  const nodes = c.members.map((m) => m.node);
-  // Everything stopped first, so old and new members never mix.
-  await Promise.all(
-    nodes.map((n) =>
-      staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e))),
-    ),
-  );
-  await Promise.all(
-    nodes.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))),
-  );
-  const starts = new Map<string, string[]>();
-  for (const sn of loaded.manifest.nodes) {
-    const node = nodes.find((n) => n.id === sn.nodeId);
-    if (!node) continue;
-    const files = sn.files.map((f) => ({
-      path: f.path,
-      mode: f.mode,
-      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
-    }));
-    starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
-  }
-  const etcdNodes = nodes.filter((n) => starts.get(n.id)?.includes('etcd'));
-  await Promise.all(etcdNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log })));
-  await waitHealthy(deps, clusterId, etcdNodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log });
-  const apiNodes = nodes.filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
-  await Promise.all(apiNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log })));
-  await waitHealthy(deps, clusterId, apiNodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log });
+  await bringBackState(c.deps, c.clusterId, c.state!.id, { log, nodeIds: c.members.map((m) => m.node.id) });
 }

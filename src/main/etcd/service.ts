@@ -31,13 +31,11 @@ const SCHEDULED_NOTE = 'scheduled snapshot';
 export class EtcdService {
   private schedules: Schedule[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** Health-gate timeout for switch jobs (tests shorten it). */
-  gateTimeoutMs = 180_000;
   /**
-   * Health-gate timeout of restore jobs planned from now on (undefined: prepareRestore's default).
-   * Not user-facing: failure tests shorten it so a gate that cannot pass fails in seconds.
+   * Health-gate timeout of restore and switch jobs planned from now on. Not user-facing: failure
+   * tests shorten it so a gate that cannot pass fails in seconds.
    */
-  restoreGateTimeoutMs?: number;
+  gateTimeoutMs = 180_000;
 
   constructor(
     private readonly deps: EtcdDeps,
@@ -92,7 +90,7 @@ export class EtcdService {
         return this.jobs.plan(def, {});
       }
       case 'restore-embedded': {
-        const ctx = await prepareRestore(deps, clusterId, req.snapshotId, { gateTimeoutMs: this.restoreGateTimeoutMs });
+        const ctx = await prepareRestore(deps, clusterId, req.snapshotId, { gateTimeoutMs: this.gateTimeoutMs });
         return this.jobs.plan(restoreEmbeddedJob(ctx, cluster.name), ctx);
       }
       case 'capture-state': {
@@ -157,7 +155,9 @@ export class EtcdService {
         return this.jobs.plan(def, {});
       }
       case 'restore-external': {
-        const ctx = await prepareExternalRestore(deps, clusterId, req.snapshotId);
+        const ctx = await prepareExternalRestore(deps, clusterId, req.snapshotId, {
+          gateTimeoutMs: this.gateTimeoutMs,
+        });
         return this.jobs.plan(restoreExternalJob(ctx, cluster.name), ctx);
       }
       case 'switch': {

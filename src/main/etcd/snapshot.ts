@@ -41,22 +41,39 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
         clusterId,
         node.id,
         'snapshot-save.sh',
-        [endpoint, STACKED_ETCD_TLS.ca, STACKED_ETCD_TLS.cert, STACKED_ETCD_TLS.key, remote, node.user],
+        [
+          endpoint,
+          STACKED_ETCD_TLS.ca,
+          STACKED_ETCD_TLS.cert,
+          STACKED_ETCD_TLS.key,
+          remote,
+          node.user,
+          '--no-describe',
+        ],
         { log: (s, t) => s !== 'stdout' && log(s, t), signal: req.signal, timeoutMs: 30 * 60_000 },
       );
-      const v = kesValues(res.stdout);
-      const remoteSha = v.get('SHA256');
-      const status = parseSnapshotStatus(v.get('STATUS') ?? '{}');
-      const ep = parseEndpointStatus(v.get('ENDPOINT_STATUS') ?? '[]')[0];
-      log(
-        'info',
-        `snapshot on ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
-      );
+      const ep = parseEndpointStatus(kesValues(res.stdout).get('ENDPOINT_STATUS') ?? '[]')[0];
+      // Describe the file on the node (sha256 + snapshot status) while it downloads: both read
+      // the whole file, so doing them side by side saves the longer of the two.
+      const describe = deps.ops
+        .run(clusterId, node.id, 'snapshot-status.sh', [remote], {
+          log: (s, t) => s !== 'stdout' && log(s, t),
+          timeoutMs: 30 * 60_000,
+        })
+        .then((r) => kesValues(r.stdout));
+      describe.catch(() => undefined);
       const t = await deps.pool.download(deps.targetOf(clusterId, node.id), remote, incoming.partPath, {
         signal: req.signal,
         onProgress: req.onProgress,
       });
-      if (remoteSha && t.sha256 !== remoteSha)
+      const v = await describe;
+      const remoteSha = v.get('SHA256');
+      const status = parseSnapshotStatus(v.get('STATUS') ?? '{}');
+      log(
+        'info',
+        `snapshot on ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
+      );
+      if (remoteSha !== t.sha256)
         throw new EtcdOpError(
           'SNAPSHOT_INVALID',
           `Download corrupted: sha256 ${t.sha256} ≠ ${remoteSha} on ${node.name}`,

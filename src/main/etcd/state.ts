@@ -295,4 +295,53 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
   ];
 }
 
+/**
+ * The automatic way back of restore and switch jobs: put a saved state's files back on `nodes`
+ * (default: every node of the state), start what it ran and stop what it did not, wait for
+ * health. Everything on those masters is stopped first, so old and new members never mix.
+ */
+export async function bringBackState(
+  deps: EtcdDeps,
+  clusterId: string,
+  stateId: string,
+  opts: { log: Log; nodeIds?: string[]; external?: (urls: string[]) => Promise<void> },
+): Promise<void> {
+  const { log } = opts;
+  const loaded = await deps.states.load(stateId);
+  const inventoryNodes = deps.inventory.get(clusterId).nodes;
+  const stateNodes = loaded.manifest.nodes.filter((sn) => !opts.nodeIds || opts.nodeIds.includes(sn.nodeId));
+  const nodes = stateNodes
+    .map((sn) => inventoryNodes.find((n) => n.id === sn.nodeId))
+    .filter((n): n is ClusterNode => !!n);
+  const masters = nodes.filter((n) => n.roles.includes('master'));
+  const soft = (p: Promise<unknown>) => p.catch((e) => log('error', String((e as Error).message ?? e)));
+  await Promise.all(masters.map((n) => soft(staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }))));
+  await Promise.all(masters.map((n) => soft(staticPod(deps, clusterId, n, 'park', 'etcd', { log }))));
+  const starts = new Map<string, ('etcd' | 'kube-apiserver')[]>();
+  const units: { node: ClusterNode; active: boolean }[] = [];
+  for (const sn of stateNodes) {
+    const node = nodes.find((n) => n.id === sn.nodeId);
+    if (!node) continue;
+    const files = sn.files.map((f) => ({
+      path: f.path,
+      mode: f.mode,
+      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
+    }));
+    starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
+    if (sn.etcdUnitActive !== null) units.push({ node, active: sn.etcdUnitActive });
+  }
+  for (const u of units)
+    await soft(deps.ops.run(clusterId, u.node.id, 'systemd-unit.sh', [u.active ? 'restart' : 'stop', 'etcd'], { log }));
+  const etcdNodes = masters.filter((n) => starts.get(n.id)?.includes('etcd'));
+  await Promise.all(etcdNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log })));
+  if (etcdNodes.length)
+    await waitHealthy(deps, clusterId, etcdNodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log });
+  const activeUnits = units.filter((u) => u.active).map((u) => u.node.address);
+  if (activeUnits.length && opts.external) await opts.external(activeUnits);
+  const apiNodes = masters.filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
+  await Promise.all(apiNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log })));
+  if (apiNodes.length)
+    await waitHealthy(deps, clusterId, apiNodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log });
+}
+
 export { requireFacts };

@@ -12,9 +12,10 @@ import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { initializeCluster } from '../cluster/initialize';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, type EtcdDeps } from './deps';
 import { MANIFESTS, PARKED, putFile, readFiles, staticPod } from './files';
-import { editApiserverEtcdServers, editEtcdManifest, readEtcdManifest, unifiedDiff } from './manifests';
-import { applyStateFiles, captureState, waitHealthy } from './state';
+import { editApiserverEtcdServers, unifiedDiff } from './manifests';
+import { bringBackState, captureState, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
+import { planStackedMembers } from './restore-embedded';
 import { clientUrl } from './external-config';
 import {
   externalMembers,
@@ -108,52 +109,26 @@ export async function prepareSwitch(
   }));
   let stacked: SwitchCtx['stacked'] = [];
   let externalPlans: ExternalRestorePlan[] = [];
-  let token = `kes-${suffix}`;
-  let initialCluster = '';
+  let token: string;
+  let initialCluster: string;
   if (direction === 'to-external') {
     const p = planExternalRestore(external, suffix);
     externalPlans = p.plans;
     token = p.token;
     initialCluster = p.initialCluster;
   } else {
-    const manifests = await Promise.all(
-      masters.map(async (node) => {
-        const r = await readFiles(
-          deps,
-          clusterId,
-          node.id,
-          [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`],
-          [],
-          opts.log,
-        );
-        const f = r.files.find((x) => x.content);
-        if (!f?.content) throw new EtcdOpError('NOT_STACKED', `${node.name} has no etcd.yaml to bring back`);
-        return {
-          node,
-          path: f.path,
-          text: f.content.toString('utf8'),
-          info: readEtcdManifest(f.content.toString('utf8')),
-        };
-      }),
-    );
-    initialCluster = manifests.map((m) => `${m.info.name}=${m.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
-    stacked = manifests.map((m) => {
-      const newDataDir = `${m.info.dataDir.replace(/-kes-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, '')}-kes-${suffix}`;
-      return {
-        node: m.node,
-        name: m.info.name,
-        peerUrl: m.info.initialAdvertisePeerUrls.split(',')[0],
-        path: m.path,
-        oldText: m.text,
-        newText: editEtcdManifest(m.text, {
-          dataDir: newDataDir,
-          initialClusterToken: token,
-          initialCluster,
-          initialClusterState: 'new',
-        }),
-        newDataDir,
-      };
-    });
+    const p = await planStackedMembers(deps, clusterId, masters, suffix, opts.log);
+    token = p.token;
+    initialCluster = p.initialCluster;
+    stacked = p.members.map((m) => ({
+      node: m.node,
+      name: m.name,
+      peerUrl: m.peerUrl,
+      path: m.manifestPath,
+      oldText: m.oldManifest,
+      newText: m.newManifest,
+      newDataDir: m.newDataDir,
+    }));
   }
   return {
     deps,
@@ -457,39 +432,10 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
 
 async function rollbackSwitch(c: SwitchCtx, log: Log): Promise<void> {
   const { deps, clusterId } = c;
-  const loaded = await deps.states.load(c.state!.id);
-  await Promise.all(
-    c.masters.map((n) =>
-      staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }).catch((e) => log('error', String(e))),
-    ),
-  );
-  await Promise.all(
-    c.masters.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log }).catch((e) => log('error', String(e)))),
-  );
-  const starts = new Map<string, string[]>();
-  const units: { node: ClusterNode; active: boolean }[] = [];
-  for (const sn of loaded.manifest.nodes) {
-    const node = deps.inventory.get(clusterId).nodes.find((n) => n.id === sn.nodeId);
-    if (!node) continue;
-    const files = sn.files.map((f) => ({
-      path: f.path,
-      mode: f.mode,
-      content: f.sha256 ? loaded.content(sn.name, f.path) : null,
-    }));
-    starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
-    if (sn.etcdUnitActive !== null) units.push({ node, active: sn.etcdUnitActive });
-  }
-  for (const u of units)
-    await unitAction(deps, clusterId, u.node, u.active ? 'restart' : 'stop', log).catch((e) => log('error', String(e)));
-  const etcdNodes = c.masters.filter((n) => starts.get(n.id)?.includes('etcd'));
-  await Promise.all(etcdNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log })));
-  if (etcdNodes.length)
-    await waitHealthy(deps, clusterId, etcdNodes, { etcd: true, apiserver: false, timeoutMs: 120_000, log });
-  const active = units.filter((u) => u.active).map((u) => clientUrl(u.node.address));
-  if (active.length) await waitExternalHealthy(deps, clusterId, active, 120_000, log);
-  const apiNodes = c.masters.filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
-  await Promise.all(apiNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log })));
-  await waitHealthy(deps, clusterId, apiNodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log });
+  await bringBackState(deps, clusterId, c.state!.id, {
+    log,
+    external: (addresses) => waitExternalHealthy(deps, clusterId, addresses.map(clientUrl), 120_000, log),
+  });
   await initializeCluster(deps, clusterId, requireFacts(deps, clusterId).seedNodeId, log).catch(() => undefined);
 }
 
