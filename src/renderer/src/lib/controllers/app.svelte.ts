@@ -3,7 +3,7 @@
 import type { AppInfo } from '@shared/domain';
 import { api, type ConnectionState } from '../api';
 
-export const CLUSTER_TABS = ['nodes', 'health', 'snapshots', 'states', 'jobs'] as const;
+export const CLUSTER_TABS = ['nodes', 'health', 'external', 'snapshots', 'states', 'jobs'] as const;
 export type ClusterTab = (typeof CLUSTER_TABS)[number];
 
 /** A cluster page shows one tab; the jobs tab may show one job (`#/cluster/<id>/jobs/<jobId>`). */

@@ -30,8 +30,8 @@ export class ClustersController {
   busy = $state.raw<Record<string, NodeAction>>({});
   /** Latest "Test connection" result per node, shown in the result panel. */
   tests = $state.raw<Record<string, { node: string; result: ConnectionTest; at: number }>>({});
-  /** clusterId → mode seen by the latest health report (newer than the facts of initialize). */
-  modes = $state.raw<Record<string, ModeName>>({});
+  /** clusterId → mode seen by the latest health report, and when that report was made. */
+  modes = $state.raw<Record<string, { mode: ModeName; at: string }>>({});
   /** clusterId → initialize in flight. */
   initializing = $state.raw<Record<string, boolean>>({});
 
@@ -43,13 +43,21 @@ export class ClustersController {
     return this.list.find((c) => c.id === id);
   }
 
-  /** Mode to show for a cluster: the latest health report's, else the facts', else null (never initialized). */
+  /**
+   * Mode to show for a cluster: whichever is newer of the latest health report's and the facts'
+   * (a switch refreshes the facts at its end), or null (never initialized).
+   */
   modeOf(c: Cluster): ModeName | null {
-    return this.modes[c.id] ?? c.facts?.mode ?? null;
+    const seen = this.modes[c.id];
+    if (seen && (!c.facts || Date.parse(seen.at) >= Date.parse(c.facts.initializedAt))) return seen.mode;
+    return c.facts?.mode ?? seen?.mode ?? null;
   }
 
-  setMode(clusterId: string, mode: ModeName): void {
-    if (this.modes[clusterId] !== mode) this.modes = { ...this.modes, [clusterId]: mode };
+  /** Record the mode a health report saw (`at`: when the report was made). */
+  setMode(clusterId: string, mode: ModeName, at: string): void {
+    const prev = this.modes[clusterId];
+    if (prev && Date.parse(prev.at) > Date.parse(at)) return;
+    if (prev?.mode !== mode || prev.at !== at) this.modes = { ...this.modes, [clusterId]: { mode, at } };
   }
 
   /**
@@ -74,9 +82,7 @@ export class ClustersController {
       });
       const c = this.byId(clusterId);
       if (c) this.replace({ ...c, facts });
-      const modes = { ...this.modes };
-      delete modes[clusterId];
-      this.modes = modes;
+      this.forgetMode(clusterId);
       return facts;
     } finally {
       const next = { ...this.initializing };
@@ -84,6 +90,14 @@ export class ClustersController {
       this.initializing = next;
       await this.reload().catch(() => undefined);
     }
+  }
+
+  /** Drop the mode seen by health (initialize has just read the cluster afresh). */
+  private forgetMode(clusterId: string): void {
+    if (!(clusterId in this.modes)) return;
+    const modes = { ...this.modes };
+    delete modes[clusterId];
+    this.modes = modes;
   }
 
   /** Re-read the inventory (nodes and facts) without touching the connection states. */
