@@ -154,7 +154,7 @@ async function shootNodeMap(name: string): Promise<void> {
   await page.setViewportSize({ width: 1440, height: 1900 });
   try {
     await expect.poll(() => page.getByTestId('toast').count(), { timeout: 20_000 }).toBe(0);
-    await page.evaluate(() => document.querySelector('main.content')?.scrollTo(0, 0));
+    await page.locator('main.content').evaluate((el) => el.scrollTo(0, 0));
     await screenshot(page, name);
   } finally {
     await page.setViewportSize({ width: 1440, height: 1000 });

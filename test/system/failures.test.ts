@@ -312,13 +312,13 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     await fs.writeFile(script, original.replace('echo "KES_RESTORED=$dir"', `${inject}echo "KES_RESTORED=$dir"`));
     const listed = await sys.call<ScriptInfo[]>('scripts.list', {});
     expect(listed.find((s) => s.name === 'restore-member.sh')?.modified).toBe(true);
-    sys.svc.etcd.restoreGateTimeoutMs = 20_000;
+    sys.svc.etcd.gateTimeoutMs = 20_000;
     let rec!: JobRecord;
     try {
       const id = await planAndStart(restoreJob(), sys.lab.state.clusterName);
       rec = await waitEnd(id, 280_000);
     } finally {
-      sys.svc.etcd.restoreGateTimeoutMs = undefined;
+      sys.svc.etcd.gateTimeoutMs = 180_000;
       const reset = await sys.call<ScriptInfo>('scripts.reset', { name: 'restore-member.sh' });
       expect(reset.modified).toBe(false);
     }
