@@ -141,6 +141,8 @@ export async function downloadFile(
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
     await writing;
+    // A cancel after the last read was issued still cancels: nothing gets the final name.
+    if (opts.signal.aborted) throw aborted();
     // Durable before it gets its final name: a crash must not leave a truncated file there.
     await out.sync();
     await out.close();
