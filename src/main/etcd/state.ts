@@ -146,7 +146,16 @@ export async function waitHealthy(
             tls: STACKED_ETCD_TLS,
           }),
         );
-        const silent = members.filter((m) => !m.clientUrls.length).map((m) => m.name || m.id);
+        // A member that never started has no name yet: name it by the node its peer URL points at.
+        const byAddress = new Map(deps.inventory.get(clusterId).nodes.map((n) => [n.address, n.name]));
+        const nodeOf = (m: { peerUrls: string[] }) => {
+          try {
+            return byAddress.get(new URL(m.peerUrls[0]).hostname.replace(/^\[|\]$/g, ''));
+          } catch {
+            return undefined;
+          }
+        };
+        const silent = members.filter((m) => !m.clientUrls.length).map((m) => m.name || nodeOf(m) || m.id);
         if (silent.length) throw new Error(`member(s) not started yet: ${silent.join(', ')}`);
         const out = await deps.ops.etcdctl(
           clusterId,
