@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
-import { initialize, runJob, startSystem, type System } from './support';
+import { addLabNode, initialize, runJob, startSystem, type System } from './support';
 
 const run = promisify(execFile);
 let sys: System;
@@ -38,19 +38,7 @@ async function podExists(name = 'demo-nginx'): Promise<boolean> {
   }
 }
 
-async function addNode(name: string, roles: string[] = []): Promise<string> {
-  const n = await sys.call<{ id: string }>('nodes.upsert', {
-    clusterId: sys.clusterId,
-    node: { name, address: sys.lab.host(name).address, roles, auth: { method: 'key-file', keyPath: sys.lab.keyPath } },
-  });
-  const t = await sys.call<{ hostKey: { fingerprint: string; status: string } }>('ssh.test', {
-    clusterId: sys.clusterId,
-    nodeId: n.id,
-  });
-  if (t.hostKey.status !== 'trusted')
-    await sys.call('hostKeys.trust', { clusterId: sys.clusterId, nodeId: n.id, fingerprint: t.hostKey.fingerprint });
-  return n.id;
-}
+const addNode = (name: string, roles: string[] = []) => addLabNode(sys, name, roles);
 
 const health = () => sys.call<HealthReport>('cluster.health', { clusterId: sys.clusterId });
 const name = () => sys.lab.state.clusterName;

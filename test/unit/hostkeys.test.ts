@@ -43,32 +43,32 @@ describe('HostKeyStore', () => {
   it('refuses an unknown key and remembers it as pending', async () => {
     const store = await HostKeyStore.open(dir);
     const key = blob();
-    const d = store.verify('10.0.0.1', 22, key);
+    const d = store.verify('198.18.0.1', 22, key);
     expect(d.status).toBe('unknown');
-    expect(store.pending('10.0.0.1', 22)?.fingerprint).toBe(fingerprintOf(key));
+    expect(store.pending('198.18.0.1', 22)?.fingerprint).toBe(fingerprintOf(key));
     expect(store.list()).toEqual([]);
   });
 
   it('trusts a pending key only when the confirmed fingerprint matches it', async () => {
     const store = await HostKeyStore.open(dir);
     const key = blob();
-    store.verify('10.0.0.1', 22, key);
-    await expect(store.trustPending('10.0.0.1', 22, fingerprintOf(blob()))).rejects.toMatchObject({
+    store.verify('198.18.0.1', 22, key);
+    await expect(store.trustPending('198.18.0.1', 22, fingerprintOf(blob()))).rejects.toMatchObject({
       code: 'HOST_KEY_CHANGED',
     });
     await expect(store.trustPending('10.0.0.2', 22, fingerprintOf(key))).rejects.toMatchObject({
       code: 'HOST_KEY_UNKNOWN',
     });
     expect(store.list()).toEqual([]);
-    const trusted = await store.trustPending('10.0.0.1', 22, fingerprintOf(key));
+    const trusted = await store.trustPending('198.18.0.1', 22, fingerprintOf(key));
     expect(trusted).toMatchObject({
-      host: '10.0.0.1',
+      host: '198.18.0.1',
       port: 22,
       keyType: 'ssh-ed25519',
       fingerprint: fingerprintOf(key),
     });
-    expect(store.verify('10.0.0.1', 22, key).status).toBe('trusted');
-    expect(store.pending('10.0.0.1', 22)).toBeUndefined();
+    expect(store.verify('198.18.0.1', 22, key).status).toBe('trusted');
+    expect(store.pending('198.18.0.1', 22)).toBeUndefined();
   });
 
   it('reports a changed key with both fingerprints, keeps the old trust, and lets the user trust the new one', async () => {
