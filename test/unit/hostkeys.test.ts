@@ -56,7 +56,7 @@ describe('HostKeyStore', () => {
     await expect(store.trustPending('198.18.0.1', 22, fingerprintOf(blob()))).rejects.toMatchObject({
       code: 'HOST_KEY_CHANGED',
     });
-    await expect(store.trustPending('10.0.0.2', 22, fingerprintOf(key))).rejects.toMatchObject({
+    await expect(store.trustPending('198.18.0.2', 22, fingerprintOf(key))).rejects.toMatchObject({
       code: 'HOST_KEY_UNKNOWN',
     });
     expect(store.list()).toEqual([]);
@@ -130,7 +130,7 @@ describe('HostKeyStore', () => {
       file,
       [
         `# comment`,
-        `plain.example,10.1.1.1 ssh-ed25519 ${b64}`,
+        `plain.example,198.18.1.1 ssh-ed25519 ${b64}`,
         `${hashed} ssh-ed25519 ${b64}`,
         `[ported]:2200 ssh-ed25519 ${b64}`,
         `*.wild ssh-ed25519 ${b64}`,
@@ -139,7 +139,7 @@ describe('HostKeyStore', () => {
     );
     const store = await HostKeyStore.open(dir, { readSystemKnownHosts: true, systemKnownHostsPath: file });
     expect(store.verify('plain.example', 22, key).status).toBe('system');
-    expect(store.verify('10.1.1.1', 22, key).status).toBe('system');
+    expect(store.verify('198.18.1.1', 22, key).status).toBe('system');
     expect(store.verify('hashed.example', 2222, key).status).toBe('system');
     expect(store.verify('hashed.example', 22, key).status).toBe('unknown');
     expect(store.verify('ported', 2200, key).status).toBe('system');

@@ -15,7 +15,7 @@ Host web1 web2
   Port 2200
 
 Host db "quoted name"
-  hostname 10.0.0.3
+  hostname 198.18.0.3
   user admin
   ProxyJump web1
 
@@ -56,8 +56,8 @@ describe('parseSshConfig', () => {
   });
 
   it('takes the first value like ssh does, and reads ProxyJump', () => {
-    expect(byHost.db).toMatchObject({ hostName: '10.0.0.3', user: 'admin', port: 2222, proxyJump: 'web1' });
-    expect(byHost['quoted name']).toMatchObject({ hostName: '10.0.0.3', user: 'admin' });
+    expect(byHost.db).toMatchObject({ hostName: '198.18.0.3', user: 'admin', port: 2222, proxyJump: 'web1' });
+    expect(byHost['quoted name']).toMatchObject({ hostName: '198.18.0.3', user: 'admin' });
     // The global IdentityFile comes before the Host block, so it wins (ssh would try it first).
     expect(byHost.lb).toMatchObject({
       hostName: '198.18.0.10',
