@@ -4,15 +4,26 @@
 # argument. The client cert is unpacked into a private temp dir removed on exit.
 # The local apiserver is reached on 127.0.0.1 but verified as "kubernetes", a name kubeadm
 # always puts in the serving certificate (127.0.0.1 is not in it).
-# Usage: bash kube-api.sh METHOD API_PATH [BODY_BASE64]
+# TARGET "endpoint" calls the server named in admin.conf instead — kubeadm writes the control plane
+# endpoint (the load balancer) there — to see the cluster the way kubectl and kubelets see it.
+# Usage: bash kube-api.sh METHOD API_PATH [BODY_BASE64] [local|endpoint]
 set -euo pipefail
-method=$1 path=$2 body=${3:-}
-port=$(grep -Eo -- '--secure-port=[0-9]+' /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kes-parked/kube-apiserver.yaml 2>/dev/null | head -n1 | grep -Eo '[0-9]+$' || true)
-port=${port:-6443}
-server="https://kubernetes:$port"
+method=$1 path=$2 body=${3:-} target=${4:-local}
+conf=/etc/kubernetes/admin.conf
+case "$target" in
+  local)
+    port=$(grep -Eo -- '--secure-port=[0-9]+' /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/kes-parked/kube-apiserver.yaml 2>/dev/null | head -n1 | grep -Eo '[0-9]+$' || true)
+    port=${port:-6443}
+    server="https://kubernetes:$port"
+    resolve=(--resolve "kubernetes:$port:127.0.0.1");;
+  endpoint)
+    server=$(awk '$1 == "server:" { print $2; exit }' "$conf")
+    case "$server" in https://*) ;; *) echo "no https server in $conf" >&2; exit 2;; esac
+    resolve=();;
+  *) echo "bad target $target" >&2; exit 2;;
+esac
 case "$method" in GET|POST|PUT|DELETE|PATCH) ;; *) echo "bad method $method" >&2; exit 2;; esac
 case "$path" in /*) ;; *) echo "API path must start with /" >&2; exit 2;; esac
-conf=/etc/kubernetes/admin.conf
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT; chmod 700 "$t"
 field() { grep -m1 "$1:" "$conf" | awk '{print $2}' | base64 -d; }
 field certificate-authority-data > "$t/ca" 2>/dev/null || true
@@ -21,6 +32,6 @@ field client-key-data > "$t/key"
 ca=(--cacert "$t/ca"); [ -s "$t/ca" ] || ca=(-k)
 data=()
 if [ -n "$body" ]; then printf '%s' "$body" | base64 -d > "$t/req"; data=(-H 'Content-Type: application/json' --data-binary "@$t/req"); fi
-code=$(curl -sS --resolve "kubernetes:$port:127.0.0.1" "${ca[@]}" --cert "$t/crt" --key "$t/key" --max-time 20 -X "$method" "${data[@]}" -o "$t/body" -w '%{http_code}' "$server$path") || { echo "KES_HTTP=000"; exit 0; }
+code=$(curl -sS "${resolve[@]}" "${ca[@]}" --cert "$t/crt" --key "$t/key" --max-time 20 -X "$method" "${data[@]}" -o "$t/body" -w '%{http_code}' "$server$path") || { echo "KES_HTTP=000"; exit 0; }
 echo "KES_HTTP=$code"
 echo "KES_BODY=$(base64 -w0 < "$t/body")"

@@ -160,13 +160,15 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect(diffs[0].diff).toMatch(/^-\s+- --data-dir=\/var\/lib\/etcd$/m);
     expect(diffs[0].diff).toMatch(/^\+\s+path: \/var\/lib\/etcd-kes-/m);
     await sys.call('jobs.start', { jobId: planned.id, confirmation: sys.lab.state.clusterName });
-    let rec: { status: string; error?: string; rollback?: unknown };
+    let rec: { status: string; error?: string; rollback?: unknown; log: { text: string }[] };
     for (;;) {
       rec = await sys.call('jobs.get', { jobId: planned.id });
       if (rec.status !== 'running') break;
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(rec.status, `${rec.error} ${JSON.stringify(rec.rollback)}`).toBe('succeeded');
+    // "succeeded" means reachable through the load balancer at once, not a moment later
+    expect(rec.log.map((l) => l.text)).toContain('the control plane endpoint answers /readyz');
     expect(await podExists()).toBe(true);
     expect(await keyOnEveryMember('/registry/pods/default/demo-nginx')).toEqual([true, true, true]);
     const after = await sys.call<HealthReport>('cluster.health', { clusterId: sys.clusterId });

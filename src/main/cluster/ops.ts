@@ -91,9 +91,14 @@ export class ClusterOps {
     path: string,
     body?: unknown,
     log?: Log,
+    target: 'local' | 'endpoint' = 'local',
   ): Promise<{ status: number; body: string }> {
-    const args: string[] = [method, path];
-    if (body !== undefined) args.push(Buffer.from(JSON.stringify(body)).toString('base64'));
+    const args: string[] = [
+      method,
+      path,
+      body === undefined ? '' : Buffer.from(JSON.stringify(body)).toString('base64'),
+    ];
+    if (target !== 'local') args.push(target);
     const res = await this.run(clusterId, nodeId, 'kube-api.sh', args, { log: quietStdout(log), timeoutMs: 30_000 });
     const v = kesValues(res.stdout);
     return { status: Number(v.get('HTTP') ?? 0), body: Buffer.from(v.get('BODY') ?? '', 'base64').toString('utf8') };
@@ -101,6 +106,11 @@ export class ClusterOps {
 
   kubeGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
     return this.kubeApi(clusterId, nodeId, 'GET', path, undefined, log);
+  }
+
+  /** GET through the control plane endpoint in `nodeId`'s admin.conf (the load balancer, on HA clusters). */
+  endpointGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
+    return this.kubeApi(clusterId, nodeId, 'GET', path, undefined, log, 'endpoint');
   }
 }
 

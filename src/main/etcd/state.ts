@@ -22,6 +22,9 @@ import {
 import { STACKED_ETCD_TLS } from '../cluster/ops';
 import { parseMemberList } from '../cluster/etcdjson';
 
+/** How long a good restore waits for the load balancer before it only warns (haproxy rise is ~1 s). */
+const ENDPOINT_WAIT_MS = 30_000;
+
 /** Nodes whose configuration a state covers: masters plus nodes with the etcd role. */
 export function stateNodes(deps: EtcdDeps, clusterId: string): ClusterNode[] {
   const masters = masterNodes(deps, clusterId);
@@ -186,6 +189,36 @@ export async function waitHealthy(
       ),
     );
     opts.log?.('info', 'apiservers are ready');
+    if (nodes.length) await waitEndpointReady(deps, clusterId, nodes[0], opts);
+  }
+}
+
+/**
+ * Every apiserver being ready on its own node is not yet what users and kubelets see: a load balancer
+ * with active checks marks backends up again only on its next check (found by CI: a request through
+ * haproxy right after a restore was dropped). So also wait for /readyz through the control plane
+ * endpoint. A load balancer that stays broken is not etcd's fault and must not roll back a good
+ * restore, so after a short wait this only warns.
+ */
+async function waitEndpointReady(
+  deps: EtcdDeps,
+  clusterId: string,
+  via: ClusterNode,
+  opts: { timeoutMs: number; log?: Log; signal?: AbortSignal },
+): Promise<void> {
+  try {
+    await waitFor(
+      'the control plane endpoint to answer /readyz',
+      async () => (await deps.ops.endpointGet(clusterId, via.id, '/readyz')).status === 200,
+      { timeoutMs: Math.min(opts.timeoutMs, ENDPOINT_WAIT_MS), intervalMs: 500, signal: opts.signal },
+    );
+    opts.log?.('info', 'the control plane endpoint answers /readyz');
+  } catch (e) {
+    if (e instanceof EtcdOpError && e.code === 'CANCELLED') throw e;
+    opts.log?.(
+      'stderr',
+      `warning: every apiserver is ready, but the control plane endpoint (admin.conf on ${via.name}) does not answer /readyz: check the load balancer. ${(e as Error).message}`,
+    );
   }
 }
 
