@@ -5,7 +5,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sh, shJoin } from '../../src/main/remote/quote';
+import { sh, shJoin, shQuote } from '../../src/main/remote/quote';
 import { secretAccount } from '../../src/main/secrets/types';
 import { HostKeyStore } from '../../src/main/ssh/hostkeys';
 import { SshError, type SshTarget } from '../../src/main/ssh/types';
@@ -266,6 +266,26 @@ describe('exec', () => {
     ac.abort();
     expect(await codeOf(pending)).toBe('CANCELLED');
     await waitFor(async () => !(await running()), 5000, 'the remote sleep to be killed');
+  });
+
+  it('kills the remote process group of a cancelled or timed-out command on a root login too', async () => {
+    // OpenSSH ignores signal requests on root logins; the app kills the process group itself.
+    for (const how of ['cancel', 'timeout'] as const) {
+      const ac = new AbortController();
+      const marker = `sleep 62.${process.pid}`;
+      // a child of a child, as a script's etcdctl would be; stderr must stay exactly the command's own
+      const pending = h.pool.exec(t(), `echo before >&2; sh -c ${shQuote(marker)}`, {
+        signal: ac.signal,
+        timeoutMs: how === 'timeout' ? 1500 : undefined,
+      });
+      const running = async () => (await h.pool.exec(t(), sh`pgrep -f -x ${marker} || true`)).stdout.trim() !== '';
+      await waitFor(running, 5000, 'the remote sleep to start');
+      if (how === 'cancel') ac.abort();
+      expect(await codeOf(pending)).toBe(how === 'cancel' ? 'CANCELLED' : 'TIMEOUT');
+      await waitFor(async () => !(await running()), 5000, `the remote sleep to be killed (${how})`);
+    }
+    const r = await h.pool.exec(t(), 'echo out; echo err >&2; exit 3');
+    expect([r.code, r.stdout, r.stderr]).toEqual([3, 'out\n', 'err\n']);
   });
 
   it('cancels with an AbortSignal and enforces timeoutMs; the connection keeps working', async () => {

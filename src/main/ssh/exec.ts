@@ -5,7 +5,23 @@ import type { ClientChannel } from 'ssh2';
 import { ChannelRefusedError, StaleConnectionError, type Connection } from './connection';
 import { SshError, type ExecOptions, type ExecResult } from './types';
 
-export function runExec(conn: Connection, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+/**
+ * OpenSSH ignores "signal" requests on root logins ("session signalling requires privilege
+ * separation"), so there a cancelled non-PTY command would run on until it next touched its closed
+ * pipes — an etcdctl or a restore left running after the user pressed Cancel. sshd makes every
+ * exec session's shell a session (and process-group) leader, so on root logins the command first
+ * reports its `$$` on stderr behind this marker (stripped before anyone sees it) and a cancel
+ * kills that process group over a second channel.
+ */
+const PGID_MARK = 'KES_PGID=';
+
+export function runExec(
+  conn: Connection,
+  command: string,
+  opts: ExecOptions = {},
+  rootLogin = false,
+): Promise<ExecResult> {
+  if (rootLogin) command = `printf '${PGID_MARK}%s\\n' "$$" >&2; ${command}`;
   return new Promise<ExecResult>((resolve, reject) => {
     const started = Date.now();
     const stdout: Buffer[] = [];
@@ -16,6 +32,9 @@ export function runExec(conn: Connection, command: string, opts: ExecOptions = {
     let channel: ClientChannel | undefined;
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    let pgid: number | undefined;
+    let markerPending = rootLogin;
+    let markerBuf = Buffer.alloc(0);
 
     const cleanup = () => {
       settled = true;
@@ -42,13 +61,29 @@ export function runExec(conn: Connection, command: string, opts: ExecOptions = {
     };
     // Stop a remote command: a "signal" request makes OpenSSH (≥ 7.9) killpg the session's
     // process group; then we close the channel. Closing alone would leave a non-PTY command
-    // running on the server until it next writes to its closed pipes. Caveat: OpenSSH ignores
-    // signal requests on root logins (no privilege-separated child: "session signalling requires
-    // privilege separation"), so there the command runs on until it touches its pipes.
+    // running on the server until it next writes to its closed pipes. Root logins: see PGID_MARK.
     const kill = () => {
       if (!channel) return;
       sendSignal(channel, 'TERM');
+      if (pgid) killGroup(conn, pgid);
       channel.close();
+    };
+    const onStderrChunk = (d: Buffer) => {
+      if (markerPending) {
+        // The marker line comes first on stderr; it may arrive split across chunks.
+        markerBuf = Buffer.concat([markerBuf, d]);
+        const nl = markerBuf.indexOf(0x0a);
+        if (nl < 0 && markerBuf.length < 64) return;
+        markerPending = false;
+        const line = markerBuf.subarray(0, nl < 0 ? 0 : nl).toString('latin1');
+        if (line.startsWith(PGID_MARK)) {
+          pgid = Number(line.slice(PGID_MARK.length)) || undefined;
+          d = markerBuf.subarray(nl + 1);
+        } else d = markerBuf;
+        if (!d.length) return;
+      }
+      stderr.push(d);
+      opts.onStderr?.(d);
     };
     const onAbort = () => {
       kill();
@@ -74,16 +109,14 @@ export function runExec(conn: Connection, command: string, opts: ExecOptions = {
           stdout.push(d);
           opts.onStdout?.(d);
         });
-        ch.stderr.on('data', (d: Buffer) => {
-          stderr.push(d);
-          opts.onStderr?.(d);
-        });
+        ch.stderr.on('data', onStderrChunk);
         ch.on('exit', (c: number | null, sig?: string) => {
           sawExit = true;
           if (typeof c === 'number') code = c;
           else if (sig) exitSignal = sig;
         });
         ch.on('close', () => {
+          if (markerPending && markerBuf.length) stderr.push(markerBuf); // never lose real stderr
           // When the connection dies, ssh2 closes channels right after the client's 'close';
           // wait one turn so the drop (→ DISCONNECTED) wins over "closed without a status".
           if (sawExit) return succeed();
@@ -99,6 +132,21 @@ export function runExec(conn: Connection, command: string, opts: ExecOptions = {
       fail(new StaleConnectionError());
     }
   });
+}
+
+/** Best effort, fire and forget: TERM the process group of a cancelled command (root logins). */
+function killGroup(conn: Connection, pgid: number): void {
+  if (!Number.isInteger(pgid) || pgid <= 1) return;
+  try {
+    conn.client.exec(`kill -TERM -- -${pgid} 2>/dev/null; true`, (err, ch) => {
+      if (err) return;
+      ch.on('close', () => undefined);
+      ch.on('data', () => undefined);
+      ch.end();
+    });
+  } catch {
+    /* connection gone: nothing left to kill from here */
+  }
 }
 
 /**

@@ -98,7 +98,7 @@ export class SshPool {
     return this.withConnection(target, async (conn) => {
       const release = await conn.session();
       try {
-        return await retryRefused(() => runExec(conn, cmd, opts), opts.signal);
+        return await retryRefused(() => runExec(conn, cmd, opts, target.user === 'root'), opts.signal);
       } finally {
         release();
       }
