@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkSnapshotFile } from '../../src/main/vault/snapfile';
+import { checkSnapshotFile, SnapshotHasher } from '../../src/main/vault/snapfile';
 import { SnapshotVault, type NewSnapshotMeta } from '../../src/main/vault/snapshots';
 import { startLocalEtcd, type LocalEtcd } from './support/local-etcd';
 
@@ -52,6 +52,39 @@ describe('snapshot file checks', () => {
     });
     await fs.writeFile(join(dir, 'random.db'), Buffer.alloc(64 * 1024, 7));
     await expect(checkSnapshotFile(join(dir, 'random.db'))).rejects.toThrow(/Not an etcd snapshot/);
+  });
+});
+
+describe('hashing while downloading (SnapshotHasher)', () => {
+  /** Feed a file to a hasher in uneven chunks, some shorter than the 32-byte trailer. */
+  const feed = (bytes: Buffer, h = new SnapshotHasher()) => {
+    for (let at = 0, i = 0; at < bytes.length; i++) {
+      const len = [7, 131072, 31, 4096, 1][i % 5];
+      h.update(bytes.subarray(at, at + len));
+      at += len;
+    }
+    return h;
+  };
+
+  it('gives the same verdict and sha256 as reading the file, without reading it', async () => {
+    const bytes = await fs.readFile(snap);
+    const streamed = await checkSnapshotFile(snap, { requireIntegrity: true });
+    expect(await checkSnapshotFile(snap, { requireIntegrity: true, hashed: feed(bytes) })).toEqual(streamed);
+  });
+
+  it('refuses bytes that differ from what etcd hashed, even when the file on disk is fine', async () => {
+    const bytes = await fs.readFile(snap);
+    const bad = Buffer.from(bytes);
+    bad[100_000 % bad.length] ^= 1; // as if a chunk had been corrupted or reordered on the way
+    await expect(checkSnapshotFile(snap, { requireIntegrity: true, hashed: feed(bad) })).rejects.toThrow(
+      /integrity hash does not match/,
+    );
+  });
+
+  it('falls back to reading the file when the hasher did not see exactly its bytes', async () => {
+    const bytes = await fs.readFile(snap);
+    const twice = feed(bytes, feed(bytes.subarray(0, 4096))); // e.g. a retried transfer fed it twice
+    expect((await checkSnapshotFile(snap, { requireIntegrity: true, hashed: twice })).integrity).toBe('ok');
   });
 });
 

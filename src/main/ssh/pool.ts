@@ -146,7 +146,11 @@ export class SshPool {
     opts: Omit<TransferOptions, 'mode'> = {},
   ): Promise<TransferResult> {
     return this.transfer(target, opts.signal, async (conn, signal) =>
-      downloadFile(await conn.sftp(), remotePath, expandHome(localPath), { onProgress: opts.onProgress, signal }),
+      downloadFile(await conn.sftp(), remotePath, expandHome(localPath), {
+        onProgress: opts.onProgress,
+        onChunk: opts.onChunk,
+        signal,
+      }),
     );
   }
 

@@ -98,7 +98,7 @@ export async function downloadFile(
   sftp: SFTPWrapper,
   remotePath: string,
   localPath: string,
-  opts: { onProgress?: ProgressFn; signal: AbortSignal },
+  opts: { onProgress?: ProgressFn; onChunk?: (chunk: Buffer) => void; signal: AbortSignal },
 ): Promise<TransferResult> {
   const st = await call<Stats>((cb) => sftp.stat(remotePath, cb));
   const total = st.size;
@@ -121,6 +121,7 @@ export async function downloadFile(
         const at = nextWrite;
         nextWrite += buf.length;
         hash.update(buf);
+        opts.onChunk?.(buf);
         writing = writing.then(async () => {
           await out.write(buf, 0, buf.length, at);
           opts.onProgress?.(at + buf.length, total);

@@ -83,6 +83,8 @@ export type StateListener = (nodeId: string, state: ConnState, message?: string)
 /** Options for SFTP transfers. `mode` applies to the uploaded file (e.g. 0o600 for keys). */
 export interface TransferOptions {
   onProgress?: ProgressFn;
+  /** Downloads: every chunk in file order, as it is written (for checks that would re-read the file). */
+  onChunk?: (chunk: Buffer) => void;
   signal?: AbortSignal;
   mode?: number;
 }

@@ -29,12 +29,40 @@ export class SnapshotInvalid extends Error {
 }
 
 /**
- * Validate a snapshot file in one streaming pass. `requireIntegrity` refuses files without the
+ * The two hashes a snapshot check needs, fed with the file's bytes in order: the sha256 of the
+ * whole file, and that of everything but the last 32 bytes (to compare with etcd's trailing hash).
+ * A download feeds it as the bytes arrive, so the vault need not read a fresh file a second time.
+ */
+export class SnapshotHasher {
+  private readonly whole = createHash('sha256');
+  private readonly body = createHash('sha256');
+  private tail = Buffer.alloc(0);
+  bytes = 0;
+
+  update(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.whole.update(chunk);
+    // Hash everything except the last 32 bytes into `body`, keeping a 32-byte tail back.
+    const buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const keep = Math.min(HASH_LEN, buf.length);
+    this.body.update(buf.subarray(0, buf.length - keep));
+    this.tail = Buffer.from(buf.subarray(buf.length - keep));
+  }
+
+  /** Final values; call once. */
+  digest(): { sha256: string; bodyMatchesTail: boolean } {
+    return { sha256: this.whole.digest('hex'), bodyMatchesTail: this.body.digest().equals(this.tail) };
+  }
+}
+
+/**
+ * Validate a snapshot file in one streaming pass — or none, when `hashed` already saw every byte
+ * of it (a download that just wrote the file). `requireIntegrity` refuses files without the
  * trailing hash (all files we save ourselves have it).
  */
 export async function checkSnapshotFile(
   path: string,
-  opts: { requireIntegrity?: boolean; signal?: AbortSignal } = {},
+  opts: { requireIntegrity?: boolean; signal?: AbortSignal; hashed?: SnapshotHasher } = {},
 ): Promise<SnapshotFileCheck> {
   const st = await fs.stat(path).catch(() => null);
   if (!st || !st.isFile()) throw new SnapshotInvalid(`${path} is not a file`);
@@ -70,24 +98,19 @@ export async function checkSnapshotFile(
   if (BigInt(dbBytes) < needed)
     throw new SnapshotInvalid(`Truncated etcd snapshot: the database needs ${needed} bytes, the file has ${dbBytes}`);
 
-  const whole = createHash('sha256');
-  const body = createHash('sha256');
-  // Hash everything except the last 32 bytes into `body`, keeping a 32-byte tail back.
-  let tail = Buffer.alloc(0);
-  const stream = createReadStream(path, { highWaterMark: 1 << 20, signal: opts.signal });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    whole.update(chunk);
-    const buf = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-    const keep = Math.min(HASH_LEN, buf.length);
-    body.update(buf.subarray(0, buf.length - keep));
-    tail = Buffer.from(buf.subarray(buf.length - keep));
+  let hasher = opts.hashed;
+  if (!hasher || hasher.bytes !== st.size) {
+    hasher = new SnapshotHasher();
+    const stream = createReadStream(path, { highWaterMark: 1 << 20, signal: opts.signal });
+    for await (const chunk of stream as AsyncIterable<Buffer>) hasher.update(chunk);
   }
+  const { sha256, bodyMatchesTail } = hasher.digest();
   // bbolt files are a whole number of pages; a trailing hash makes the size ≡ 32 (mod page size).
   const hasTrailer = st.size % pageSize === HASH_LEN;
-  const integrity = hasTrailer && body.digest().equals(tail) ? 'ok' : 'absent';
+  const integrity = hasTrailer && bodyMatchesTail ? 'ok' : 'absent';
   if (hasTrailer && integrity !== 'ok')
     throw new SnapshotInvalid('Snapshot integrity hash does not match: the file is corrupt or truncated');
   if (opts.requireIntegrity && integrity !== 'ok')
     throw new SnapshotInvalid('Snapshot has no integrity hash (not written by `snapshot save`)');
-  return { size: st.size, sha256: whole.digest('hex'), integrity };
+  return { size: st.size, sha256, integrity };
 }

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { writeJsonAtomic } from '../util/jsonfile';
-import { checkSnapshotFile } from './snapfile';
+import { checkSnapshotFile, type SnapshotHasher } from './snapfile';
 
 import { SnapshotMeta, SnapshotNote } from '@shared/vault';
 
@@ -29,7 +29,8 @@ export class VaultError extends Error {
 export interface Incoming {
   /** Write the snapshot bytes here. */
   partPath: string;
-  commit(meta: NewSnapshotMeta, expectedSha256?: string): Promise<SnapshotMeta>;
+  /** `hashed`: a hasher that saw every byte written to partPath (spares reading it again). */
+  commit(meta: NewSnapshotMeta, expectedSha256?: string, hashed?: SnapshotHasher): Promise<SnapshotMeta>;
   abort(): Promise<void>;
 }
 
@@ -58,8 +59,8 @@ export class SnapshotVault {
     const partPath = join(stage, 'snapshot.db.part');
     return {
       partPath,
-      commit: async (meta, expectedSha256) => {
-        const check = await checkSnapshotFile(partPath, { requireIntegrity: meta.source.kind === 'cluster' });
+      commit: async (meta, expectedSha256, hashed) => {
+        const check = await checkSnapshotFile(partPath, { requireIntegrity: meta.source.kind === 'cluster', hashed });
         if (expectedSha256 && expectedSha256 !== check.sha256) {
           await fs.rm(stage, { recursive: true, force: true });
           throw new VaultError(
