@@ -14,6 +14,13 @@ import type { ProgressFn, TransferResult } from './types';
  */
 const CHUNK = 128 * 1024;
 const IN_FLIGHT = 16;
+/**
+ * Reads: smaller requests, more of them. Measured against Debian 12's OpenSSH with a 250 MB file on
+ * loopback: 64 KiB × 32 downloads in ~1.2–1.5 s, 128 KiB × 16 in ~1.5–2.6 s (uploads show no such
+ * difference, so writes keep the larger requests). Both keep ~2 MiB in flight, ssh2's channel window.
+ */
+const READ_CHUNK = 64 * 1024;
+const READ_IN_FLIGHT = 32;
 
 function aborted(): Error {
   return Object.assign(new Error('The transfer was cancelled'), { name: 'AbortError', code: 'CANCELLED' });
@@ -132,7 +139,7 @@ export async function downloadFile(
       while (nextRead < total) {
         if (opts.signal.aborted) throw aborted();
         const at = nextRead;
-        const len = Math.min(CHUNK, total - at);
+        const len = Math.min(READ_CHUNK, total - at);
         nextRead += len;
         const buf = await readFully(sftp, h, at, len);
         if (buf.length !== len) throw new Error(`${remotePath} shrank while it was being downloaded`);
@@ -140,7 +147,7 @@ export async function downloadFile(
         flush();
       }
     };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    await Promise.all(Array.from({ length: READ_IN_FLIGHT }, worker));
     await writing;
     // A cancel after the last read was issued still cancels: nothing gets the final name.
     if (opts.signal.aborted) throw aborted();
