@@ -7,89 +7,20 @@
 // embedded; the pod is still there. Screenshots of the node map in each mode.
 // Needs root (the lab builds network namespaces). Only loopback and the lab's 198.18.0.0/15
 // addresses are contacted.
-import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { Lab } from '../lab';
-import { launchBrowser, openApp, screenshot, startWebApp, type Session, type WebApp } from './support/app';
+import type { Locator, Page } from 'playwright-core';
+import type { Lab } from '../lab';
+import { screenshot, type WebApp } from './support/app';
+import { demoPod, isRoot, startLabApp, stopLabApp, waitLbReady, waitPodStatus, type LabApp } from './support/lab-app';
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log('lab-external.test.ts skipped: the lab needs root (network namespaces, mounts)');
 
 const LONG = 300_000;
-let lab: Lab | undefined;
-let app: WebApp | undefined;
-let browser: Browser | undefined;
-let s: Session | undefined;
+let env: LabApp | undefined;
+let lab: Lab;
+let app: WebApp;
 let page: Page;
 let clusterName: string;
-
-const POD_PATH = '/api/v1/namespaces/default/pods/demo-nginx';
-const demoPod = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'demo-nginx', namespace: 'default' },
-  spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
-};
-
-/** GET of the demo pod through the lab's API endpoint, retried while the apiservers settle. */
-async function waitPodStatus(want: number, timeoutMs = 60_000): Promise<number> {
-  const end = Date.now() + timeoutMs;
-  let last = -1;
-  while (Date.now() < end) {
-    const api = lab!.api();
-    try {
-      last = (await api.call('GET', POD_PATH)).status;
-    } catch {
-      last = -1;
-    } finally {
-      api.close();
-    }
-    if (last === want) return last;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  return last;
-}
-
-/** One anonymous GET of https://LB:6443/readyz (the lab's LB address only; TLS not verified). */
-function lbReadyzOnce(): Promise<string> {
-  const address = lab!.host('lb').address;
-  if (!/^198\.(18|19)\./.test(address)) throw new Error(`not a lab address: ${address}`);
-  return new Promise((done) => {
-    const req = httpsRequest(
-      {
-        host: address,
-        port: 6443,
-        path: '/readyz',
-        method: 'GET',
-        rejectUnauthorized: false,
-        agent: false,
-        timeout: 5000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => done(`${res.statusCode} ${body.trim()}`));
-        res.on('error', (e) => done(`error ${e.message}`));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => done(`error ${e.message}`));
-    req.end();
-  });
-}
-
-async function waitLbReady(timeoutMs = 60_000): Promise<string> {
-  const end = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < end) {
-    last = await lbReadyzOnce();
-    if (last === '200 ok') return last;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  return last;
-}
 
 const tid = (id: string) => page.getByTestId(id);
 const card = (name: string): Locator => page.locator(`[data-testid="node-card"][data-node-name="${name}"]`);
@@ -120,7 +51,7 @@ async function waitJobEnd(view: Locator, timeout = LONG - 30_000): Promise<void>
   const status = await view.getAttribute('data-status');
   if (status !== 'succeeded') {
     const text = await view.innerText();
-    throw new Error(`job ended ${status}:\n${text.slice(0, 4000)}\n--- server log ---\n${app!.log().slice(-3000)}`);
+    throw new Error(`job ended ${status}:\n${text.slice(0, 4000)}\n--- server log ---\n${app.log().slice(-3000)}`);
   }
 }
 
@@ -129,11 +60,11 @@ async function addNode(name: string, roles: string[]): Promise<void> {
   await tid('tab-nodes').click();
   await tid('node-add').click();
   await tid('field-name').fill(name);
-  await tid('field-address').fill(lab!.host(name).address);
+  await tid('field-address').fill(lab.host(name).address);
   await tid('field-user').fill('root');
   for (const r of roles) await tid(`role-${r}`).check();
   await tid('auth-key-file').check();
-  await tid('field-keyPath').fill(lab!.keyPath);
+  await tid('field-keyPath').fill(lab.keyPath);
   await tid('node-save').click();
   await card(name).waitFor();
   await card(name).getByTestId('node-connect').click();
@@ -187,20 +118,11 @@ async function planSwitch(direction: 'to-external' | 'to-embedded'): Promise<Loc
 
 beforeAll(async () => {
   if (!isRoot) return;
-  lab = await Lab.up({ prefix: 'ke5', masters: 3, lb: 'haproxy', spares: 2, cleanupOnExit: true });
-  clusterName = lab.state.clusterName;
-  app = await startWebApp({ env: { KES_SECRET_BACKEND: 'memory' } });
-  browser = await launchBrowser();
-  s = await openApp(browser, app, { width: 1440, height: 1000 });
-  page = s.page;
+  env = await startLabApp({ prefix: 'ke5', masters: 3, lb: 'haproxy', spares: 2 });
+  ({ lab, app, page, clusterName } = env);
 }, 240_000);
 
-afterAll(async () => {
-  await s?.context.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  await app?.stop().catch(() => undefined);
-  await lab?.down().catch(() => undefined);
-}, 120_000);
+afterAll(() => stopLabApp(env), 120_000);
 
 describe('lab story: external etcd — provision, restore, switch both ways, member repair', () => {
   it.skipIf(!isRoot)(
@@ -235,7 +157,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
   it.skipIf(!isRoot)(
     'creates the demo pod and takes a snapshot',
     async () => {
-      const api = lab!.api();
+      const api = lab.api();
       try {
         expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
       } finally {
@@ -349,8 +271,8 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
       await expect(tid('tier-master').getAttribute('data-etcd-live')).resolves.toBe('false');
       await shootNodeMap('node-map-external.png');
 
-      expect(await waitPodStatus(200)).toBe(200);
-      expect(await waitLbReady()).toBe('200 ok');
+      expect(await waitPodStatus(lab, 200, 60_000)).toBe(200);
+      expect(await waitLbReady(lab)).toBe(true);
     },
     LONG,
   );
@@ -369,8 +291,8 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
       await page.locator('[data-testid="member-row"][data-name="s2"]').getByTestId('member-remove').click();
       const removed = await runPreview('member-remove');
       await waitJobEnd(removed);
-      expect(await waitLbReady()).toBe('200 ok');
-      expect(await waitPodStatus(200)).toBe(200);
+      expect(await waitLbReady(lab)).toBe(true);
+      expect(await waitPodStatus(lab, 200, 60_000)).toBe(200);
 
       await tid('tab-external').click();
       await expect.poll(() => rows.count(), { timeout: 60_000 }).toBe(2);
@@ -388,7 +310,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
       const s2 = page.locator('[data-testid="member-row"][data-name="s2"]');
       await expect(s2.getAttribute('data-learner')).resolves.toBe('false');
       await expect(s2.getAttribute('data-reachable')).resolves.toBe('true');
-      expect(await waitLbReady()).toBe('200 ok');
+      expect(await waitLbReady(lab)).toBe(true);
       await tid('members-section').scrollIntoViewIfNeeded();
       await screenshot(page, 'members.png');
     },
@@ -399,7 +321,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
     'refuses removing a member without quorum, explains the chicken-and-egg, and the offered restore works',
     async () => {
       // Two of the three external members fail (their units stopped on the hosts).
-      for (const n of ['s1', 's2']) await lab!.ssh(n, 'systemctl stop etcd');
+      for (const n of ['s1', 's2']) await lab.ssh(n, 'systemctl stop etcd');
       await tid('tab-external').click();
       const s1 = page.locator('[data-testid="member-row"][data-name="s1"][data-reachable="false"]');
       await s1.waitFor({ timeout: 120_000 });
@@ -420,8 +342,8 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
         '[data-testid="members-table"] [data-testid="member-row"][data-reachable="true"][data-external="true"]',
       );
       await expect.poll(() => reachable.count(), { timeout: 120_000 }).toBe(3);
-      expect(await waitLbReady(120_000)).toBe('200 ok');
-      expect(await waitPodStatus(200)).toBe(200);
+      expect(await waitLbReady(lab, 120_000)).toBe(true);
+      expect(await waitPodStatus(lab, 200, 60_000)).toBe(200);
     },
     LONG,
   );
@@ -441,9 +363,9 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
       await expect(tid('tier-master').getAttribute('data-etcd-live')).resolves.toBe('true');
       await shootNodeMap('node-map-embedded-again.png');
 
-      expect(await waitPodStatus(200)).toBe(200);
-      expect(await waitLbReady()).toBe('200 ok');
-      expect(s!.errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
+      expect(await waitPodStatus(lab, 200, 60_000)).toBe(200);
+      expect(await waitLbReady(lab)).toBe(true);
+      expect(env!.session.errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
     },
     LONG,
   );

@@ -6,48 +6,18 @@
 // Needs root (the lab builds network namespaces). Only loopback and the lab's 198.18.0.0/15
 // addresses are contacted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { Lab } from '../lab';
-import { launchBrowser, openApp, screenshot, startWebApp, type Session, type WebApp } from './support/app';
+import type { Locator, Page } from 'playwright-core';
+import type { Lab } from '../lab';
+import { screenshot, type WebApp } from './support/app';
+import { demoPod, isRoot, podStatus, startLabApp, stopLabApp, waitPodStatus, type LabApp } from './support/lab-app';
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log('lab-story.test.ts skipped: the lab needs root (network namespaces, mounts)');
 
-let lab: Lab | undefined;
-let app: WebApp | undefined;
-let browser: Browser | undefined;
-let s: Session | undefined;
+let env: LabApp | undefined;
+let lab: Lab;
+let app: WebApp;
 let page: Page;
 let clusterName: string;
-
-const POD_PATH = '/api/v1/namespaces/default/pods/demo-nginx';
-const demoPod = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'demo-nginx', namespace: 'default' },
-  spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
-};
-
-async function podStatus(): Promise<number> {
-  const api = lab!.api();
-  try {
-    return (await api.call('GET', POD_PATH)).status;
-  } finally {
-    api.close();
-  }
-}
-
-/** The pod's GET status, retried while the apiservers settle (e.g. right after a restore). */
-async function waitPodStatus(want: number, timeoutMs = 30_000): Promise<number> {
-  const end = Date.now() + timeoutMs;
-  let last = -1;
-  while (Date.now() < end) {
-    last = await podStatus().catch(() => -1);
-    if (last === want) return last;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return last;
-}
 
 const tid = (id: string) => page.getByTestId(id);
 const jobView = (status?: string): Locator =>
@@ -59,27 +29,18 @@ async function waitJobEnd(timeout: number): Promise<string> {
   const status = (await jobView().getAttribute('data-status'))!;
   if (status !== 'succeeded') {
     const text = await jobView().innerText();
-    throw new Error(`job ended ${status}:\n${text.slice(0, 4000)}\n--- server log ---\n${app!.log().slice(-3000)}`);
+    throw new Error(`job ended ${status}:\n${text.slice(0, 4000)}\n--- server log ---\n${app.log().slice(-3000)}`);
   }
   return status;
 }
 
 beforeAll(async () => {
   if (!isRoot) return;
-  lab = await Lab.up({ prefix: 'ke4', masters: 3, lb: 'haproxy', cleanupOnExit: true });
-  clusterName = lab.state.clusterName;
-  app = await startWebApp({ env: { KES_SECRET_BACKEND: 'memory' } });
-  browser = await launchBrowser();
-  s = await openApp(browser, app, { width: 1440, height: 1000 });
-  page = s.page;
+  env = await startLabApp({ prefix: 'ke4', masters: 3, lb: 'haproxy' });
+  ({ lab, app, page, clusterName } = env);
 }, 240_000);
 
-afterAll(async () => {
-  await s?.context.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  await app?.stop().catch(() => undefined);
-  await lab?.down().catch(() => undefined);
-}, 120_000);
+afterAll(() => stopLabApp(env), 120_000);
 
 describe('lab story: initialize, health, snapshot, drill, restore', () => {
   it.skipIf(!isRoot)(
@@ -95,12 +56,12 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
 
       await tid('node-add').click();
       await tid('field-name').fill('m1');
-      await tid('field-address').fill(lab!.host('m1').address);
+      await tid('field-address').fill(lab.host('m1').address);
       await tid('field-user').fill('root');
       await tid('role-master').check();
       await tid('role-etcd').check();
       await tid('auth-key-file').check();
-      await tid('field-keyPath').fill(lab!.keyPath);
+      await tid('field-keyPath').fill(lab.keyPath);
       await tid('node-save').click();
       const card = page.locator('[data-testid="node-card"][data-node-name="m1"]');
       await card.waitFor();
@@ -137,7 +98,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
       await expect(tid('initialize-dialog').count()).resolves.toBe(0);
       await expect(tid('facts-master').count()).resolves.toBe(3);
       await expect(tid('facts-member').count()).resolves.toBe(3);
-      await expect(tid('facts-endpoint').textContent()).resolves.toBe(`https://${lab!.host('lb').address}:6443`);
+      await expect(tid('facts-endpoint').textContent()).resolves.toBe(`https://${lab.host('lb').address}:6443`);
       await expect(tid('facts-etcd-version').textContent()).resolves.toMatch(/^3\.4\./);
       await expect(tid('facts-ca').innerText()).resolves.toContain('certificate present');
       const header = tid('cluster-view').locator('.page-head [data-testid="mode-badge"]');
@@ -172,13 +133,13 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
   it.skipIf(!isRoot)(
     'takes a snapshot with the demo pod and lists it',
     async () => {
-      const api = lab!.api();
+      const api = lab.api();
       try {
         expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
       } finally {
         api.close();
       }
-      expect(await podStatus()).toBe(200);
+      expect(await podStatus(lab)).toBe(200);
 
       await tid('tab-snapshots').click();
       await tid('snapshots-view').waitFor();
@@ -241,7 +202,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
       await jobView().waitFor({ timeout: 15_000 });
       await expect(preview.count()).resolves.toBe(0);
       await waitJobEnd(120_000);
-      expect(await waitPodStatus(404, 15_000)).toBe(404);
+      expect(await waitPodStatus(lab, 404, 15_000)).toBe(404);
     },
     180_000,
   );
@@ -295,7 +256,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
       await expect(progress.getAttribute('data-done')).resolves.toBe(await progress.getAttribute('data-total'));
       await screenshot(page, 'job-done.png');
 
-      expect(await waitPodStatus(200, 30_000)).toBe(200);
+      expect(await waitPodStatus(lab, 200, 30_000)).toBe(200);
     },
     300_000,
   );
@@ -316,7 +277,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
           .locator(`[data-testid="job-row"][data-kind="${kind}"][data-status="succeeded"]`)
           .first()
           .waitFor({ timeout: 10_000 });
-      expect(s!.errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
+      expect(env!.session.errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
     },
     60_000,
   );

@@ -1,0 +1,84 @@
+// What the two lab stories (lab-story, lab-external) share: a lab, the web app and a browser page,
+// started together and always torn down together; the demo pod; and waits on what the lab's API
+// endpoint answers. Only the lab's own 198.18.0.0/15 addresses and loopback are contacted.
+import type { Browser, Page } from 'playwright-core';
+import { Lab, type LabOptions } from '../../lab';
+import { labReadyz } from '../../system/support';
+import { launchBrowser, openApp, startWebApp, type Session, type WebApp } from './app';
+
+export const isRoot = process.getuid?.() === 0;
+
+export const POD_PATH = '/api/v1/namespaces/default/pods/demo-nginx';
+export const demoPod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'demo-nginx', namespace: 'default' },
+  spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
+};
+
+export interface LabApp {
+  lab: Lab;
+  app: WebApp;
+  browser: Browser;
+  session: Session;
+  page: Page;
+  clusterName: string;
+}
+
+/** Lab + web app (memory secret store) + browser page; on a failed start, whatever started is stopped. */
+export async function startLabApp(opts: LabOptions): Promise<LabApp> {
+  const parts: Partial<LabApp> = {};
+  try {
+    parts.lab = await Lab.up({ cleanupOnExit: true, ...opts });
+    parts.app = await startWebApp({ env: { KES_SECRET_BACKEND: 'memory' } });
+    parts.browser = await launchBrowser();
+    parts.session = await openApp(parts.browser, parts.app, { width: 1440, height: 1000 });
+    return {
+      ...(parts as Required<Omit<LabApp, 'page' | 'clusterName'>>),
+      page: parts.session.page,
+      clusterName: parts.lab.state.clusterName,
+    };
+  } catch (e) {
+    await stopLabApp(parts);
+    throw e;
+  }
+}
+
+export async function stopLabApp(x: Partial<LabApp> | undefined): Promise<void> {
+  await x?.session?.context.close().catch(() => undefined);
+  await x?.browser?.close().catch(() => undefined);
+  await x?.app?.stop().catch(() => undefined);
+  await x?.lab?.down().catch(() => undefined);
+}
+
+/** GET status of the demo pod through the lab's API endpoint (-1: no answer). */
+export async function podStatus(lab: Lab): Promise<number> {
+  const api = lab.api();
+  try {
+    return (await api.call('GET', POD_PATH)).status;
+  } catch {
+    return -1;
+  } finally {
+    api.close();
+  }
+}
+
+/** The demo pod's GET status, retried until it is `want` (e.g. while apiservers settle); returns the last. */
+export async function waitPodStatus(lab: Lab, want: number, timeoutMs = 30_000): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await podStatus(lab);
+    if (last === want || Date.now() > end) return last;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Whether an anonymous GET of /readyz through the LB answers 200 "ok" within `timeoutMs`, polling each second. */
+export async function waitLbReady(lab: Lab, timeoutMs = 60_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await labReadyz(lab, 5000)) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
