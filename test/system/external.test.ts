@@ -132,8 +132,20 @@ describe('external etcd: the whole story', () => {
   });
 
   it('switches back to embedded with a fresh snapshot restored onto the stacked members', async () => {
-    const sw = await runJob(sys, { kind: 'switch', direction: 'to-embedded' }, name());
+    const sw = await runJob<{ metrics?: Record<string, number> }>(
+      sys,
+      { kind: 'switch', direction: 'to-embedded' },
+      name(),
+    );
     expect(sw.status, sw.error).toBe('succeeded');
+    // the stacked members first start without the initial corruption check (see first-start.ts)…
+    console.log(`[ks5] to-embedded: apiservers unavailable ${sw.metrics?.apiserverUnavailableMs} ms`);
+    expect(sw.steps.find((x) => x.path === 'corrupt-check')?.status).toBe('done');
+    // …and end with the user's etcd.yaml, check on, on every master
+    for (const m of sys.lab.masters)
+      expect((await sys.lab.exec(m.name, 'cat /etc/kubernetes/manifests/etcd.yaml')).stdout).toContain(
+        '--experimental-initial-corrupt-check=true',
+      );
     const h = await health();
     expect(h.mode).toBe('embedded-up');
     expect(h.members).toHaveLength(3);

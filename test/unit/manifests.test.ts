@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  firstStartManifest,
   editApiserverEtcdServers,
   editEtcdManifest,
   readApiserverManifest,
@@ -63,6 +64,22 @@ describe('etcd.yaml', () => {
     expect(() => editEtcdManifest(etcdYaml, { dataDir: 'var/lib/x' })).toThrow(/absolute/);
     expect(() => readEtcdManifest('kind: Deployment\n')).toThrow(/not a Pod/);
     expect(() => readEtcdManifest('kind: [unclosed')).toThrow();
+  });
+});
+
+describe('first start of restored members (initial corruption check)', () => {
+  it('turns only that flag off, in place, and changes nothing else', () => {
+    const first = firstStartManifest(etcdYaml)!;
+    expect(first).toContain('- --experimental-initial-corrupt-check=false');
+    expect(first).not.toContain('--experimental-initial-corrupt-check=true');
+    const lines = (t: string) => t.split('\n');
+    const changed = lines(first).filter((l, i) => l !== lines(etcdYaml)[i]);
+    expect(changed).toEqual(['    - --experimental-initial-corrupt-check=false']);
+  });
+
+  it('has nothing to do when the check is off or absent', () => {
+    expect(firstStartManifest(firstStartManifest(etcdYaml)!)).toBeNull();
+    expect(firstStartManifest(etcdYaml.replace(/^.*initial-corrupt-check.*\n/m, ''))).toBeNull();
   });
 });
 

@@ -93,11 +93,10 @@ export class ClusterOps {
     log?: Log,
     target: 'local' | 'endpoint' = 'local',
   ): Promise<{ status: number; body: string }> {
-    const args: string[] = [
-      method,
-      path,
-      body === undefined ? '' : Buffer.from(JSON.stringify(body)).toString('base64'),
-    ];
+    // Positional: the body is passed when there is one, or (empty) when the target follows it.
+    const args: string[] = [method, path];
+    if (body !== undefined || target !== 'local')
+      args.push(body === undefined ? '' : Buffer.from(JSON.stringify(body)).toString('base64'));
     if (target !== 'local') args.push(target);
     const res = await this.run(clusterId, nodeId, 'kube-api.sh', args, { log: quietStdout(log), timeoutMs: 30_000 });
     const v = kesValues(res.stdout);

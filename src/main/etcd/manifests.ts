@@ -139,6 +139,25 @@ export interface EtcdManifestEdit {
   initialClusterState?: 'new' | 'existing';
 }
 
+const CORRUPT_CHECK = 'experimental-initial-corrupt-check';
+
+/**
+ * etcd.yaml for the first start of members just rebuilt from one verified snapshot: the same,
+ * with etcd's initial corruption check off — or null when it is not on. That check runs before a
+ * member serves its peers and asks each peer for a hash with a ~7 s timeout, so members that all
+ * start together wait ~7 s per peer for one another (measured: 14 s of a 3-member restart) to
+ * compare copies that are identical by construction. The caller puts the user's manifest back
+ * afterwards, one member at a time.
+ */
+export function firstStartManifest(text: string): string | null {
+  const doc = load(text, 'etcd.yaml');
+  const cmd = commandOf(doc, 'etcd', 'etcd.yaml');
+  const v = flagsOf(cmd).get(CORRUPT_CHECK);
+  if (v?.toLowerCase() !== 'true') return null; // kubeadm writes it as =true
+  setFlag(doc, cmd, CORRUPT_CHECK, 'false');
+  return dump(doc, text);
+}
+
 export function editEtcdManifest(text: string, edit: EtcdManifestEdit): string {
   const doc = load(text, 'etcd.yaml');
   const cmd = commandOf(doc, 'etcd', 'etcd.yaml');

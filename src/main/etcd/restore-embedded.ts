@@ -11,7 +11,8 @@ import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
 import { MANIFESTS, PARKED, putFile, readFiles, removeFile, staticPod } from './files';
-import { editEtcdManifest, readEtcdManifest, unifiedDiff } from './manifests';
+import { editEtcdManifest, firstStartManifest, readEtcdManifest, unifiedDiff } from './manifests';
+import { corruptCheckPlan, needsCorruptCheckBack, turnCorruptCheckBackOn, type FirstStartMember } from './first-start';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { sh } from '../remote/quote';
 
@@ -23,6 +24,8 @@ export interface MemberPlan {
   /** Where the current etcd.yaml lives (active in manifests, or parked). */
   manifestPath: string;
   newManifest: string;
+  /** newManifest with etcd's initial corruption check off, for the first start (first-start.ts). */
+  firstStartManifest?: string;
   newDataDir: string;
   remoteSnapshot?: string;
 }
@@ -37,6 +40,10 @@ export interface RestoreCtx {
   members: MemberPlan[];
   /** Set once the first member was stopped: from then on a failure rolls back. */
   changed: boolean;
+  /** Set once every apiserver serves the restored data: from then on nothing rolls back. */
+  served?: boolean;
+  /** The last change (etcd.yaml back with the corruption check on) failed after a good restore. */
+  checkBackFailed?: boolean;
   state?: StateManifest;
   /** Health gate timeout (tests shorten it). */
   gateTimeoutMs: number;
@@ -75,8 +82,14 @@ export async function planStackedMembers(
   // The full initial cluster: every stacked member with its advertised peer URL.
   const initialCluster = read.map((i) => `${i.info.name}=${i.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
   parseInitialCluster(initialCluster); // validates
-  const members = read.map((i) => {
+  const members = read.map((i): MemberPlan => {
     const newDataDir = nextDataDir(i.info.dataDir, suffix);
+    const newManifest = editEtcdManifest(i.text, {
+      dataDir: newDataDir,
+      initialClusterToken: token,
+      initialCluster,
+      initialClusterState: 'new',
+    });
     return {
       node: i.node,
       name: i.info.name,
@@ -84,12 +97,8 @@ export async function planStackedMembers(
       oldManifest: i.text,
       manifestPath: i.manifestPath,
       newDataDir,
-      newManifest: editEtcdManifest(i.text, {
-        dataDir: newDataDir,
-        initialClusterToken: token,
-        initialCluster,
-        initialClusterState: 'new',
-      }),
+      newManifest,
+      firstStartManifest: firstStartManifest(newManifest) ?? undefined,
     };
   });
   return { token, initialCluster, members };
@@ -302,7 +311,15 @@ export function restoreEmbeddedJob(
         'manifests',
         'Write etcd.yaml',
         async (m, _c, log) => {
-          await putFile(deps, clusterId, m.node, `${PARKED}/etcd.yaml`, m.newManifest, 0o600, log);
+          await putFile(
+            deps,
+            clusterId,
+            m.node,
+            `${PARKED}/etcd.yaml`,
+            m.firstStartManifest ?? m.newManifest,
+            0o600,
+            log,
+          );
         },
         (m) => [
           {
@@ -359,7 +376,24 @@ export function restoreEmbeddedJob(
           timeoutMs: c.gateTimeoutMs,
           log: s.log,
         });
+        c.served = true;
       },
+    },
+    {
+      id: 'corrupt-check',
+      title: "Put each master's etcd.yaml back with the initial corruption check on, one at a time",
+      safePoint: false,
+      runIf: (c) => needsCorruptCheckBack(firstStartMembers(c.members)),
+      plan: (c) => corruptCheckPlan(firstStartMembers(c.members)),
+      run: async (c, s) =>
+        turnCorruptCheckBackOn(deps, clusterId, firstStartMembers(c.members), nodes(), {
+          timeoutMs: c.gateTimeoutMs,
+          log: s.log,
+          signal: s.signal,
+        }).catch((e) => {
+          c.checkBackFailed = true;
+          throw e;
+        }),
     },
     {
       id: 'cleanup',
@@ -376,7 +410,8 @@ export function restoreEmbeddedJob(
     steps,
     rollback: {
       title: 'Roll back: bring back the state saved before the restore',
-      when: (c) => c.changed && !!c.state,
+      // Once the apiservers serve the restored data, going back would throw away a good restore.
+      when: (c) => c.changed && !!c.state && !c.served,
       run: async (c, s) => rollbackTo(c, s.log),
     },
     // A failed or cancelled restore must not leave snapshot copies (every secret of the cluster)
@@ -384,6 +419,7 @@ export function restoreEmbeddedJob(
     // the other masters). A master still unreachable is given up after 15 s, named in the log.
     tidyUp: (c, s) => removeCopies(c, s.log, 15_000),
     describeStop: (c, done) => {
+      if (c.checkBackFailed) return CHECK_BACK_FAILED;
       if (!c.changed)
         return `Nothing on the cluster was changed (${done.length} preparatory step(s) done). It runs as before.`;
       // The runner appends what the automatic rollback did.
@@ -419,3 +455,13 @@ async function removeCopies(c: RestoreCtx, log: Log, timeoutMs?: number): Promis
 async function rollbackTo(c: RestoreCtx, log: Log): Promise<void> {
   await bringBackState(c.deps, c.clusterId, c.state!.id, { log, nodeIds: c.members.map((m) => m.node.id) });
 }
+
+export function firstStartMembers(members: MemberPlan[]): FirstStartMember[] {
+  return members.map((m) => ({ node: m.node, finalManifest: m.newManifest, firstStart: m.firstStartManifest }));
+}
+
+/** Outcome when only the last step (etcd.yaml back with the corruption check on) failed. */
+export const CHECK_BACK_FAILED =
+  'The restore itself succeeded: every apiserver served the restored data. Putting etcd.yaml back with the ' +
+  'initial corruption check on failed on the master named in the log (nothing was rolled back): check etcd ' +
+  'there in the health view; its etcd.yaml is either the one shown in the plan or, parked, in /etc/kubernetes/kes-parked.';

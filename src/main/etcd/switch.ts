@@ -15,7 +15,8 @@ import { MANIFESTS, PARKED, putFile, readFiles, staticPod } from './files';
 import { editApiserverEtcdServers, unifiedDiff } from './manifests';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
-import { planStackedMembers } from './restore-embedded';
+import { CHECK_BACK_FAILED, planStackedMembers } from './restore-embedded';
+import { corruptCheckPlan, needsCorruptCheckBack, turnCorruptCheckBackOn, type FirstStartMember } from './first-start';
 import { clientUrl } from './external-config';
 import {
   externalMembers,
@@ -44,6 +45,8 @@ export interface SwitchCtx {
     path: string;
     oldText: string;
     newText: string;
+    /** newText with etcd's initial corruption check off, for the first start (first-start.ts). */
+    firstStart?: string;
     newDataDir: string;
     remoteSnapshot?: string;
   }[];
@@ -56,6 +59,8 @@ export interface SwitchCtx {
   changed: boolean;
   downSince?: number;
   downtimeMs?: number;
+  /** The last change (etcd.yaml back with the corruption check on) failed after a good switch. */
+  checkBackFailed?: boolean;
   gateTimeoutMs: number;
 }
 
@@ -127,6 +132,7 @@ export async function prepareSwitch(
       path: m.manifestPath,
       oldText: m.oldManifest,
       newText: m.newManifest,
+      firstStart: m.firstStartManifest,
       newDataDir: m.newDataDir,
     }));
   }
@@ -333,7 +339,15 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                       ],
                       { log: s.log, timeoutMs: 30 * 60_000 },
                     );
-                    await putFile(deps, clusterId, m.node, `${PARKED}/etcd.yaml`, m.newText, 0o600, s.log);
+                    await putFile(
+                      deps,
+                      clusterId,
+                      m.node,
+                      `${PARKED}/etcd.yaml`,
+                      m.firstStart ?? m.newText,
+                      0o600,
+                      s.log,
+                    );
                   }),
                 );
                 await Promise.all(
@@ -379,6 +393,26 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
           s.log('info', `apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s`);
         },
       },
+      ...(toExternal
+        ? []
+        : [
+            {
+              id: 'corrupt-check',
+              title: "Put each master's etcd.yaml back with the initial corruption check on, one at a time",
+              safePoint: false,
+              runIf: (c: SwitchCtx) => needsCorruptCheckBack(stackedFirstStart(c)),
+              plan: (c: SwitchCtx) => corruptCheckPlan(stackedFirstStart(c)),
+              run: async (c: SwitchCtx, s: { log: Log; signal: AbortSignal }) =>
+                turnCorruptCheckBackOn(deps, clusterId, stackedFirstStart(c), c.masters, {
+                  timeoutMs: c.gateTimeoutMs,
+                  log: s.log,
+                  signal: s.signal,
+                }).catch((e) => {
+                  c.checkBackFailed = true;
+                  throw e;
+                }),
+            },
+          ]),
       // Stopping etcd members takes seconds (each leader tries to hand over leadership while its
       // peers stop too), so it happens after the apiservers are back, outside the unavailable time
       // (bench:switch). Nothing uses the external members once the apiservers are rewired.
@@ -418,12 +452,14 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
     ],
     rollback: {
       title: 'Roll back: bring back the state saved before the switch',
-      when: (c) => c.changed && !!c.state,
+      // Once every apiserver serves from the new etcd (downtime measured), a rollback would throw
+      // away a good switch.
+      when: (c) => c.changed && !!c.state && c.downtimeMs === undefined,
       run: async (c, s) => rollbackSwitch(c, s.log),
     },
     describeStop: (c) =>
       c.downtimeMs !== undefined
-        ? `Switched; the apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s.`
+        ? `Switched; the apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s. ${c.checkBackFailed ? CHECK_BACK_FAILED : ''}`
         : c.changed
           ? 'The switch did not complete; see the rollback result. Check the health view.'
           : 'Nothing on the cluster was changed.',
@@ -440,3 +476,7 @@ async function rollbackSwitch(c: SwitchCtx, log: Log): Promise<void> {
 }
 
 export { STACKED_ETCD_TLS };
+
+function stackedFirstStart(c: SwitchCtx): FirstStartMember[] {
+  return c.stacked.map((m) => ({ node: m.node, finalManifest: m.newText, firstStart: m.firstStart }));
+}
