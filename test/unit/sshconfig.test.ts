@@ -85,3 +85,44 @@ describe('readSshConfig', () => {
     }
   });
 });
+
+describe('readSshConfig: Include', () => {
+  it('splices included files where they stand: globs sorted, relative to the config folder, nested, missing skipped', async () => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'kes-sshconfig-'));
+    try {
+      await fs.mkdir(join(dir, 'config.d'));
+      await fs.writeFile(join(dir, 'config.d', '20-lab'), 'Host lab2\n  HostName 198.18.0.12\n  Include nested\n');
+      await fs.writeFile(join(dir, 'config.d', '10-lab'), 'Host lab1\n  HostName 198.18.0.11\n');
+      await fs.writeFile(join(dir, 'config.d', '.hidden'), 'Host hidden\n');
+      await fs.writeFile(join(dir, 'nested'), 'User nested-user\n');
+      await fs.writeFile(join(dir, 'jump'), 'ProxyJump bastion\n');
+      await fs.writeFile(
+        join(dir, 'config'),
+        [
+          'Include config.d/* does-not-exist',
+          'User top-level-user', // after an include, back to "every host" (ssh restores the condition)
+          'Host main',
+          '  Include jump', // applies under Host main only
+          '  HostName 198.18.0.10',
+        ].join('\n'),
+      );
+      expect(await readSshConfig(join(dir, 'config'))).toEqual([
+        { host: 'lab1', hostName: '198.18.0.11', user: 'top-level-user' },
+        { host: 'lab2', hostName: '198.18.0.12', user: 'nested-user' },
+        { host: 'main', hostName: '198.18.0.10', user: 'top-level-user', proxyJump: 'bastion' },
+      ]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an include loop with a clear error instead of hanging', async () => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'kes-sshconfig-'));
+    try {
+      await fs.writeFile(join(dir, 'config'), 'Include config\n');
+      await expect(readSshConfig(join(dir, 'config'))).rejects.toThrow(/Include nested too deeply/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
