@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Stop or start a kubeadm static pod by moving its manifest out of (or back into) the kubelet's
-# manifest folder, then wait until its port closes (or opens). Parked manifests are kept in
+# manifest folder, then wait until its ports close (or open). Parked manifests are kept in
 # /etc/kubernetes/kes-parked so nothing is lost and discovery can see them.
-# Usage: bash static-pod.sh park|unpark NAME PORT [TIMEOUT_SECONDS]
+# PORTS is one port or a comma list: a stopping etcd closes its client port first and its peer port
+# only when it has really stopped (a leader first tries to hand over leadership, for up to ~7 s), and
+# a new etcd cannot start while the old one still holds the peer port — so etcd is "2379,2380".
+# Usage: bash static-pod.sh park|unpark NAME PORTS [TIMEOUT_SECONDS]
 set -euo pipefail
-[ $# -ge 3 ] || { echo "usage: static-pod.sh park|unpark NAME PORT [TIMEOUT]" >&2; exit 2; }
-action=$1 name=$2 port=$3 timeout=${4:-90}
+[ $# -ge 3 ] || { echo "usage: static-pod.sh park|unpark NAME PORTS [TIMEOUT]" >&2; exit 2; }
+action=$1 name=$2 ports=$3 timeout=${4:-90}
 case "$name" in *[!a-z0-9-]*|'') echo "bad static pod name: $name" >&2; exit 2;; esac
+case "$ports" in *[!0-9,]*|''|,*|*,) echo "bad port list: $ports" >&2; exit 2;; esac
 manifests=/etc/kubernetes/manifests parked=/etc/kubernetes/kes-parked
-listening() { ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; }
+# all: every port listens; none: no port listens
+listening() {
+  local p n=0 total=0
+  for p in ${ports//,/ }; do total=$((total + 1)); if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then n=$((n + 1)); fi; done
+  case $1 in all) [ $n -eq $total ];; none) [ $n -eq 0 ];; esac
+}
 mkdir -p "$parked"
 case "$action" in
   park)
@@ -25,9 +34,9 @@ case "$action" in
 esac
 end=$(( $(date +%s) + timeout ))
 while :; do
-  if [ $want = closed ] && ! listening; then break; fi
-  if [ $want = open ] && listening; then break; fi
-  if [ "$(date +%s)" -ge "$end" ]; then echo "timed out after ${timeout}s waiting for port $port to be $want" >&2; exit 5; fi
-  sleep 0.5
+  if [ $want = closed ] && listening none; then break; fi
+  if [ $want = open ] && listening all; then break; fi
+  if [ "$(date +%s)" -ge "$end" ]; then echo "timed out after ${timeout}s waiting for port(s) $ports to be $want" >&2; exit 5; fi
+  sleep 0.2
 done
-echo "KES_PORT_$want=$port"
+echo "KES_PORT_$want=$ports"

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '@shared/domain';
-import type { Log } from '../cluster/ops';
+import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
+import { parseEndpointStatus } from '../cluster/etcdjson';
 import { transferDir, type EtcdDeps } from './deps';
 
 export const MANIFESTS = '/etc/kubernetes/manifests';
@@ -93,6 +94,17 @@ export async function removeFile(
   await deps.ops.run(clusterId, node.id, 'remove-file.sh', [path], { log });
 }
 
+/**
+ * kubeadm's ports. etcd counts as stopped only when its peer port is closed too: that is when the
+ * process is gone (see static-pod.sh), and a new etcd could not bind it before.
+ */
+export const STATIC_POD_PORTS = { etcd: '2379,2380', 'kube-apiserver': '6443' } as const;
+
+/** The command line `staticPod` runs, for plans. */
+export function staticPodCommand(action: 'park' | 'unpark', name: keyof typeof STATIC_POD_PORTS): string {
+  return `bash static-pod.sh ${action} ${name} ${STATIC_POD_PORTS[name]}`;
+}
+
 /** Stop (park) or start (unpark) a static pod and wait for its port. */
 export async function staticPod(
   deps: EtcdDeps,
@@ -102,9 +114,61 @@ export async function staticPod(
   name: 'etcd' | 'kube-apiserver',
   opts: { log?: Log; timeoutS?: number } = {},
 ): Promise<void> {
-  const port = name === 'etcd' ? 2379 : 6443;
-  await deps.ops.run(clusterId, node.id, 'static-pod.sh', [action, name, port, opts.timeoutS ?? 120], {
-    log: opts.log,
-    timeoutMs: ((opts.timeoutS ?? 120) + 30) * 1000,
-  });
+  await deps.ops.run(
+    clusterId,
+    node.id,
+    'static-pod.sh',
+    [action, name, STATIC_POD_PORTS[name], opts.timeoutS ?? 120],
+    {
+      log: opts.log,
+      timeoutMs: ((opts.timeoutS ?? 120) + 30) * 1000,
+    },
+  );
+}
+
+/**
+ * Stop the stacked etcd members of `nodes`: the followers together, then the leader. A leader that
+ * still sees a peer tries to hand its leadership over before it stops (etcd's TransferLeadership,
+ * up to ~7 s) — to peers that are stopping too; measured in the lab: one member of three took 7 s
+ * to stop when all were parked at once. With no peer left it stops at once. When the leader cannot
+ * be asked (etcd already sick), all are stopped together.
+ */
+export async function parkStackedEtcd(
+  deps: EtcdDeps,
+  clusterId: string,
+  nodes: ClusterNode[],
+  opts: { log?: Log; soft?: boolean } = {},
+): Promise<void> {
+  const leader = nodes.length > 1 ? await stackedLeader(deps, clusterId, nodes).catch(() => undefined) : undefined;
+  const park = (n: ClusterNode) => {
+    const p = staticPod(deps, clusterId, n, 'park', 'etcd', { log: opts.log });
+    return opts.soft ? p.catch((e: Error) => opts.log?.('error', `${n.name}: ${e.message.split('\n')[0]}`)) : p;
+  };
+  if (leader) opts.log?.('info', `stopping the etcd followers first, then the leader (${leader.name})`);
+  await Promise.all(nodes.filter((n) => n !== leader).map(park));
+  if (leader) await park(leader);
+}
+
+/** The node whose stacked member leads, from `endpoint status --cluster` on the first reachable node. */
+async function stackedLeader(
+  deps: EtcdDeps,
+  clusterId: string,
+  nodes: ClusterNode[],
+): Promise<ClusterNode | undefined> {
+  const out = await deps.ops.etcdctl(
+    clusterId,
+    nodes[0].id,
+    ['https://127.0.0.1:2379'],
+    ['endpoint', 'status', '--cluster', '-w', 'json'],
+    {
+      tls: STACKED_ETCD_TLS,
+      timeoutMs: 5_000, // a sick cluster (the reason for many restores) must not hold the stop up
+    },
+  );
+  const statuses = parseEndpointStatus(out);
+  const leaderId = statuses.find((s) => s.leader)?.leader;
+  const endpoint = statuses.find((s) => s.memberId === leaderId)?.endpoint;
+  if (!endpoint) return undefined;
+  const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+  return nodes.find((n) => n.address === host);
 }

@@ -7,7 +7,7 @@ import type { ClusterNode } from '@shared/domain';
 import type { Log } from '../cluster/ops';
 import type { PlanItem } from '../jobs/types';
 import type { EtcdDeps } from './deps';
-import { PARKED, putFile, staticPod } from './files';
+import { PARKED, putFile, staticPod, staticPodCommand } from './files';
 import { waitHealthy } from './state';
 
 export interface FirstStartMember {
@@ -34,13 +34,13 @@ export function corruptCheckPlan(members: FirstStartMember[]): PlanItem[] {
   return [
     { kind: 'note', text: FIRST_START_NOTE },
     ...back.flatMap((m) => [
-      { kind: 'command' as const, node: m.node.name, command: 'bash static-pod.sh park etcd 2379' },
+      { kind: 'command' as const, node: m.node.name, command: staticPodCommand('park', 'etcd') },
       {
         kind: 'command' as const,
         node: m.node.name,
         command: 'bash install-file.sh UPLOADED /etc/kubernetes/kes-parked/etcd.yaml 0600',
       },
-      { kind: 'command' as const, node: m.node.name, command: 'bash static-pod.sh unpark etcd 2379' },
+      { kind: 'command' as const, node: m.node.name, command: staticPodCommand('unpark', 'etcd') },
     ]),
   ];
 }

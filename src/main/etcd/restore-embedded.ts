@@ -10,7 +10,16 @@ import type { JobDef, JobDefExtras, StepDef } from '../jobs/types';
 import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
-import { MANIFESTS, PARKED, putFile, readFiles, removeFile, staticPod } from './files';
+import {
+  MANIFESTS,
+  PARKED,
+  putFile,
+  readFiles,
+  removeFile,
+  parkStackedEtcd,
+  staticPod,
+  staticPodCommand,
+} from './files';
 import { editEtcdManifest, firstStartManifest, readEtcdManifest, unifiedDiff } from './manifests';
 import { corruptCheckPlan, needsCorruptCheckBack, turnCorruptCheckBackOn, type FirstStartMember } from './first-start';
 import { bringBackState, captureState, waitHealthy } from './state';
@@ -265,13 +274,13 @@ export function restoreEmbeddedJob(
       safePoint: true,
       plan: () =>
         nodes().flatMap((n) => [
-          { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park kube-apiserver 6443` },
-          { kind: 'command' as const, node: n.name, command: sh`bash static-pod.sh park etcd 2379` },
+          { kind: 'command' as const, node: n.name, command: staticPodCommand('park', 'kube-apiserver') },
+          { kind: 'command' as const, node: n.name, command: staticPodCommand('park', 'etcd') },
         ]),
       run: async (c, s) => {
         c.changed = true;
         await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })));
-        await Promise.all(nodes().map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log: s.log })));
+        await parkStackedEtcd(deps, clusterId, nodes(), { log: s.log });
       },
     },
     {
@@ -339,7 +348,7 @@ export function restoreEmbeddedJob(
         nodes().map((n) => ({
           kind: 'command' as const,
           node: n.name,
-          command: sh`bash static-pod.sh unpark etcd 2379`,
+          command: staticPodCommand('unpark', 'etcd'),
         })),
       run: async (c, s) => {
         // The wait for each member's port is part of the health gate: same timeout.
@@ -363,7 +372,7 @@ export function restoreEmbeddedJob(
         nodes().map((n) => ({
           kind: 'command' as const,
           node: n.name,
-          command: sh`bash static-pod.sh unpark kube-apiserver 6443`,
+          command: staticPodCommand('unpark', 'kube-apiserver'),
         })),
       run: async (c, s) => {
         const timeoutS = Math.ceil(c.gateTimeoutMs / 1000);

@@ -12,6 +12,7 @@ import {
   ETCD_UNIT,
   MANIFESTS,
   PARKED,
+  parkStackedEtcd,
   putFile,
   readFiles,
   removeFile,
@@ -287,7 +288,7 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
       run: async (c, s) => {
         const masters = nodesOf(c).filter((n) => n.roles.includes('master'));
         await Promise.all(masters.map((n) => staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log: s.log })));
-        await Promise.all(masters.map((n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log: s.log })));
+        await parkStackedEtcd(deps, clusterId, masters, { log: s.log });
       },
     },
     {
@@ -358,7 +359,7 @@ export async function bringBackState(
   const masters = nodes.filter((n) => n.roles.includes('master'));
   const soft = (p: Promise<unknown>) => p.catch((e) => log('error', String((e as Error).message ?? e)));
   await Promise.all(masters.map((n) => soft(staticPod(deps, clusterId, n, 'park', 'kube-apiserver', { log }))));
-  await Promise.all(masters.map((n) => soft(staticPod(deps, clusterId, n, 'park', 'etcd', { log }))));
+  await parkStackedEtcd(deps, clusterId, masters, { log, soft: true });
   const starts = new Map<string, ('etcd' | 'kube-apiserver')[]>();
   const units: { node: ClusterNode; active: boolean }[] = [];
   for (const sn of stateNodes) {
