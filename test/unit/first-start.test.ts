@@ -64,14 +64,18 @@ describe('turning the initial corruption check back on', () => {
     const { deps, events } = fakeDeps();
     await turnCorruptCheckBackOn(deps, 'c1', members(['m1', 'm3']), masters, { timeoutMs: 5000, log: () => undefined });
     expect(events).toEqual([
+      'm1 park kube-apiserver', // so the LB passes its connections on instead of serving errors
       'm1 park etcd',
       'm1 write /etc/kubernetes/kes-parked/etcd.yaml',
       'm1 unpark etcd',
       'health',
+      'm1 unpark kube-apiserver',
+      'm3 park kube-apiserver',
       'm3 park etcd',
       'm3 write /etc/kubernetes/kes-parked/etcd.yaml',
       'm3 unpark etcd',
       'health',
+      'm3 unpark kube-apiserver',
     ]);
   });
 
@@ -84,6 +88,7 @@ describe('turning the initial corruption check back on', () => {
       }),
     ).rejects.toThrow(/did not start on m1/);
     expect(events.some((e) => e.startsWith('m2') || e.startsWith('m3'))).toBe(false);
+    expect(events.at(-1)).toBe('m1 unpark etcd'); // its apiserver stays parked: etcd beside it is down
   });
 });
 

@@ -10,18 +10,9 @@ import type { JobDef, JobDefExtras, StepDef } from '../jobs/types';
 import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
-import {
-  MANIFESTS,
-  PARKED,
-  putFile,
-  readFiles,
-  removeFile,
-  parkStackedEtcd,
-  staticPod,
-  staticPodCommand,
-} from './files';
+import { MANIFESTS, PARKED, readFiles, removeFile, parkStackedEtcd, staticPod, staticPodCommand } from './files';
 import { editEtcdManifest, firstStartManifest, readEtcdManifest, unifiedDiff } from './manifests';
-import { corruptCheckPlan, needsCorruptCheckBack, turnCorruptCheckBackOn, type FirstStartMember } from './first-start';
+import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { sh } from '../remote/quote';
 
@@ -320,15 +311,7 @@ export function restoreEmbeddedJob(
         'manifests',
         'Write etcd.yaml',
         async (m, _c, log) => {
-          await putFile(
-            deps,
-            clusterId,
-            m.node,
-            `${PARKED}/etcd.yaml`,
-            m.firstStartManifest ?? m.newManifest,
-            0o600,
-            log,
-          );
+          await writeFirstStartManifest(deps, clusterId, firstStartMembers([m])[0], log);
         },
         (m) => [
           {
@@ -388,22 +371,7 @@ export function restoreEmbeddedJob(
         c.served = true;
       },
     },
-    {
-      id: 'corrupt-check',
-      title: "Put each master's etcd.yaml back with the initial corruption check on, one at a time",
-      safePoint: false,
-      runIf: (c) => needsCorruptCheckBack(firstStartMembers(c.members)),
-      plan: (c) => corruptCheckPlan(firstStartMembers(c.members)),
-      run: async (c, s) =>
-        turnCorruptCheckBackOn(deps, clusterId, firstStartMembers(c.members), nodes(), {
-          timeoutMs: c.gateTimeoutMs,
-          log: s.log,
-          signal: s.signal,
-        }).catch((e) => {
-          c.checkBackFailed = true;
-          throw e;
-        }),
-    },
+    corruptCheckStep<RestoreCtx>(deps, clusterId, (c) => firstStartMembers(c.members), nodes),
     {
       id: 'cleanup',
       title: 'Remove the uploaded snapshot copies',
@@ -471,6 +439,8 @@ export function firstStartMembers(members: MemberPlan[]): FirstStartMember[] {
 
 /** Outcome when only the last step (etcd.yaml back with the corruption check on) failed. */
 export const CHECK_BACK_FAILED =
-  'The restore itself succeeded: every apiserver served the restored data. Putting etcd.yaml back with the ' +
-  'initial corruption check on failed on the master named in the log (nothing was rolled back): check etcd ' +
-  'there in the health view; its etcd.yaml is either the one shown in the plan or, parked, in /etc/kubernetes/kes-parked.';
+  'The restore itself succeeded: the apiservers served the restored data. Putting etcd.yaml back with the ' +
+  'initial corruption check on failed on the master named in the log, and nothing was rolled back. On that ' +
+  'master etcd and its apiserver may be stopped, their manifests parked in /etc/kubernetes/kes-parked: see why ' +
+  'etcd does not start (its log, the health view), then move both back to /etc/kubernetes/manifests (the ' +
+  "node's console can). The other masters serve.";

@@ -16,7 +16,7 @@ import { editApiserverEtcdServers, unifiedDiff } from './manifests';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
 import { CHECK_BACK_FAILED, planStackedMembers } from './restore-embedded';
-import { corruptCheckPlan, needsCorruptCheckBack, turnCorruptCheckBackOn, type FirstStartMember } from './first-start';
+import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
 import { clientUrl } from './external-config';
 import {
   externalMembers,
@@ -324,13 +324,10 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                       ],
                       { log: s.log, timeoutMs: 30 * 60_000 },
                     );
-                    await putFile(
+                    await writeFirstStartManifest(
                       deps,
                       clusterId,
-                      m.node,
-                      `${PARKED}/etcd.yaml`,
-                      m.firstStart ?? m.newText,
-                      0o600,
+                      stackedFirstStart(c).find((x) => x.node === m.node)!,
                       s.log,
                     );
                   }),
@@ -400,24 +397,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               },
             },
           ]
-        : [
-            {
-              id: 'corrupt-check',
-              title: "Put each master's etcd.yaml back with the initial corruption check on, one at a time",
-              safePoint: false,
-              runIf: (c: SwitchCtx) => needsCorruptCheckBack(stackedFirstStart(c)),
-              plan: (c: SwitchCtx) => corruptCheckPlan(stackedFirstStart(c)),
-              run: async (c: SwitchCtx, s: { log: Log; signal: AbortSignal }) =>
-                turnCorruptCheckBackOn(deps, clusterId, stackedFirstStart(c), c.masters, {
-                  timeoutMs: c.gateTimeoutMs,
-                  log: s.log,
-                  signal: s.signal,
-                }).catch((e) => {
-                  c.checkBackFailed = true;
-                  throw e;
-                }),
-            },
-          ]),
+        : [corruptCheckStep<SwitchCtx>(deps, clusterId, stackedFirstStart, (c) => c.masters)]),
       // Stopping etcd members takes seconds (each leader tries to hand over leadership while its
       // peers stop too), so it happens after the apiservers are back, outside the unavailable time
       // (bench:switch). Nothing uses the external members once the apiservers are rewired.
