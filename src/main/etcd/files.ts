@@ -140,13 +140,42 @@ export async function parkStackedEtcd(
   opts: { log?: Log; soft?: boolean } = {},
 ): Promise<void> {
   const leader = nodes.length > 1 ? await stackedLeader(deps, clusterId, nodes).catch(() => undefined) : undefined;
-  const park = (n: ClusterNode) => {
-    const p = staticPod(deps, clusterId, n, 'park', 'etcd', { log: opts.log });
-    return opts.soft ? p.catch((e: Error) => opts.log?.('error', `${n.name}: ${e.message.split('\n')[0]}`)) : p;
+  await leaderLast(nodes, leader, (n) => staticPod(deps, clusterId, n, 'park', 'etcd', { log: opts.log }), opts);
+}
+
+/**
+ * etcdctl flags for "who leads?" before a stop: short, because a sick or stopped cluster (the reason
+ * for many restores) must not hold the stop up — the answer only saves time when etcd is healthy.
+ * (Later flags win over etcdctl.sh's defaults.)
+ */
+export const LEADER_QUERY_TIMEOUTS = ['--dial-timeout=1s', '--command-timeout=2s'];
+
+/** Run `stop` on the followers together, then on the leader (unknown leader: all together). */
+export async function leaderLast(
+  nodes: ClusterNode[],
+  leader: ClusterNode | undefined,
+  stop: (n: ClusterNode) => Promise<unknown>,
+  opts: { log?: Log; soft?: boolean } = {},
+): Promise<void> {
+  const one = (n: ClusterNode) => {
+    const p = stop(n);
+    return opts.soft
+      ? p.catch((e: Error) => opts.log?.('error', `could not stop etcd on ${n.name}: ${e.message.split('\n')[0]}`))
+      : p;
   };
   if (leader) opts.log?.('info', `stopping the etcd followers first, then the leader (${leader.name})`);
-  await Promise.all(nodes.filter((n) => n !== leader).map(park));
-  if (leader) await park(leader);
+  await Promise.all(nodes.filter((n) => n !== leader).map(one));
+  if (leader) await one(leader);
+}
+
+/** The node whose endpoint reports itself as leader in `endpoint status` output. */
+export function leaderNode(statusJson: string, nodes: ClusterNode[]): ClusterNode | undefined {
+  const statuses = parseEndpointStatus(statusJson);
+  const leaderId = statuses.find((s) => s.leader)?.leader;
+  const endpoint = statuses.find((s) => s.memberId === leaderId)?.endpoint;
+  if (!endpoint) return undefined;
+  const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+  return nodes.find((n) => n.address === host);
 }
 
 /** The node whose stacked member leads, from `endpoint status --cluster` on the first reachable node. */
@@ -159,16 +188,8 @@ async function stackedLeader(
     clusterId,
     nodes[0].id,
     ['https://127.0.0.1:2379'],
-    ['endpoint', 'status', '--cluster', '-w', 'json'],
-    {
-      tls: STACKED_ETCD_TLS,
-      timeoutMs: 5_000, // a sick cluster (the reason for many restores) must not hold the stop up
-    },
+    ['endpoint', 'status', '--cluster', '-w', 'json', ...LEADER_QUERY_TIMEOUTS],
+    { tls: STACKED_ETCD_TLS, timeoutMs: 5_000 },
   );
-  const statuses = parseEndpointStatus(out);
-  const leaderId = statuses.find((s) => s.leader)?.leader;
-  const endpoint = statuses.find((s) => s.memberId === leaderId)?.endpoint;
-  if (!endpoint) return undefined;
-  const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
-  return nodes.find((n) => n.address === host);
+  return leaderNode(out, nodes);
 }

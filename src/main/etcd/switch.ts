@@ -22,7 +22,7 @@ import {
   externalMembers,
   planExternalRestore,
   restoreOntoExternal,
-  unitAction,
+  stopExternalUnits,
   waitExternalHealthy,
   type ExternalNodeInfo,
   type ExternalRestorePlan,
@@ -216,7 +216,12 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                 })),
               run: async (c: SwitchCtx, s: { log: Log }) => {
                 c.changed = true; // the rollback restarts them if they were running
-                await Promise.all(c.external.map((m) => unitAction(deps, clusterId, m.node, 'stop', s.log)));
+                await stopExternalUnits(
+                  deps,
+                  clusterId,
+                  c.external.map((m) => m.node),
+                  { log: s.log },
+                );
               },
             },
           ]
@@ -412,16 +417,13 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               safePoint: false,
               runIf: (c: SwitchCtx) => !c.keepExternalRunning,
               run: async (c: SwitchCtx, s: { log: Log }) => {
-                // The switch itself is done: a member that will not stop must not roll it back.
-                await Promise.all(
-                  c.external.map((m) =>
-                    unitAction(deps, clusterId, m.node, 'stop', s.log).catch((e) =>
-                      s.log(
-                        'error',
-                        `could not stop etcd on ${m.node.name} (${(e as Error).message.split('\n')[0]}); stop it from the external etcd view`,
-                      ),
-                    ),
-                  ),
+                // The switch itself is done: a member that will not stop must not roll it back
+                // (each failure is logged; stop it from the external etcd view).
+                await stopExternalUnits(
+                  deps,
+                  clusterId,
+                  c.external.map((m) => m.node),
+                  { log: s.log, soft: true },
                 );
               },
             },
