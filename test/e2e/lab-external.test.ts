@@ -11,7 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import type { Lab } from '../lab';
 import { screenshot, type WebApp } from './support/app';
-import { demoPod, isRoot, startLabApp, stopLabApp, waitLbReady, waitPodStatus, type LabApp } from './support/lab-app';
+import {
+  addNode,
+  createDemoPod,
+  isRoot,
+  startLabApp,
+  stopLabApp,
+  waitLbReady,
+  waitPodStatus,
+  type LabApp,
+} from './support/lab-app';
 
 if (!isRoot) console.log('lab-external.test.ts skipped: the lab needs root (network namespaces, mounts)');
 
@@ -53,25 +62,6 @@ async function waitJobEnd(view: Locator, timeout = LONG - 30_000): Promise<void>
     const text = await view.innerText();
     throw new Error(`job ended ${status}:\n${text.slice(0, 4000)}\n--- server log ---\n${app.log().slice(-3000)}`);
   }
-}
-
-/** Add a lab host as a node (key file auth) and trust its host key on first connect. */
-async function addNode(name: string, roles: string[]): Promise<void> {
-  await tid('tab-nodes').click();
-  await tid('node-add').click();
-  await tid('field-name').fill(name);
-  await tid('field-address').fill(lab.host(name).address);
-  await tid('field-user').fill('root');
-  for (const r of roles) await tid(`role-${r}`).check();
-  await tid('auth-key-file').check();
-  await tid('field-keyPath').fill(lab.keyPath);
-  await tid('node-save').click();
-  await card(name).waitFor();
-  await card(name).getByTestId('node-connect').click();
-  await tid('hostkey-unknown').waitFor({ timeout: 30_000 });
-  await expect(tid('hostkey-fingerprint').textContent()).resolves.toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
-  await tid('hostkey-trust').click();
-  await card(name).and(page.locator('[data-state="connected"]')).waitFor({ timeout: 30_000 });
 }
 
 /** The Nodes tab (facts and node map with their etcd labels). */
@@ -134,7 +124,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
       await expect(tid('cluster-title').textContent()).resolves.toBe(clusterName);
       // No switch before initialize.
       await expect(tid('switch-open').count()).resolves.toBe(0);
-      await addNode('m1', ['master', 'etcd']);
+      await addNode(page, lab, 'm1', ['master', 'etcd']);
 
       await tid('cluster-initialize').click();
       await tid('initialize-dialog').waitFor();
@@ -157,12 +147,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
   it.skipIf(!isRoot)(
     'creates the demo pod and takes a snapshot',
     async () => {
-      const api = lab.api();
-      try {
-        expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
-      } finally {
-        api.close();
-      }
+      await createDemoPod(lab);
       await tid('tab-snapshots').click();
       await tid('snapshots-view').waitFor();
       await tid('snapshot-note-new').fill('with demo pod');
@@ -179,9 +164,9 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
   it.skipIf(!isRoot)(
     'adds s1, s2 and the LB host and provisions an external etcd on them (preview, run): configured, parked',
     async () => {
-      await addNode('s1', []);
-      await addNode('s2', []);
-      await addNode('lb', ['lb']);
+      await addNode(page, lab, 's1', []);
+      await addNode(page, lab, 's2', []);
+      await addNode(page, lab, 'lb', ['lb']);
 
       await tid('tab-external').click();
       await tid('external-view').waitFor();

@@ -9,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import type { Lab } from '../lab';
 import { screenshot, type WebApp } from './support/app';
-import { demoPod, isRoot, podStatus, startLabApp, stopLabApp, waitPodStatus, type LabApp } from './support/lab-app';
+import {
+  addNode,
+  createDemoPod,
+  isRoot,
+  podStatus,
+  startLabApp,
+  stopLabApp,
+  waitPodStatus,
+  type LabApp,
+} from './support/lab-app';
 
 if (!isRoot) console.log('lab-story.test.ts skipped: the lab needs root (network namespaces, mounts)');
 
@@ -54,23 +63,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
         tid('cluster-view').locator('[data-testid="mode-badge"]').first().getAttribute('data-mode'),
       ).resolves.toBe('none');
 
-      await tid('node-add').click();
-      await tid('field-name').fill('m1');
-      await tid('field-address').fill(lab.host('m1').address);
-      await tid('field-user').fill('root');
-      await tid('role-master').check();
-      await tid('role-etcd').check();
-      await tid('auth-key-file').check();
-      await tid('field-keyPath').fill(lab.keyPath);
-      await tid('node-save').click();
-      const card = page.locator('[data-testid="node-card"][data-node-name="m1"]');
-      await card.waitFor();
-
-      await card.getByTestId('node-connect').click();
-      await tid('hostkey-unknown').waitFor({ timeout: 20_000 });
-      await expect(tid('hostkey-fingerprint').textContent()).resolves.toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
-      await tid('hostkey-trust').click();
-      await card.and(page.locator('[data-state="connected"]')).waitFor({ timeout: 20_000 });
+      await addNode(page, lab, 'm1', ['master', 'etcd']);
     },
     60_000,
   );
@@ -133,12 +126,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
   it.skipIf(!isRoot)(
     'takes a snapshot with the demo pod and lists it',
     async () => {
-      const api = lab.api();
-      try {
-        expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
-      } finally {
-        api.close();
-      }
+      await createDemoPod(lab);
       expect(await podStatus(lab)).toBe(200);
 
       await tid('tab-snapshots').click();

@@ -2,6 +2,7 @@
 // started together and always torn down together; the demo pod; and waits on what the lab's API
 // endpoint answers. Only the lab's own 198.18.0.0/15 addresses and loopback are contacted.
 import type { Browser, Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { Lab, type LabOptions } from '../../lab';
 import { labReadyz } from '../../system/support';
 import { launchBrowser, openApp, startWebApp, type Session, type WebApp } from './app';
@@ -81,4 +82,35 @@ export async function waitLbReady(lab: Lab, timeoutMs = 60_000): Promise<boolean
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+/** Create the demo pod through the lab's API endpoint (201 expected). */
+export async function createDemoPod(lab: Lab): Promise<void> {
+  const api = lab.api();
+  try {
+    expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
+  } finally {
+    api.close();
+  }
+}
+
+/** In the UI: add a lab host as a node (root, the lab key file), connect, and trust its host key. */
+export async function addNode(page: Page, lab: Lab, name: string, roles: string[]): Promise<void> {
+  const tid = (id: string) => page.getByTestId(id);
+  const card = page.locator(`[data-testid="node-card"][data-node-name="${name}"]`);
+  await tid('tab-nodes').click();
+  await tid('node-add').click();
+  await tid('field-name').fill(name);
+  await tid('field-address').fill(lab.host(name).address);
+  await tid('field-user').fill('root');
+  for (const r of roles) await tid(`role-${r}`).check();
+  await tid('auth-key-file').check();
+  await tid('field-keyPath').fill(lab.keyPath);
+  await tid('node-save').click();
+  await card.waitFor();
+  await card.getByTestId('node-connect').click();
+  await tid('hostkey-unknown').waitFor({ timeout: 30_000 });
+  await expect(tid('hostkey-fingerprint').textContent()).resolves.toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  await tid('hostkey-trust').click();
+  await card.and(page.locator('[data-state="connected"]')).waitFor({ timeout: 30_000 });
 }
