@@ -19,6 +19,7 @@ import { prepareRestore } from '../../src/main/etcd/restore-embedded';
 import { takeSnapshot } from '../../src/main/etcd/snapshot';
 import { transferDir, type EtcdDeps } from '../../src/main/etcd/deps';
 import { initialize, runJob, startSystem, type System } from '../system/support';
+import { runBench, secs, timed } from './support';
 
 const run = promisify(execFile);
 const MB = Number(process.env.KES_BENCH_MB ?? 200);
@@ -28,14 +29,7 @@ const ETCDCTL =
   'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mbps = (bytes: number, ms: number) => `${(bytes / 1048576 / (ms / 1000)).toFixed(0)} MB/s`;
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await fn();
-  return [performance.now() - t0, v];
-}
 
 async function fill(sys: System): Promise<void> {
   const n = Math.ceil((MB * 1024) / VALUE_KB);
@@ -56,11 +50,6 @@ async function fill(sys: System): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const giveUp = setTimeout(() => {
-    console.error('bench: gave up after 20 minutes');
-    process.exit(2); // the lab's exit handler tears it down
-  }, 20 * 60_000);
-  giveUp.unref();
   const sys = await startSystem({ prefix: 'kf3', masters: 3, lb: 'none', varQuotaMB: 4096 });
   const local = await fs.mkdtemp(join(sys.dataDir, 'bench-'));
   try {
@@ -191,15 +180,8 @@ async function main(): Promise<void> {
       `whole restore job (stop, restore, start, health gates): ${secs(Date.parse(full.endedAt!) - Date.parse(full.startedAt!))}`,
     );
   } finally {
-    clearTimeout(giveUp);
     await sys.close();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: Error) => {
-    console.error(e.stack ?? e.message);
-    process.exit(1);
-  },
-);
+runBench(main);

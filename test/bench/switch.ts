@@ -16,6 +16,7 @@ import type { JobRecord } from '../../src/main/jobs/types';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta } from '../../src/shared/vault';
 import { addLabNode, eventually, initialize, labReadyz, runJob, startSystem, type System } from '../system/support';
+import { runBench, secs, timed } from './support';
 
 const MB = Number(process.env.KES_BENCH_MB ?? 100);
 const VALUE_KB = 100;
@@ -23,14 +24,6 @@ const POLL_MS = 100;
 const AIM_MS = 15_000;
 const ETCDCTL =
   'ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key';
-
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const t0 = performance.now();
-  const v = await fn();
-  return [performance.now() - t0, v];
-}
 
 /** Polls /readyz through the LB every POLL_MS until stopped; records (start time, ok). */
 class ReadyzPoller {
@@ -124,11 +117,6 @@ async function measureSwitch(
 }
 
 async function main(): Promise<void> {
-  const giveUp = setTimeout(() => {
-    console.error('bench: gave up after 20 minutes');
-    process.exit(2); // the lab's exit handler tears it down
-  }, 20 * 60_000);
-  giveUp.unref();
   const [upMs, sys] = await timed(() =>
     startSystem({ prefix: 'kg2', masters: 3, lb: 'haproxy', spares: 3, varQuotaMB: 4096 }),
   );
@@ -213,15 +201,8 @@ rm -f /tmp/kg-value`,
         }`,
       );
   } finally {
-    clearTimeout(giveUp);
     await sys.close();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: Error) => {
-    console.error(e.stack ?? e.message);
-    process.exit(1);
-  },
-);
+runBench(main);

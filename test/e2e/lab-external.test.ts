@@ -147,7 +147,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
   it.skipIf(!isRoot)(
     'creates the demo pod and takes a snapshot',
     async () => {
-      await createDemoPod(lab);
+      expect(await createDemoPod(lab)).toBe(201);
       await tid('tab-snapshots').click();
       await tid('snapshots-view').waitFor();
       await tid('snapshot-note-new').fill('with demo pod');

@@ -126,7 +126,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
   it.skipIf(!isRoot)(
     'takes a snapshot with the demo pod and lists it',
     async () => {
-      await createDemoPod(lab);
+      expect(await createDemoPod(lab)).toBe(201);
       expect(await podStatus(lab)).toBe(200);
 
       await tid('tab-snapshots').click();

@@ -9,7 +9,7 @@ import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
 import { packEtcdRelease } from '../lab';
-import { initialize, runJob, startSystem, type System } from './support';
+import { createDemoPod, initialize, podStatus, runJob, startSystem, type System } from './support';
 
 const run = promisify(execFile);
 let sys: System;
@@ -21,21 +21,7 @@ afterAll(async () => {
   await sys?.close();
 });
 
-const demoPod = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'demo-nginx', namespace: 'default', labels: { app: 'demo' } },
-  spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }] },
-};
-
-async function podExists(): Promise<boolean> {
-  const api = sys.lab.api();
-  try {
-    return (await api.call('GET', '/api/v1/namespaces/default/pods/demo-nginx')).status === 200;
-  } finally {
-    api.close();
-  }
-}
+const podExists = async () => (await podStatus(sys.lab)) === 200;
 
 /** Serializable (member-local) read of one key on every master's etcd member. */
 async function keyOnEveryMember(key: string): Promise<boolean[]> {
@@ -80,9 +66,7 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
   });
 
   it('takes a snapshot whose metadata matches etcdctl snapshot status', async () => {
-    const api = sys.lab.api();
-    expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
-    api.close();
+    expect(await createDemoPod(sys.lab)).toBe(201);
     const rec = await runJob(sys, { kind: 'snapshot', note: 'with demo pod' });
     expect(rec.status, rec.error).toBe('succeeded');
     [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });

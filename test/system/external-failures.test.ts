@@ -12,7 +12,17 @@ import type { HealthReport } from '../../src/shared/health';
 import type { JobRecord } from '../../src/main/jobs/types';
 import type { ScriptInfo } from '../../src/shared/domain';
 import type { SnapshotMeta } from '../../src/shared/vault';
-import { addLabNode, eventually, initialize, labReadyz, runJob, startSystem, type System } from './support';
+import {
+  addLabNode,
+  createDemoPod,
+  eventually,
+  initialize,
+  labReadyz,
+  podStatus,
+  runJob,
+  startSystem,
+  type System,
+} from './support';
 
 let sys: System;
 const ids: Record<string, string> = {};
@@ -23,14 +33,7 @@ const health = () => sys.call<HealthReport>('cluster.health', { clusterId: sys.c
 const stepStatus = (rec: JobRecord, path: string) => rec.steps.find((s) => s.path === path)?.status;
 const log = (msg: string) => console.log(`[kg] ${msg}`);
 
-async function podReadable(podName = 'demo-nginx'): Promise<boolean> {
-  const api = sys.lab.api();
-  try {
-    return (await api.call('GET', `/api/v1/namespaces/default/pods/${podName}`)).status === 200;
-  } finally {
-    api.close();
-  }
-}
+const podReadable = async (podName = 'demo-nginx') => (await podStatus(sys.lab, podName)) === 200;
 
 /**
  * What a node carries of an external etcd member: our unit, certs, processes, listeners, and the
@@ -137,18 +140,7 @@ beforeAll(async () => {
   await sys.call('settings.set', { keepaliveIntervalMs: 1000 });
   await sys.svc.pool.closeAll();
   for (const n of EXTERNAL) ids[n] = await addLabNode(sys, n, n === 'lb' ? ['lb'] : []);
-  const api = sys.lab.api();
-  try {
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'demo-nginx', namespace: 'default' },
-      spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
-    };
-    expect((await api.call('POST', '/api/v1/namespaces/default/pods', pod)).status).toBe(201);
-  } finally {
-    api.close();
-  }
+  expect(await createDemoPod(sys.lab)).toBe(201);
 }, 300_000);
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
-import { addLabNode, initialize, runJob, startSystem, type System } from './support';
+import { addLabNode, createDemoPod, initialize, podStatus, runJob, startSystem, type System } from './support';
 
 const run = promisify(execFile);
 let sys: System;
@@ -29,14 +29,7 @@ async function lbReady(): Promise<boolean> {
   return r.stdout === 'ok';
 }
 
-async function podExists(name = 'demo-nginx'): Promise<boolean> {
-  const api = sys.lab.api();
-  try {
-    return (await api.call('GET', `/api/v1/namespaces/default/pods/${name}`)).status === 200;
-  } finally {
-    api.close();
-  }
-}
+const podExists = async (name = 'demo-nginx') => (await podStatus(sys.lab, name)) === 200;
 
 const addNode = (name: string, roles: string[] = []) => addLabNode(sys, name, roles);
 
@@ -49,15 +42,7 @@ describe('external etcd: the whole story', () => {
   it('initializes, creates the demo pod, snapshots, and the drill wipes it', async () => {
     const f = await initialize(sys);
     expect(f.mode).toBe('embedded-up');
-    const api = sys.lab.api();
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'demo-nginx', namespace: 'default' },
-      spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
-    };
-    expect((await api.call('POST', '/api/v1/namespaces/default/pods', pod)).status).toBe(201);
-    api.close();
+    expect(await createDemoPod(sys.lab)).toBe(201);
     expect((await runJob(sys, { kind: 'snapshot', note: 'story' })).status).toBe('succeeded');
     [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
     const drill = await runJob(sys, { kind: 'drill', namespaces: ['default'] }, name());

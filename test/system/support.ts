@@ -157,6 +157,36 @@ export function labReadyz(lab: Lab, timeoutMs = 2000): Promise<boolean> {
   });
 }
 
+/** The workload every story creates, snapshots, wipes with the drill and expects back. */
+export const DEMO_POD = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'demo-nginx', namespace: 'default' },
+  spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
+};
+
+/** POST the demo pod through the lab's API endpoint; returns the HTTP status (201 when created). */
+export async function createDemoPod(lab: Lab): Promise<number> {
+  const api = lab.api();
+  try {
+    return (await api.call('POST', '/api/v1/namespaces/default/pods', DEMO_POD)).status;
+  } finally {
+    api.close();
+  }
+}
+
+/** GET status of a pod in `default` through the lab's API endpoint (-1: no answer at all). */
+export async function podStatus(lab: Lab, name = 'demo-nginx'): Promise<number> {
+  const api = lab.api();
+  try {
+    return (await api.call('GET', `/api/v1/namespaces/default/pods/${name}`)).status;
+  } catch {
+    return -1;
+  } finally {
+    api.close();
+  }
+}
+
 /** Poll `cond` until it is true or `timeoutMs` passed; returns the last value. */
 export async function eventually(cond: () => Promise<boolean>, timeoutMs: number, intervalMs = 1000): Promise<boolean> {
   const end = Date.now() + timeoutMs;

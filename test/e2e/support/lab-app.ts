@@ -4,18 +4,12 @@
 import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { Lab, type LabOptions } from '../../lab';
-import { labReadyz } from '../../system/support';
+import { labReadyz, podStatus } from '../../system/support';
 import { launchBrowser, openApp, startWebApp, type Session, type WebApp } from './app';
 
-export const isRoot = process.getuid?.() === 0;
+export { createDemoPod, podStatus } from '../../system/support';
 
-export const POD_PATH = '/api/v1/namespaces/default/pods/demo-nginx';
-export const demoPod = {
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name: 'demo-nginx', namespace: 'default' },
-  spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
-};
+export const isRoot = process.getuid?.() === 0;
 
 export interface LabApp {
   lab: Lab;
@@ -52,18 +46,6 @@ export async function stopLabApp(x: Partial<LabApp> | undefined): Promise<void> 
   await x?.lab?.down().catch(() => undefined);
 }
 
-/** GET status of the demo pod through the lab's API endpoint (-1: no answer). */
-export async function podStatus(lab: Lab): Promise<number> {
-  const api = lab.api();
-  try {
-    return (await api.call('GET', POD_PATH)).status;
-  } catch {
-    return -1;
-  } finally {
-    api.close();
-  }
-}
-
 /** The demo pod's GET status, retried until it is `want` (e.g. while apiservers settle); returns the last. */
 export async function waitPodStatus(lab: Lab, want: number, timeoutMs = 30_000): Promise<number> {
   const end = Date.now() + timeoutMs;
@@ -81,16 +63,6 @@ export async function waitLbReady(lab: Lab, timeoutMs = 60_000): Promise<boolean
     if (await labReadyz(lab, 5000)) return true;
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-/** Create the demo pod through the lab's API endpoint (201 expected). */
-export async function createDemoPod(lab: Lab): Promise<void> {
-  const api = lab.api();
-  try {
-    expect((await api.call('POST', '/api/v1/namespaces/default/pods', demoPod)).status).toBe(201);
-  } finally {
-    api.close();
   }
 }
 
