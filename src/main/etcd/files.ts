@@ -178,7 +178,7 @@ export function leaderNode(statusJson: string, nodes: ClusterNode[]): ClusterNod
   return nodes.find((n) => n.address === host);
 }
 
-/** The node whose stacked member leads, from `endpoint status --cluster` on the first reachable node. */
+/** The node whose stacked member leads, asked through the first node's local member (`endpoint status --cluster`). */
 async function stackedLeader(
   deps: EtcdDeps,
   clusterId: string,
