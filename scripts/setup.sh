@@ -2,7 +2,8 @@
 # One-command setup for a fresh Debian 12 machine (or CI): system packages the tests need, then
 # the npm dependencies. Safe to rerun. Needs root (or sudo) for apt.
 #   bash scripts/setup.sh          # everything
-#   SKIP_APT=1 bash scripts/setup.sh  # only npm
+#   SKIP_APT=1 bash scripts/setup.sh  # only npm (+ the lab binaries)
+#   SKIP_LAB_BINARIES=1 bash scripts/setup.sh  # without the lab's Go-built Kubernetes/etcd
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,4 +56,14 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install 
 for m in keytar/build/Release/keytar.node node-pty/build/Release/pty.node; do
   [ -f "node_modules/$m" ] || { echo "setup: rebuilding ${m%%/*}"; npm rebuild "${m%%/*}"; }
 done
+# The test lab's real Kubernetes 1.36 and etcd 3.6/3.5/3.4 binaries: built from their Go modules (or
+# fetched from Debian's newer suites) into a cache outside the repo; only what is missing is built
+# (a cold build takes ~12 min on 2 cores, a warm check well under a second).
+if [ "${SKIP_LAB_BINARIES:-0}" != 1 ]; then
+  if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ]; then
+    bash test/lab/build-binaries.sh
+  else
+    echo "setup: no Go toolchain: the lab's Kubernetes/etcd binaries were not built (lab and system tests need them)"
+  fi
+fi
 echo "setup: done"

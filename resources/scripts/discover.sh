@@ -18,6 +18,8 @@ ver() { # first x.y.z in the tool's version output
 echo KES_BEGIN
 kv hostname "$(hostname 2>/dev/null || cat /etc/hostname)"
 kv user "$(id -un)"
+# CPU architecture: etcd binaries installed on this node must be built for it.
+kv machine "$(uname -m 2>/dev/null)"
 M=/etc/kubernetes/manifests
 kv etcd_manifest "$(b64 $M/etcd.yaml)"
 kv apiserver_manifest "$(b64 $M/kube-apiserver.yaml)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install etcd, etcdctl (and etcdutl when present) from an official release archive
-# (etcd-vX.Y.Z-linux-amd64.tar.gz) into /usr/local/bin, after checking its sha256.
+# (etcd-vX.Y.Z-linux-ARCH.tar.gz) into /usr/local/bin, after checking its sha256 and that ARCH is
+# this node's CPU.
 # Usage: bash install-etcd-tools.sh ARCHIVE SHA256 [DEST]
 set -euo pipefail
 archive=$1 want=$2 dest=${3:-/usr/local/bin}
@@ -10,6 +11,10 @@ t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 tar -xzf "$archive" -C "$t"
 top=$(find "$t" -mindepth 1 -maxdepth 1 -type d -name 'etcd-v*' | head -n1)
 [ -n "$top" ] || { echo "not an etcd release archive (no etcd-v*/ folder)" >&2; exit 4; }
+# Binaries for another CPU would install fine and then fail to run: refuse them here.
+case "$(uname -m)" in x86_64) mine=amd64;; aarch64|arm64) mine=arm64;; ppc64le) mine=ppc64le;; s390x) mine=s390x;; *) mine=$(uname -m);; esac
+built=${top##*-}
+[ "$built" = "$mine" ] || { echo "refusing: $(basename "$top") is built for $built, this node is $(uname -m) ($mine)" >&2; exit 6; }
 mkdir -p "$dest"
 installed=()
 for b in etcd etcdctl etcdutl; do

@@ -4,11 +4,16 @@
 import { z } from 'zod';
 import {
   ClusterName,
+  hostSchema,
   Id,
   LocalPath,
   NodeInput,
+  Port,
+  scriptNameSchema,
   SecretKind,
   SettingsPatch,
+  sshAliasSchema,
+  Uuid,
   type AppInfo,
   type ClusterFacts,
   type ScriptInfo,
@@ -43,7 +48,6 @@ const SecretValue = z
   .max(64 * 1024, 'Value is too large');
 const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Malformed fingerprint');
 type Opened = { id: string; title: string };
-const Uuid = z.string().regex(/^[0-9a-f-]{36}$/, 'Malformed id');
 const ClusterRef = z.object({ clusterId: Id }).strict();
 
 export const methods = {
@@ -64,7 +68,7 @@ export const methods = {
       .object({
         clusterId: Id,
         path: LocalPath.optional(),
-        hosts: z.array(z.string().min(1).max(253)).min(1).max(200),
+        hosts: z.array(sshAliasSchema).min(1).max(200),
       })
       .strict(),
   ),
@@ -85,9 +89,7 @@ export const methods = {
   'hostKeys.trust': returns<TrustedHostKey>()(
     z.object({ clusterId: Id, nodeId: Id, fingerprint: Fingerprint }).strict(),
   ),
-  'hostKeys.forget': returns<void>()(
-    z.object({ host: z.string().min(1).max(253), port: z.number().int().min(1).max(65535) }).strict(),
-  ),
+  'hostKeys.forget': returns<void>()(z.object({ host: hostSchema, port: Port }).strict()),
 
   'terminal.openLocal': returns<Opened>()(z.object({ cols: Cols, rows: Rows }).strict()),
   'terminal.openSsh': returns<Opened>()(z.object({ clusterId: Id, nodeId: Id, cols: Cols, rows: Rows }).strict()),
@@ -134,13 +136,14 @@ export const methods = {
   /** Plan a job: nothing runs; the record carries the plan (commands, diffs) to show. */
   'jobs.plan': returns<JobRecord>()(z.object({ clusterId: Id, job: JobRequest }).strict()),
   /** Run a planned job. Destructive jobs need the cluster name typed as confirmation. */
-  'jobs.start': returns<JobSummary>()(z.object({ jobId: Uuid, confirmation: z.string().max(63).optional() }).strict()),
+  /** The confirmation is a typed cluster name: anything that cannot be one is refused outright. */
+  'jobs.start': returns<JobSummary>()(z.object({ jobId: Uuid, confirmation: ClusterName.optional() }).strict()),
   'jobs.cancel': returns<boolean>()(z.object({ jobId: Uuid }).strict()),
   'jobs.list': returns<JobSummary[]>()(z.object({ clusterId: Id.optional() }).strict()),
   'jobs.get': returns<JobRecord | null>()(z.object({ jobId: Uuid }).strict()),
 
   'scripts.list': returns<ScriptInfo[]>()(Empty),
-  'scripts.reset': returns<ScriptInfo>()(z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-]*\.sh$/) }).strict()),
+  'scripts.reset': returns<ScriptInfo>()(z.object({ name: scriptNameSchema }).strict()),
 
   'tools.list': returns<ToolArchive[]>()(Empty),
   'tools.add': returns<ToolArchive>()(

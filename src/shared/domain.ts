@@ -2,14 +2,37 @@
 // schema that validates a payload at the boundary and the type the code uses cannot drift apart.
 import { z } from 'zod';
 
-/** IPv4, IPv6 (optionally bracketed) or an RFC 1123 host name. */
+/** IPv4, IPv6 (brackets are removed first, see `hostSchema`) or an RFC 1123 host name. */
 const HOSTNAME_RE = /^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6_RE = /^\[?[0-9A-Fa-f:.]{2,45}\]?$/;
+const IPV6_RE = /^[0-9A-Fa-f:.]{2,45}$/;
 /** POSIX portable user names (useradd's default rule, plus the trailing `$` of machine accounts). */
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
 
-export function isValidAddress(s: string): boolean {
+// ---- Field schemas: one per kind of field, used by every contract method that takes it ----
+
+/**
+ * C0 controls (NUL, ESC, newlines, …), DEL and C1 controls; with `allowWs`, tab, newline and CR
+ * pass (multi-line free text). Checked by code unit (a regex of control characters trips linters).
+ */
+function hasControl(s: string, allowWs = false): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 32 ? !(allowWs && (c === 9 || c === 10 || c === 13)) : c >= 0x7f && c <= 0x9f) return true;
+  }
+  return false;
+}
+/** Bidirectional embeddings, overrides and isolates (text that displays unlike what it is). */
+const BIDI_RE = /[\u202a-\u202e\u2066-\u2069]/;
+
+/** True when `s` has no control character and no bidi override: fit for a one-line technical value. */
+export function isPlainLine(s: string): boolean {
+  return !hasControl(s) && !BIDI_RE.test(s);
+}
+
+/** Valid as a node address once normalised (a bracketed IPv6 counts; it is stored unbracketed). */
+export function isValidAddress(input: string): boolean {
+  const s = normalizeAddress(input);
   if (IPV4_RE.test(s)) return true;
   if (s.includes(':')) return IPV6_RE.test(s) && (s.match(/:/g) ?? []).length >= 2;
   // A dotted all-numeric string that is not a valid IPv4 (e.g. 300.1.1.1) is a typo, not a name.
@@ -17,12 +40,65 @@ export function isValidAddress(s: string): boolean {
   return HOSTNAME_RE.test(s);
 }
 
-export const Address = z
+/** `[::1]` → `::1`: a node address is stored (and given to the resolver) without URL brackets. */
+export function normalizeAddress(s: string): string {
+  const t = s.trim();
+  return /^\[[^[\]]*\]$/.test(t) ? t.slice(1, -1) : t;
+}
+
+/** A node address or host name (node addresses, host-key entries). Bracketed IPv6 is unbracketed. */
+export const hostSchema = z
   .string()
   .trim()
+  .overwrite(normalizeAddress)
   .min(1, 'Address is required')
   .max(253, 'Address is too long')
   .refine(isValidAddress, 'Not a valid host name or IP address');
+export const Address = hostSchema;
+
+/**
+ * Free text a user writes (snapshot notes): several lines allowed, any script, stored and shown
+ * verbatim (never interpreted); control characters other than tab/newline are refused.
+ */
+function freeText(max: number) {
+  return z
+    .string()
+    .max(max, `Notes are at most ${max} characters`)
+    .refine((s) => !hasControl(s, true), 'Notes cannot contain control characters');
+}
+/** Note of a snapshot (snapshot jobs, import, edit). */
+export const noteSchema = freeText(2000);
+/** Note of a saved state (it becomes the state's reason, at most 500 characters). */
+export const stateNoteSchema = freeText(500);
+
+/** Kubernetes namespace name (RFC 1123 label): it becomes part of API paths. */
+export const namespaceSchema = z
+  .string()
+  .min(1, 'Namespace is required')
+  .max(63, 'Namespaces are at most 63 characters')
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'Namespaces are lower-case letters, digits and "-"');
+
+/** File name of a cached etcd release archive (never a path). */
+export const archiveNameSchema = z
+  .string()
+  .max(255, 'Archive name is too long')
+  .regex(/^etcd-v\d+\.\d+\.\d+-linux-(amd64|arm64)\.tar\.gz$/, 'Not an etcd release archive name');
+
+/** A Host alias from an ssh config file (a name, not a pattern or a command). */
+export const sshAliasSchema = z
+  .string()
+  .min(1, 'Host alias is required')
+  .max(253, 'Host alias is too long')
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9_.@%+:-]*$/,
+    'Host aliases are letters, digits and . _ - @ % + : (starting with a letter, digit or _)',
+  );
+
+/** Name of a remote script in the scripts folder. */
+export const scriptNameSchema = z.string().regex(/^[a-z0-9][a-z0-9-]*\.sh$/, 'Not a script name');
+
+/** Ids the app generates (jobs, snapshots, states). */
+export const Uuid = z.string().regex(/^[0-9a-f-]{36}$/, 'Malformed id');
 
 export const Port = z
   .number({ message: 'Port must be a number' })
@@ -55,12 +131,16 @@ export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'Malformed id');
 export const Role = z.enum(['lb', 'master', 'worker', 'etcd']);
 export type Role = z.infer<typeof Role>;
 
-/** Absolute or ~-relative path on the desktop; no NUL, bounded. */
+/**
+ * Absolute or ~-relative path on the desktop; bounded, no NUL or other control character, no bidi
+ * override. Only ever given to file APIs, never to a shell.
+ */
 export const LocalPath = z
   .string()
   .min(1, 'Path is required')
   .max(4096, 'Path is too long')
   .refine((p) => !p.includes('\0'), 'Path contains a NUL byte')
+  .refine(isPlainLine, 'Path contains control or bidirectional-override characters')
   .refine((p) => p.startsWith('/') || p.startsWith('~/') || /^[A-Za-z]:[\\/]/.test(p), 'Path must be absolute');
 
 /**
@@ -169,8 +249,10 @@ const settingsFields = {
   /** Where "download etcd tools" fetches release archives + SHA256SUMS (a mirror for air-gapped sites). */
   etcdReleaseBaseUrl: z
     .string()
-    .url('Must be a URL')
     .max(2048)
+    // Before .url(), which would quietly trim what it does not like.
+    .refine((u) => isPlainLine(u) && !/\s/.test(u), 'URL contains spaces or control characters')
+    .url('Must be a URL')
     .refine((u) => /^https?:\/\//.test(u), 'Must be http(s)'),
 };
 export const SettingsPatch = z.object(settingsFields).partial().strict();

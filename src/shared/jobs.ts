@@ -2,6 +2,7 @@
 // target node, runIf, plan, run — nested, and flattened into `job/step` paths. The same
 // declaration drives the plan preview, the run, and the record kept afterwards.
 import { z } from 'zod';
+import { archiveNameSchema, Id, namespaceSchema, noteSchema, stateNoteSchema, Uuid } from './domain';
 
 /** Something the plan shows the user before anything runs. */
 export type PlanItem =
@@ -114,18 +115,15 @@ export interface JobRecord {
 /** A job record without its log and plan (lists, live updates). */
 export type JobSummary = Omit<JobRecord, 'log' | 'plan'>;
 
-const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const Uuid = z.string().regex(/^[0-9a-f-]{36}$/, 'Malformed id');
-
 /** What a user can ask for; each becomes a job with a plan. */
 export const JobRequest = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('snapshot'), note: z.string().max(2000).default(''), nodeId: Id.optional() }).strict(),
+  z.object({ kind: z.literal('snapshot'), note: noteSchema.default(''), nodeId: Id.optional() }).strict(),
   z.object({ kind: z.literal('restore-embedded'), snapshotId: Uuid }).strict(),
-  z.object({ kind: z.literal('capture-state'), note: z.string().max(500).default('') }).strict(),
+  z.object({ kind: z.literal('capture-state'), note: stateNoteSchema.default('') }).strict(),
   z.object({ kind: z.literal('restore-state'), stateId: Uuid }).strict(),
-  z.object({ kind: z.literal('drill'), namespaces: z.array(z.string().min(1).max(63)).min(1).max(50) }).strict(),
+  z.object({ kind: z.literal('drill'), namespaces: z.array(namespaceSchema).min(1).max(50) }).strict(),
   z
-    .object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: z.string().max(255) })
+    .object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: archiveNameSchema })
     .strict(),
   z
     .object({

@@ -1,18 +1,9 @@
 // Vault records shared by main (which writes them) and the renderer (which lists them).
 import { z } from 'zod';
+import { noteSchema } from './domain';
 
-export const SnapshotNote = z
-  .string()
-  .max(2000, 'Notes are at most 2000 characters')
-  // Control characters (except tab/newline/CR) have no place in a note; checked by code point.
-  .refine(
-    (s) =>
-      ![...s].some((ch) => {
-        const c = ch.codePointAt(0)!;
-        return c < 32 && c !== 9 && c !== 10 && c !== 13;
-      }),
-    'Notes cannot contain control characters',
-  );
+/** Snapshot notes: the shared note field schema (see domain.ts). */
+export const SnapshotNote = noteSchema;
 
 export const SnapshotMeta = z.object({
   id: z.string().regex(/^[0-9a-f-]{36}$/),

@@ -1,12 +1,13 @@
 // Intent: the shipped remote scripts behave as their headers promise when run the way the app
 // runs them (`bash -s -- ARGS` with the script on stdin) — checked here against a local etcd.
-import { execFile } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalEtcd, type LocalEtcd } from './support/local-etcd';
+import { parseEtcdEnv, renderEtcdEnv } from '../../src/main/etcd/external-config';
 
 const scripts = join(__dirname, '../../resources/scripts');
 function runScript(
@@ -170,5 +171,336 @@ describe('restore-member.sh', () => {
     await expect(fs.stat(join(process.cwd(), 'pwned2'))).rejects.toThrow();
     await expect(fs.stat(join(process.cwd(), 'pwned'))).rejects.toThrow();
     void r;
+  });
+});
+
+// ----------------------------------------------------------------------------------------------
+// The etcd version matrix: the real etcd 3.4, 3.5 and 3.6 the lab caches (test/lab/build-binaries.sh).
+// Each minor is skipped, with the reason printed, when its binaries are not there.
+
+const CACHE = join(process.env.KES_LAB_CACHE ?? '/var/cache/kes-lab', 'etcd');
+function cachedEtcd(minor: string): { version: string; bin: string } | null {
+  const names = existsSync(CACHE) ? readdirSync(CACHE) : [];
+  const best = names
+    .filter((n) => n.startsWith(`v${minor}.`) && existsSync(join(CACHE, n, 'etcd')))
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+    .at(-1);
+  return best ? { version: best.slice(1), bin: join(CACHE, best) } : null;
+}
+const matrix = ['3.4', '3.5', '3.6'].map((minor) => ({ minor, etcd: cachedEtcd(minor) }));
+for (const m of matrix) if (!m.etcd) console.log(`[scripts-local] etcd ${m.minor} skipped: not in ${CACHE}`);
+const e34 = matrix[0].etcd;
+const e35 = matrix[1].etcd;
+const e36 = matrix[2].etcd;
+
+/** A PATH holding only the basics the scripts use plus the given tools (no system etcd tools). */
+async function toolPath(tools: Record<string, string>): Promise<NodeJS.ProcessEnv> {
+  const d = await fs.mkdtemp(join(dir, 'path-'));
+  for (const b of [
+    'bash',
+    'ls',
+    'sha256sum',
+    'cut',
+    'rm',
+    'mkdir',
+    'dirname',
+    'rmdir',
+    'mv',
+    'chmod',
+    'hostname',
+    'grep',
+    'head',
+    'tar',
+    'find',
+    'install',
+    'mktemp',
+    'basename',
+    'uname',
+    'gzip',
+  ])
+    await fs.symlink((await run('bash', ['-c', `command -v ${b}`])).stdout.trim(), join(d, b));
+  for (const [name, path] of Object.entries(tools)) await fs.symlink(path, join(d, name));
+  return { PATH: d, HOME: dir, LANG: 'C' };
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** One member of `version` on loopback, plain HTTP, on `dataDir` (new, or restored). */
+async function startEtcd(bin: string, dataDir: string, peerPort: number, token: string) {
+  const cp = await freePort();
+  const endpoint = `http://127.0.0.1:${cp}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const proc = spawn(
+    join(bin, 'etcd'),
+    [
+      '--name=r1',
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${endpoint}`,
+      `--advertise-client-urls=${endpoint}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=r1=${peer}`,
+      `--initial-cluster-token=${token}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const ctl = async (...args: string[]) =>
+    (
+      await run(join(bin, 'etcdctl'), [`--endpoints=${endpoint}`, ...args], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+      })
+    ).stdout;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await ctl('endpoint', 'health');
+      break;
+    } catch (e) {
+      if (Date.now() > deadline || proc.exitCode !== null) {
+        proc.kill('SIGKILL');
+        throw new Error(`etcd (${bin}) did not start: ${(e as Error).message}\n${stderr}`, { cause: e });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    ctl,
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+    },
+  };
+}
+
+/** A snapshot of 20 keys taken from a real etcd of this version with its own etcdctl. */
+async function snapshotOf(bin: string): Promise<{ file: string; sha: string }> {
+  const data = await fs.mkdtemp(join(dir, 'src-'));
+  const e = await startEtcd(bin, join(data, 'data'), await freePort(), 'src');
+  try {
+    for (let i = 0; i < 20; i++) await e.ctl('put', `/registry/pods/default/p${i}`, `v${i}`);
+    const file = join(data, 'snap.db');
+    await e.ctl('snapshot', 'save', file);
+    return { file, sha: (await run('sha256sum', [file])).stdout.split(' ')[0] };
+  } finally {
+    await e.stop();
+  }
+}
+
+describe('restore-member.sh with the real etcd of each version', () => {
+  const cases = [
+    // [server, tools the node has] — the tools of the server's own release
+    ...[e34, e35, e36].filter((e) => !!e).map((e) => ({ server: e!, tools: e! })),
+    // etcdutl 3.6 also writes data dirs an etcd 3.4 starts from (tool newer than the server)
+    ...(e34 && e36 ? [{ server: e34, tools: e36 }] : []),
+  ];
+  it.each(cases.map((c) => [`etcd ${c.server.version} restored with the tools of ${c.tools.version}`, c] as const))(
+    '%s: the member starts from it with every key, revision bumped where etcdutl can',
+    async (_label, c) => {
+      const snapFile = await snapshotOf(c.server.bin);
+      const bins: Record<string, string> = { etcdctl: join(c.tools.bin, 'etcdctl') };
+      if (existsSync(join(c.tools.bin, 'etcdutl'))) bins.etcdutl = join(c.tools.bin, 'etcdutl');
+      const target = join(dir, `m-${c.server.version}-${c.tools.version}`);
+      const peerPort = await freePort();
+      const r = await runScript(
+        'restore-member.sh',
+        [
+          snapFile.file,
+          snapFile.sha,
+          'r1',
+          `r1=http://127.0.0.1:${peerPort}`,
+          'tok-v',
+          `http://127.0.0.1:${peerPort}`,
+          target,
+          c.server.version,
+        ],
+        await toolPath(bins),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const e = await startEtcd(c.server.bin, target, peerPort, 'tok-v');
+      try {
+        const keys = (await e.ctl('get', '--prefix', '/registry/', '--keys-only')).split('\n').filter(Boolean);
+        expect(keys).toHaveLength(20);
+        const status = JSON.parse(await e.ctl('endpoint', 'status', '-w', 'json')) as {
+          Status: { header: { revision: number }; version: string };
+        }[];
+        expect(status[0].Status.version).toBe(c.server.version);
+        // kubernetes#131115: with etcdutl (etcd >= 3.5 tools) the revision jumps ahead
+        if (bins.etcdutl) expect(status[0].Status.header.revision).toBeGreaterThan(1_000_000_000);
+        else expect(status[0].Status.header.revision).toBeLessThan(1000);
+      } finally {
+        await e.stop();
+      }
+    },
+    60_000,
+  );
+
+  const refusals: { label: string; server: { version: string }; only: Record<string, string>; why: RegExp }[] = [
+    ...(e34 && e35
+      ? [
+          {
+            label: 'etcdctl 3.4 alone',
+            server: e35,
+            only: { etcdctl: join(e34.bin, 'etcdctl') },
+            why: /only etcdctl 3\.4/,
+          },
+        ]
+      : []),
+    ...(e34 && e36
+      ? [
+          {
+            label: 'etcdctl 3.4 alone',
+            server: e36,
+            only: { etcdctl: join(e34.bin, 'etcdctl') },
+            why: /only etcdctl 3\.4/,
+          },
+        ]
+      : []),
+    ...(e35 && e36
+      ? [
+          {
+            label: 'etcdutl 3.5',
+            server: e36,
+            only: { etcdutl: join(e35.bin, 'etcdutl') },
+            why: /etcdutl 3\.5\.\d+ is older/,
+          },
+        ]
+      : []),
+  ];
+  it.each(refusals.map((c) => [`a restore for etcd ${c.server.version} with ${c.label}`, c] as const))(
+    'refuses %s, before writing anything, and says how to fix it',
+    async (_label, c) => {
+      const target = join(dir, `refused-${c.server.version}`);
+      const r = await runScript(
+        'restore-member.sh',
+        [snap, sha, 'r1', 'r1=http://127.0.0.1:23800', 't', 'http://127.0.0.1:23800', target, c.server.version],
+        await toolPath(c.only),
+      );
+      expect(r.code).toBe(5);
+      expect(r.stderr).toMatch(c.why);
+      expect(r.stderr).toContain(`Install etcd tools ${c.server.version}`);
+      await expect(fs.stat(target)).rejects.toThrow();
+      await expect(fs.stat(`${target}.part`)).rejects.toThrow();
+    },
+  );
+});
+
+describe('restore-member.sh server version argument', () => {
+  it('is data, and anything but x.y[.z] is refused before anything is written', async () => {
+    const target = join(dir, 'bad-version');
+    const r = await runScript('restore-member.sh', [
+      snap,
+      sha,
+      'r1',
+      'r1=http://127.0.0.1:23800',
+      't',
+      'http://127.0.0.1:23800',
+      target,
+      '3.6; touch pwned3',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('bad server version');
+    await expect(fs.stat(join(process.cwd(), 'pwned3'))).rejects.toThrow();
+    await expect(fs.stat(target)).rejects.toThrow();
+  });
+});
+
+describe('/etc/default/etcd spelling against each real etcd', () => {
+  it.each(matrix.filter((m) => m.etcd).map((m) => [m.etcd!.version, m.etcd!] as const))(
+    'etcd %s knows every ETCD_* setting the app writes for it, none of them deprecated',
+    async (_v, e) => {
+      const env = renderEtcdEnv(
+        { name: 'e1', address: '198.18.0.9', dataDir: '/var/lib/etcd' },
+        { initialCluster: 'e1=https://198.18.0.9:2380', token: 't', state: 'new' },
+        e.version,
+      );
+      const help = await new Promise<string>((resolve) =>
+        execFile(join(e.bin, 'etcd'), ['--help'], (_err, out, err) => resolve(`${out}\n${err}`)),
+      );
+      const lines = help.split('\n');
+      for (const key of parseEtcdEnv(env).keys()) {
+        const flag = `--${key.slice(5).toLowerCase().replace(/_/g, '-')}`;
+        const at = lines.findIndex((l) => new RegExp(`^\\s+${flag}(\\s|$)`).test(l));
+        expect(at, `etcd ${e.version} has no ${flag} (${key})`).toBeGreaterThanOrEqual(0);
+        const next = lines.findIndex((l, i) => i > at && /^\s+--/.test(l));
+        expect(lines.slice(at, next).join(' '), `${flag} is deprecated in etcd ${e.version}`).not.toMatch(
+          /deprecated/i,
+        );
+      }
+    },
+  );
+});
+
+describe('systemd-unit.sh', () => {
+  async function fakeSystemctl() {
+    const bin = await fs.mkdtemp(join(dir, 'sysd-'));
+    const calls = join(bin, 'calls');
+    await fs.writeFile(
+      join(bin, 'systemctl'),
+      `#!/bin/bash\nprintf '%s\\n' "$*" >> ${calls}\n[ "$1" = is-active ] && echo activating\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    return {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      calls: async () => (await fs.readFile(calls, 'utf8')).trim().split('\n'),
+    };
+  }
+
+  it('queues a start or restart with --no-block (Type=notify: one member alone never gets ready)', async () => {
+    for (const action of ['start', 'restart']) {
+      const s = await fakeSystemctl();
+      const r = await runScript('systemd-unit.sh', [action, 'etcd', '--no-block'], s.env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('KES_ACTIVE=activating');
+      expect(await s.calls()).toEqual(['daemon-reload', `--no-block ${action} etcd`, 'is-active etcd']);
+    }
+    const plain = await fakeSystemctl();
+    expect((await runScript('systemd-unit.sh', ['stop', 'etcd'], plain.env)).code).toBe(0);
+    expect(await plain.calls()).toEqual(['daemon-reload', 'stop etcd', 'is-active etcd']);
+  });
+
+  it('refuses other units and unknown options', async () => {
+    const s = await fakeSystemctl();
+    expect((await runScript('systemd-unit.sh', ['start', 'kubelet', '--no-block'], s.env)).code).toBe(2);
+    expect((await runScript('systemd-unit.sh', ['start', 'etcd', '--now; id'], s.env)).code).toBe(2);
+  });
+});
+
+describe('install-etcd-tools.sh', () => {
+  const machine = process.arch === 'arm64' ? 'arm64' : 'amd64';
+  async function archive(version: string, arch: string, from: string): Promise<{ file: string; sha: string }> {
+    const root = await fs.mkdtemp(join(dir, 'arc-'));
+    const top = `etcd-v${version}-linux-${arch}`;
+    await fs.mkdir(join(root, top));
+    await fs.copyFile(join(from, 'etcdctl'), join(root, top, 'etcdctl')); // one binary keeps the archive small
+    const file = join(root, `${top}.tar.gz`);
+    await run('tar', ['-czf', file, '-C', root, top]);
+    return { file, sha: (await run('sha256sum', [file])).stdout.split(' ')[0] };
+  }
+
+  it.skipIf(!e36)("installs a release built for this node's CPU and refuses one built for another", async () => {
+    const other = machine === 'amd64' ? 'arm64' : 'amd64';
+    const wrong = await archive(e36!.version, other, e36!.bin);
+    const dest = join(dir, 'bin-install');
+    const refused = await runScript('install-etcd-tools.sh', [wrong.file, wrong.sha, dest]);
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toMatch(new RegExp(`built for ${other}`));
+    await expect(fs.stat(join(dest, 'etcdctl'))).rejects.toThrow();
+    const right = await archive(e36!.version, machine, e36!.bin);
+    const ok = await runScript('install-etcd-tools.sh', [right.file, right.sha, dest]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('KES_INSTALLED=etcdctl');
+    expect(ok.stdout).toContain(`KES_VERSION=${e36!.version}`);
   });
 });

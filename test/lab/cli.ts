@@ -8,7 +8,7 @@
 // interrupted `up` (Ctrl-C) tears down what it built.
 import { spawnSync } from 'node:child_process';
 import { DEFAULT_BASE_DIR, isClean, Lab, leftovers, packEtcdRelease } from './index';
-import type { LbKind } from './types';
+import type { LabOptions, LbKind } from './types';
 
 function parseArgs(argv: string[]): { cmd: string; pos: string[]; opt: Map<string, string>; rest: string[] } {
   const dd = argv.indexOf('--');
@@ -45,6 +45,7 @@ async function main(): Promise<number> {
         lb: (opt.get('lb') ?? 'haproxy') as LbKind,
         user: opt.get('user') ?? 'root',
         noEtcdTools: opt.get('no-etcd-tools')?.split(',').filter(Boolean),
+        etcd: opt.get('etcd') as LabOptions['etcd'],
         varQuotaMB: opt.has('var-quota-mb') ? num('var-quota-mb', 2048) : undefined,
         waitReady: !opt.has('no-wait'),
         baseDir,
@@ -120,7 +121,7 @@ async function main(): Promise<number> {
     default:
       console.log(`usage: npm run lab -- up|down|status|ssh HOST|list|leftovers|release-archive [options]
   up:   --masters N(1-5, 3) --workers N(0) --spares N(0-5, 0) --lb haproxy|nginx|none --user root|NAME
-        --prefix P --subnet CIDR(in 198.18.0.0/15) --no-etcd-tools h1,h2 --var-quota-mb N --no-wait --json
+        --prefix P --subnet CIDR(in 198.18.0.0/15) --no-etcd-tools h1,h2 --etcd 3.6|3.5|3.4 --var-quota-mb N --no-wait --json
   down: --prefix P | --all      status/ssh: --prefix P (optional when only one lab exists)`);
       return cmd === 'help' ? 0 : 2;
   }

@@ -1,6 +1,6 @@
 // Helpers for the lab self-tests (and later for integration tests that drive the app against a lab).
 import { parseDocument } from 'yaml';
-import { initialClusterFlag, Lab, type LabOptions } from './index';
+import { Lab, type LabOptions } from './index';
 import { run, shq, waitFor } from './util';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -53,7 +53,7 @@ export function editEtcdManifestForRestore(
   );
   cmd.push(
     `--data-dir=${o.dataDir}`,
-    `--initial-cluster=${initialClusterFlag(o.members)}`,
+    `--initial-cluster=${o.members.map((m) => `${m.name}=https://${m.address}:2380`).join(',')}`,
     '--initial-cluster-state=new',
     `--initial-cluster-token=${o.token}`,
   );

@@ -33,6 +33,7 @@ export function seedPath(h: HostSpec, hostPath: string): string {
     ['/etc/', 'upper/etc/'],
     ['/var/', 'varfs/upper/'],
     ['/usr/local/', 'upper/usrlocal/'],
+    ['/usr/bin/', 'upper/usrbin/'],
     ['/opt/', 'upper/opt/'],
     ['/home/', 'upper/home/'],
     ['/root/', 'root/'],
@@ -117,10 +118,12 @@ ${ov('usrlocal', '/usr/local')}
 ${ov('opt', '/opt')}
 ${ov('home', '/home')}
 if [ -e ${D}/no-etcd-tools ]; then
-  # this host lacks etcd tools: whiteouts hide them in an overlay over /usr/bin
-  for f in etcd etcdctl etcdutl; do [ -e ${D}/upper/usrbin/$f ] || mknod ${D}/upper/usrbin/$f c 0 0; done
-  ${ov('usrbin', '/usr/bin')}
+  # this host lacks etcd tools: whiteouts hide them (the machine's own Debian etcd among them)
+  for f in etcd etcdctl etcdutl; do rm -f ${D}/upper/usrbin/$f; mknod ${D}/upper/usrbin/$f c 0 0; done
 fi
+# /usr/bin is the host's own too: the packages the lab "installed" (kubeadm, kubectl, the kubelet
+# and crictl stand-ins, the etcd tools of the lab's etcd version) live in its upper layer
+${ov('usrbin', '/usr/bin')}
 mount --bind ${D}/root /root
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mkdir -p /run/sshd /run/lock /run/systemd/system && chmod 0755 /run/sshd

@@ -2,8 +2,19 @@
 //   const lab = await Lab.up({ masters: 3, spares: 2, lb: 'haproxy' });
 //   lab.hosts, lab.keyPath, lab.knownHosts, lab.inventory, await lab.ssh('m1', 'hostname'), await lab.down();
 // See README.md for topology options, what is real and what is emulated, and the fault hooks.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { bundleEmulators } from './emul/bundle';
 import { EtcdClient } from './emul/etcd-client';
 import { KubeClient } from './emul/k8s-common';
@@ -27,20 +38,25 @@ import {
   type SeedFile,
 } from './host';
 import {
-  apiserverManifest,
-  buildPki,
-  controllerManagerManifest,
+  caCertHash,
   controlPlaneEndpoint,
-  etcdManifest,
+  etcdFlagsFor,
+  initConfig,
+  joinConfig,
+  KUBEADM_CONFIG_PATH,
   KUBELET_DROPIN,
   KUBELET_UNIT,
-  kubeconfig,
-  kubeletConfig,
-  KUBERNETES_VERSION,
-  pkiKeyCount,
-  schedulerManifest,
-  type Endpoint,
+  newKubeadmSecrets,
+  etcdImageTag,
 } from './kubeadm';
+import {
+  defaultEtcdMinor,
+  etcdRelease,
+  etcdTools,
+  KUBE_BINARIES,
+  kubernetesBinDir,
+  KUBERNETES_VERSION,
+} from './binaries';
 import { lbFiles } from './lb';
 import { leftovers, type Leftovers } from './leftovers';
 import {
@@ -54,9 +70,7 @@ import {
   releaseSubnet,
   reserveSubnet,
 } from './net';
-import { KeyPool, Pki } from './pki';
 import { preflight } from './preflight';
-import { etcdVersion } from './release';
 import type { HostSpec, LabInventory, LabOptions, LabState, NodeRole } from './types';
 import { run, runSync, shq, waitFor, type RunResult } from './util';
 
@@ -64,11 +78,13 @@ export * from './types';
 export { assertLabAddress, assertLabUrl, LAB_RANGE } from './guard';
 export { leftovers, isClean, type Leftovers } from './leftovers';
 export { packEtcdRelease, type EtcdRelease } from './release';
-export { etcdManifest, apiserverManifest, initialClusterFlag, KUBERNETES_VERSION } from './kubeadm';
+export { KUBERNETES_VERSION, etcdRelease, ETCD_MINORS, type EtcdMinor } from './binaries';
 export { EtcdClient } from './emul/etcd-client';
 export { KubeClient } from './emul/k8s-common';
 
 export const DEFAULT_BASE_DIR = process.env.KES_LAB_DIR ?? '/tmp/kes-lab';
+// Shared by every host through the lower layer of their /usr/local overlay (the machine's own
+// /usr/local): the "container images" (hard links of the cached binaries) and the stand-ins.
 const IMAGES = '/usr/local/lib/kes-lab/images';
 const LABLIB = '/usr/local/lib/kes-lab';
 
@@ -154,7 +170,9 @@ export class Lab {
       user,
       varQuotaMB: opts.varQuotaMB ?? 2048,
       k8sVersion: KUBERNETES_VERSION,
-      etcdVersion: await etcdVersion(),
+      etcdMinor: opts.etcd ?? defaultEtcdMinor(),
+      etcdVersion: etcdRelease(opts.etcd ?? defaultEtcdMinor()).version,
+      kubeadm: newKubeadmSecrets(),
       createdAt: new Date().toISOString(),
       hosts,
     };
@@ -177,7 +195,9 @@ export class Lab {
           return '';
         }
       });
-      lab.downSync();
+      // KES_LAB_KEEP_ON_FAIL=1 leaves a failed lab running for a post-mortem (`lab down` removes it)
+      if (process.env.KES_LAB_KEEP_ON_FAIL === '1') lab.keep();
+      else lab.downSync();
       const err = e instanceof Error ? e : new Error(String(e));
       err.message += `\n${hostLog.filter(Boolean).join('\n')}`;
       throw err;
@@ -216,16 +236,14 @@ export class Lab {
     const s = this.state;
     const t = (label: string, since: number): void => this.log(`${label}: ${Date.now() - since} ms`);
     let t1 = Date.now();
-    const pool = new KeyPool(join(s.dir, '..', '.keypool'));
-    const pki = new Pki(join(s.dir, 'pki'), pool);
     await Promise.all([
-      pool.ensure(pkiKeyCount(s)).then(() => buildPki(pki, s)),
       bundleEmulators(join(s.dir, 'emul')).then((r) => Object.values(r).forEach((f) => chmodSync(f, 0o755))),
       this.sshKeys(),
       Promise.all(s.hosts.map((h) => prepareHostDirs(h, s.varQuotaMB))),
       createNetwork(s.prefix, s.subnet, s.hosts),
     ]);
-    t('keys, PKI, emulators, network', t1);
+    installImages(s);
+    t('keys, stand-ins, images, network', t1);
     t1 = Date.now();
     for (const h of s.hosts) this.seedHost(h);
     for (const h of s.hosts) h.pid = startHost(h, s.prefix);
@@ -235,12 +253,7 @@ export class Lab {
     );
     t('hosts booted, sshd answering', t1);
     if (!waitReady) return;
-    t1 = Date.now();
-    await this.joinEtcd();
-    t('etcd cluster formed (kubeadm join order)', t1);
-    t1 = Date.now();
-    await this.waitControlPlane();
-    t('apiservers ready, nodes registered', t1);
+    await this.kubeadmCluster(t);
   }
 
   private async sshKeys(): Promise<void> {
@@ -272,10 +285,9 @@ export class Lab {
     writeFileSync(this.knownHostsPath, lines.join('\n') + '\n');
   }
 
-  /** Everything a host needs on its disks before it boots. */
+  /** Everything a host needs on its disks before it boots: what the packages would have installed. */
   private seedHost(h: HostSpec): void {
     const s = this.state;
-    const pkiDir = join(s.dir, 'pki');
     const emul = join(s.dir, 'emul');
     const pub = readFileSync(`${this.keyPath}.pub`, 'utf8').trim();
     const files: SeedFile[] = [
@@ -295,153 +307,35 @@ export class Lab {
     if (s.user === 'root') files.push({ path: '/root/.ssh/authorized_keys', content: `${pub}\n`, mode: 0o600 });
     else files.push({ path: '/etc/sudoers.d/90-kes-lab', content: `${s.user} ALL=(ALL) NOPASSWD:ALL\n`, mode: 0o440 });
     const enable: string[] = [];
-    const cpe = controlPlaneEndpoint(s);
-    const ca = readFileSync(join(pkiDir, 'ca.crt'), 'utf8');
-    const pem = (p: string): string => readFileSync(join(pkiDir, p), 'utf8');
-
+    if (h.etcdTools) {
+      // the etcd tools of the lab's etcd version, as a distribution package would put them
+      const rel = etcdRelease(s.etcdMinor);
+      for (const b of etcdTools(rel.dir)) files.push({ path: `/usr/bin/${b}`, copyFrom: join(rel.dir, b) });
+    }
     if (h.role === 'master' || h.role === 'worker') {
-      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+      // what the kubelet/kubeadm/kubectl (+ cri-tools) packages install; kubelet and crictl are stand-ins
+      const kube = kubernetesBinDir();
       files.push(
+        { path: '/usr/bin/kubeadm', copyFrom: join(kube, 'kubeadm') },
+        { path: '/usr/bin/kubectl', copyFrom: join(kube, 'kubectl') },
         { path: `${LABLIB}/kubelet.cjs`, copyFrom: join(emul, 'kubelet.cjs') },
+        { path: `${LABLIB}/crictl.cjs`, copyFrom: join(emul, 'crictl.cjs') },
         {
-          path: `${LABLIB}/bin/kubelet`,
+          path: '/usr/bin/kubelet',
           content: `#!/bin/sh\n# kubelet stand-in of the test lab (test/lab/emul/kubelet.ts)\nexec /usr/bin/node ${LABLIB}/kubelet.cjs "$@"\n`,
+          mode: 0o755,
+        },
+        {
+          path: '/usr/bin/crictl',
+          content: `#!/bin/sh\n# crictl stand-in of the test lab (test/lab/emul/crictl.ts): the lab's pods as containers\nexec /usr/bin/node ${LABLIB}/crictl.cjs "$@"\n`,
           mode: 0o755,
         },
         { path: '/etc/systemd/system/kubelet.service', content: KUBELET_UNIT },
         { path: '/etc/systemd/system/kubelet.service.d/10-kubeadm.conf', content: KUBELET_DROPIN },
-        { path: '/var/lib/kubelet/config.yaml', content: kubeletConfig() },
-        {
-          path: '/var/lib/kubelet/kubeadm-flags.env',
-          content:
-            'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10"\n',
-        },
-        {
-          path: `/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`,
-          content: pem(`${h.name}/kubelet-client.crt`) + pem(`${h.name}/kubelet-client.key`),
-          mode: 0o600,
-        },
-        {
-          path: '/var/lib/kubelet/pki/kubelet-client-current.pem',
-          symlink: `/var/lib/kubelet/pki/kubelet-client-${stamp}.pem`,
-        },
-        { path: '/etc/kubernetes/pki/ca.crt', content: ca },
-        {
-          path: '/etc/kubernetes/kubelet.conf',
-          content: kubeconfig({
-            server: `https://${cpe}`,
-            user: `system:node:${h.name}`,
-            caPem: ca,
-            cert: { file: '/var/lib/kubelet/pki/kubelet-client-current.pem' },
-            key: { file: '/var/lib/kubelet/pki/kubelet-client-current.pem' },
-          }),
-          mode: 0o600,
-        },
+        { path: '/etc/crictl.yaml', content: 'runtime-endpoint: unix:///var/run/containerd/containerd.sock\n' },
       );
       mkdirSync(join(h.dir, 'upper', 'etc', 'kubernetes', 'manifests'), { recursive: true });
       enable.push('kubelet.service');
-    }
-    if (h.role === 'master') {
-      const k = (p: string, key = false): SeedFile => ({
-        path: `/etc/kubernetes/pki/${p}`,
-        content: pem(
-          p.startsWith('etcd/') && !['etcd/ca.crt', 'etcd/ca.key'].includes(p)
-            ? `${h.name}/${p}`
-            : [
-                  'ca.crt',
-                  'ca.key',
-                  'front-proxy-ca.crt',
-                  'front-proxy-ca.key',
-                  'sa.key',
-                  'sa.pub',
-                  'etcd/ca.crt',
-                  'etcd/ca.key',
-                ].includes(p)
-              ? p
-              : `${h.name}/${p}`,
-        ),
-        mode: key ? 0o600 : 0o644,
-      });
-      for (const base of [
-        'ca',
-        'front-proxy-ca',
-        'apiserver',
-        'apiserver-kubelet-client',
-        'apiserver-etcd-client',
-        'front-proxy-client',
-        'etcd/ca',
-        'etcd/server',
-        'etcd/peer',
-        'etcd/healthcheck-client',
-      ]) {
-        files.push(k(`${base}.crt`), k(`${base}.key`, true));
-      }
-      files.push(k('sa.key', true), k('sa.pub'));
-      const adminConf = (user: string, base: string, server: string): string =>
-        kubeconfig({ server: `https://${server}`, user, caPem: ca, cert: pem(`${base}.crt`), key: pem(`${base}.key`) });
-      const local = `${h.address}:6443`;
-      files.push(
-        { path: '/etc/kubernetes/admin.conf', content: adminConf('kubernetes-admin', 'admin', cpe), mode: 0o600 },
-        {
-          path: '/etc/kubernetes/controller-manager.conf',
-          content: adminConf('system:kube-controller-manager', `${h.name}/controller-manager`, local),
-          mode: 0o600,
-        },
-        {
-          path: '/etc/kubernetes/scheduler.conf',
-          content: adminConf('system:kube-scheduler', `${h.name}/scheduler`, local),
-          mode: 0o600,
-        },
-        { path: '/etc/kubernetes/manifests/kube-apiserver.yaml', content: apiserverManifest(h.address), mode: 0o600 },
-        {
-          path: '/etc/kubernetes/manifests/kube-controller-manager.yaml',
-          content: controllerManagerManifest(),
-          mode: 0o600,
-        },
-        { path: '/etc/kubernetes/manifests/kube-scheduler.yaml', content: schedulerManifest(), mode: 0o600 },
-        // "container images": the etcd binary (a hard link, so hiding /usr/bin/etcd does not stop the pod)
-        { path: `${IMAGES}/etcd/etcd`, copyFrom: '/usr/bin/etcd' },
-        { path: `${LABLIB}/apiserver.cjs`, copyFrom: join(emul, 'apiserver.cjs') },
-        {
-          path: `${IMAGES}/kube-apiserver/kube-apiserver`,
-          content: `#!/bin/sh\n# kube-apiserver stand-in of the test lab (test/lab/emul/apiserver.ts)\nexec /usr/bin/node ${LABLIB}/apiserver.cjs "$@"\n`,
-          mode: 0o755,
-        },
-        { path: `${LABLIB}/idle.pem`, content: pem('idle.crt') + pem('idle.key'), mode: 0o600 },
-      );
-      for (const [comp, port] of [
-        ['kube-controller-manager', 10257],
-        ['kube-scheduler', 10259],
-      ] as const) {
-        files.push(
-          { path: `${LABLIB}/bin/${comp}`, copyFrom: '/usr/bin/openssl' },
-          {
-            path: `${IMAGES}/${comp}/${comp}`,
-            mode: 0o755,
-            content: `#!/bin/sh
-# ${comp} stand-in of the test lab: serves HTTPS on its secure port (probes see it healthy) and
-# controls nothing. It is openssl s_server under the component's name, so pgrep/pkill find it.
-port=${port}; bind=127.0.0.1
-for a; do case "$a" in --secure-port=*) port="\${a#*=}";; --bind-address=*) bind="\${a#*=}";; esac; done
-exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LABLIB}/idle.pem
-`,
-          },
-        );
-      }
-      if (h === s.hosts.find((x) => x.role === 'master')) {
-        files.push(
-          {
-            path: '/etc/kubernetes/super-admin.conf',
-            content: adminConf('kubernetes-super-admin', 'super-admin', local),
-            mode: 0o600,
-          },
-          {
-            path: '/etc/kubernetes/manifests/etcd.yaml',
-            content: etcdManifest({ name: h.name, address: h.address, initialCluster: [h], state: 'new' }),
-            mode: 0o600,
-          },
-        );
-      }
     }
     if (h.role === 'lb' && s.lb !== 'none') {
       const lb = lbFiles(
@@ -465,36 +359,78 @@ exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LA
     );
   }
 
-  /** kubeadm's join order: first master alone ("new"), then member add + manifest ("existing") one by one. */
-  private async joinEtcd(): Promise<void> {
-    const masters = this.masters;
-    const etcd = this.etcdClient([masters[0]]);
-    try {
-      await waitFor(`etcd on ${masters[0].name}`, () => etcd.healthy(this.etcdUrl(masters[0])), 30_000, 100);
-      const joined: Endpoint[] = [masters[0]];
-      for (const m of masters.slice(1)) {
-        // etcd refuses a new member until the cluster has been healthy for a while ("unhealthy
-        // cluster"); kubeadm retries the same way
-        const tAdd = Date.now();
-        await waitFor(
-          `etcd member add ${m.name}`,
-          () => etcd.memberAdd(`https://${m.address}:2380`).then(() => true),
-          30_000,
-          200,
-        );
-        this.log(`member add ${m.name} accepted after ${Date.now() - tAdd} ms`);
-        joined.push(m);
-        await hostWriteFile(
-          m,
-          '/etc/kubernetes/manifests/etcd.yaml',
-          etcdManifest({ name: m.name, address: m.address, initialCluster: [...joined], state: 'existing' }),
-          0o600,
-        );
-        await waitFor(`etcd on ${m.name}`, () => etcd.healthy(this.etcdUrl(m)), 30_000, 100);
-      }
-    } finally {
-      etcd.close();
+  /**
+   * The real kubeadm makes the cluster: `kubeadm init` on the first master (the LB as control-plane
+   * endpoint, certificates uploaded), then `kubeadm join --control-plane` on the other masters one
+   * at a time (each adds its etcd member, as kubeadm requires), then the workers together.
+   */
+  private async kubeadmCluster(t: (label: string, since: number) => void): Promise<void> {
+    const s = this.state;
+    const [first, ...others] = this.masters;
+    let t1 = Date.now();
+    await this.kubeadm(first, initConfig(s, first, s.kubeadm, s.etcdVersion), 'init');
+    t(`kubeadm init on ${first.name}`, t1);
+    const caPem = await hostReadFile(first, '/etc/kubernetes/pki/ca.crt');
+    await this.saveClientCredentials(first);
+    const hash = caCertHash(caPem);
+    for (const m of others) {
+      t1 = Date.now();
+      await this.kubeadm(m, joinConfig(s, m, s.kubeadm, hash, true), 'join');
+      t(`kubeadm join --control-plane on ${m.name}`, t1);
     }
+    t1 = Date.now();
+    const workers = s.hosts.filter((h) => h.role === 'worker');
+    await Promise.all(workers.map((w) => this.kubeadm(w, joinConfig(s, w, s.kubeadm, hash, false), 'join')));
+    if (workers.length) t('kubeadm join of the workers', t1);
+    t1 = Date.now();
+    await this.waitControlPlane();
+    t('apiservers ready through the endpoint, nodes Ready, control-plane pods running', t1);
+  }
+
+  /** Run kubeadm init/join on a host with its config file; the output lands in the lab dir. */
+  private async kubeadm(h: HostSpec, config: string, verb: 'init' | 'join'): Promise<void> {
+    await hostWriteFile(h, KUBEADM_CONFIG_PATH, config, 0o600);
+    // kubeadm 1.36 spells two etcd flags the 3.6 way: for an older etcd the lab rewrites them in
+    // etcd.yaml as soon as kubeadm writes it (the kubelet stand-in restarts the pod on the change).
+    const legacy =
+      etcdFlagsFor(this.state.etcdMinor, '- --feature-gates=InitialCorruptCheck=true') !==
+      '- --feature-gates=InitialCorruptCheck=true';
+    const fix = legacy
+      ? `( f=/etc/kubernetes/manifests/etcd.yaml; while kill -0 $kpid 2>/dev/null; do
+           if grep -q -- '--feature-gates=InitialCorruptCheck=true' $f 2>/dev/null; then
+             sed -i -e 's/--feature-gates=InitialCorruptCheck=true/--experimental-initial-corrupt-check=true/' \
+               -e 's/--watch-progress-notify-interval=/--experimental-watch-progress-notify-interval=/' $f
+           fi; sleep 0.1; done ) &`
+      : '';
+    const r = await hostExec(
+      h,
+      `kubeadm ${verb} --config ${KUBEADM_CONFIG_PATH}${verb === 'init' ? ' --upload-certs' : ''} -v=1 >/root/kubeadm-${verb}.log 2>&1 & kpid=$!
+${fix}
+wait $kpid; rc=$?; wait; cat /root/kubeadm-${verb}.log; exit $rc`,
+      { allowFail: true, timeoutMs: 300_000 },
+    );
+    writeFileSync(join(h.dir, `kubeadm-${verb}.log`), r.stdout + r.stderr);
+    if (r.code !== 0)
+      throw new Error(`kubeadm ${verb} on ${h.name} failed (exit ${r.code}):\n${(r.stdout + r.stderr).slice(-4000)}`);
+  }
+
+  /** Keep the lab's own client credentials: kubeadm's admin.conf and an etcd healthcheck client. */
+  private async saveClientCredentials(first: HostSpec): Promise<void> {
+    const d = join(this.state.dir, 'pki');
+    mkdirSync(join(d, 'etcd'), { recursive: true, mode: 0o700 });
+    const files: [string, string][] = [
+      ['/etc/kubernetes/admin.conf', 'admin.conf'],
+      ['/etc/kubernetes/pki/ca.crt', 'ca.crt'],
+      ['/etc/kubernetes/pki/etcd/ca.crt', 'etcd/ca.crt'],
+      ['/etc/kubernetes/pki/etcd/healthcheck-client.crt', 'etcd/lab-client.crt'],
+      ['/etc/kubernetes/pki/etcd/healthcheck-client.key', 'etcd/lab-client.key'],
+    ];
+    for (const [from, to] of files) writeFileSync(join(d, to), await hostReadFile(first, from), { mode: 0o600 });
+    const kc = parseYaml(readFileSync(join(d, 'admin.conf'), 'utf8')) as {
+      users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
+    };
+    writeFileSync(join(d, 'admin.crt'), Buffer.from(kc.users[0].user['client-certificate-data'], 'base64'));
+    writeFileSync(join(d, 'admin.key'), Buffer.from(kc.users[0].user['client-key-data'], 'base64'), { mode: 0o600 });
   }
 
   private async waitControlPlane(): Promise<void> {
@@ -506,19 +442,20 @@ exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LA
           waitFor(
             `apiserver on ${m.name}`,
             async () => (await this.api(m).call('GET', '/readyz')).status === 200,
-            30_000,
-            100,
+            60_000,
+            200,
           ),
         ),
       );
       await waitFor(
-        'nodes registered and control-plane pods running',
+        'nodes Ready and control-plane pods running',
         async () => {
           const nodes = await api.call('GET', '/api/v1/nodes');
-          const items = ((nodes.body as { items?: { metadata: { name: string } }[] }).items ?? []).map(
-            (n) => n.metadata.name,
-          );
-          if (!kubeletHosts.every((h) => items.includes(h.name))) return false;
+          type N = { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } };
+          const ready = ((nodes.body as { items?: N[] }).items ?? [])
+            .filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+            .map((n) => n.metadata.name);
+          if (!kubeletHosts.every((h) => ready.includes(h.name))) return false;
           const pods = await api.call('GET', '/api/v1/namespaces/kube-system/pods');
           const list =
             (
@@ -527,13 +464,13 @@ exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LA
               }
             ).items ?? [];
           return this.masters.every((m) =>
-            ['etcd', 'kube-apiserver'].every(
+            ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].every(
               (c) => list.find((p) => p.metadata.name === `${c}-${m.name}`)?.status?.containerStatuses?.[0]?.ready,
             ),
           );
         },
-        30_000,
-        200,
+        90_000,
+        300,
       );
     } finally {
       api.close();
@@ -629,15 +566,14 @@ exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LA
   }
 
   /** Admin client for the Kubernetes API (kubernetes-admin cert), through the LB or straight to one master. */
-  api(master?: HostSpec): KubeClient & { close(): void } {
+  api(master?: HostSpec): KubeClient {
     const server = master ? `https://${master.address}:6443` : this.apiEndpoint;
     assertLabAddress(new URL(server).hostname, this.state.subnet);
-    const c = new KubeClient(server, {
+    return new KubeClient(server, {
       ca: this.pem('ca.crt'),
       cert: this.pem('admin.crt'),
       key: this.pem('admin.key'),
     });
-    return Object.assign(c, { close: () => (c as unknown as { agent: { destroy(): void } }).agent.destroy() });
   }
 
   etcdUrl(m: HostSpec): string {
@@ -727,6 +663,12 @@ exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LA
   corruptFile(host: string, path: string, opts?: { offset?: number; bytes?: number }): Promise<void> {
     return faults.corruptFile(this.host(host), path, opts);
   }
+  stickyKubelet(host: string, restartKubelet = true): Promise<void> {
+    return faults.stickyKubelet(this.host(host), restartKubelet);
+  }
+  looseKubelet(host: string): Promise<void> {
+    return faults.looseKubelet(this.host(host));
+  }
   async hideEtcdTools(host: string): Promise<void> {
     await faults.hideEtcdTools(this.host(host));
     this.save();
@@ -794,6 +736,40 @@ exec ${LABLIB}/bin/${comp} s_server -quiet -www -accept "$bind:$port" -cert ${LA
   /** The pid of a host's PID 1 (root-namespace numbering), for debugging. */
   initPid(host: string): number | undefined {
     return hostInitPid(this.host(host));
+  }
+}
+
+/**
+ * The "container images" of the static pods kubeadm writes: the cached real binaries, hard-linked
+ * under /usr/local/lib/kes-lab/images/<image>/<tag>/ on this machine (every host sees it through
+ * its /usr/local overlay). Idempotent; several labs share it.
+ */
+function installImages(s: LabState): void {
+  const kube = kubernetesBinDir();
+  const rel = etcdRelease(s.etcdMinor);
+  const entries: [string, string][] = [
+    ...KUBE_BINARIES.filter((b) => b.startsWith('kube-')).map((b): [string, string] => [
+      join(kube, b),
+      join(IMAGES, b, s.k8sVersion, b),
+    ]),
+    [join(rel.dir, 'etcd'), join(IMAGES, 'etcd', etcdImageTag(rel.version), 'etcd')],
+  ];
+  for (const [from, to] of entries) {
+    if (existsSync(to)) continue;
+    mkdirSync(dirname(to), { recursive: true });
+    const tmp = `${to}.tmp-${process.pid}`;
+    try {
+      linkSync(from, tmp);
+    } catch {
+      copyFileSync(from, tmp);
+    }
+    chmodSync(tmp, 0o755);
+    try {
+      linkSync(tmp, to);
+    } catch {
+      /* another lab won the race */
+    }
+    rmSync(tmp, { force: true });
   }
 }
 

@@ -77,8 +77,9 @@ describe('lab: 3 masters + haproxy + 2 spares', () => {
     const cmd: string[] = etcd.spec.containers[0].command;
     expect(cmd).toContain('--data-dir=/var/lib/etcd');
     expect(cmd).toContain('--initial-cluster-state=existing');
+    // kubeadm join lists the joining member first, then the members it found
     expect(cmd.find((f) => f.startsWith('--initial-cluster='))).toMatch(
-      /^--initial-cluster=m1=https:\/\/[\d.]+:2380,m2=https/,
+      /^--initial-cluster=m2=https:\/\/[\d.]+:2380,m1=https/,
     );
     expect(etcd.spec.volumes.find((v: { name: string }) => v.name === 'etcd-data').hostPath.path).toBe('/var/lib/etcd');
     const api = parse((await lab.ssh('m1', 'cat /etc/kubernetes/manifests/kube-apiserver.yaml')).stdout);
@@ -131,36 +132,36 @@ describe('lab: 3 masters + haproxy + 2 spares', () => {
     expect(anon.code).not.toBe(0);
   });
 
-  it('shows etcd and kube-apiserver mirror pods Running, and not running when their process is killed', async () => {
-    for (const m of lab.masters) {
-      expect(containerRunning(await mirrorPod(lab, `etcd-${m.name}`))).toBe(true);
-      expect(containerRunning(await mirrorPod(lab, `kube-apiserver-${m.name}`))).toBe(true);
-    }
-    for (const [host, proc, pod] of [
-      ['m3', 'etcd', 'etcd-m3'],
-      ['m2', 'kube-apiserver', 'kube-apiserver-m2'],
+  it('shows every control-plane mirror pod Running, and restarts a killed etcd or apiserver (crictl and the API agree)', async () => {
+    for (const m of lab.masters)
+      for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'])
+        expect(containerRunning(await mirrorPod(lab, `${c}-${m.name}`)), `${c}-${m.name}`).toBe(true);
+    // A master's kubelet talks to its own apiserver (kubeadm 1.36's local mode), which needs the
+    // local etcd: while either is down that kubelet cannot report it, exactly as on a real master.
+    // So the restart is observed through the runtime (crictl) first, then through the API.
+    for (const [host, proc] of [
+      ['m3', 'etcd'],
+      ['m2', 'kube-apiserver'],
     ]) {
+      const attempt = async (): Promise<number> => {
+        const out = (await lab.ssh(host, `crictl ps --name '^${proc}$' -o json`)).stdout;
+        const cs = (JSON.parse(out) as { containers: { metadata: { attempt: number } }[] }).containers;
+        return cs.length === 1 ? cs[0].metadata.attempt : -1;
+      };
+      const before = await attempt();
+      expect(before).toBeGreaterThanOrEqual(0);
       expect(await lab.killProcess(host, proc)).toBe(1);
-      const down = await waitFor(
-        `${pod} not running`,
-        async () => {
-          const p = await mirrorPod(lab, pod);
-          return p && !containerRunning(p) ? p : undefined;
-        },
-        10_000,
-        100,
-      );
-      expect(down.status.containerStatuses[0].ready).toBe(false);
+      await waitFor(`${proc} on ${host} restarted by the kubelet`, async () => (await attempt()) > before, 30_000, 200);
       const back = await waitFor(
-        `${pod} running again`,
+        `${proc}-${host} mirror pod Running again with a restart counted`,
         async () => {
-          const p = await mirrorPod(lab, pod);
-          return containerRunning(p) ? p : undefined;
+          const p = await mirrorPod(lab, `${proc}-${host}`);
+          return containerRunning(p) && p!.status.containerStatuses[0].restartCount > before ? p : undefined;
         },
-        30_000,
-        200,
+        60_000,
+        300,
       );
-      expect(back.status.containerStatuses[0].restartCount).toBeGreaterThanOrEqual(1);
+      expect(back.status.containerStatuses[0].restartCount).toBe(before + 1);
     }
   });
 
@@ -171,7 +172,7 @@ describe('lab: 3 masters + haproxy + 2 spares', () => {
     await waitFor(
       'm1 apiserver gone',
       async () => (await lab.ssh('m1', 'pgrep -x kube-apiserver || echo gone')).stdout.trim() === 'gone',
-      15_000,
+      45_000, // the kubelet's 30 s termination grace + the apiserver's own shutdown
       100,
     );
     const codes: number[] = [];
@@ -222,7 +223,8 @@ describe('lab: 3 masters + haproxy + 2 spares', () => {
         lab.masters.map(async (m) => {
           await lab.ssh(
             m.name,
-            `ETCDCTL_API=3 etcdctl snapshot restore /root/snap.db --name ${m.name} --initial-cluster ${members.map((x) => `${x.name}=https://${x.address}:2380`).join(',')} --initial-cluster-token restore-1 --initial-advertise-peer-urls https://${m.address}:2380 --data-dir ${dataDir}`,
+            // etcd >= 3.5 restores with etcdutl (3.6 has no `etcdctl snapshot restore`); 3.4 only with etcdctl
+            `$(command -v etcdutl >/dev/null && echo etcdutl || echo 'env ETCDCTL_API=3 etcdctl') snapshot restore /root/snap.db --name ${m.name} --initial-cluster ${members.map((x) => `${x.name}=https://${x.address}:2380`).join(',')} --initial-cluster-token restore-1 --initial-advertise-peer-urls https://${m.address}:2380 --data-dir ${dataDir}`,
           );
           const orig = (await lab.ssh(m.name, 'cat /root/etcd.yaml.orig')).stdout;
           const edited = editEtcdManifestForRestore(orig, { dataDir, token: 'restore-1', members });

@@ -38,7 +38,7 @@ describe('lab: nginx LB, sudo user, worker, host without etcd tools', () => {
     await waitFor(
       'm2 apiserver gone',
       async () => (await lab.ssh('m2', 'pgrep -x kube-apiserver || echo gone')).stdout.trim() === 'gone',
-      15_000,
+      45_000, // the kubelet's 30 s termination grace + the apiserver's own shutdown
       100,
     );
     // nginx (OSS) only has passive health checks: on a loaded 2-core machine a fresh connection

@@ -1,6 +1,9 @@
 // Shared shapes of the lab: the options a test or the CLI passes, and the state written to
 // <lab dir>/state.json so `lab down`/`lab status` (another process) can find everything again.
 
+import type { EtcdMinor } from './binaries';
+import type { KubeadmSecrets } from './kubeadm';
+
 export type LbKind = 'haproxy' | 'nginx' | 'none';
 export type HostRole = 'lb' | 'master' | 'worker' | 'spare';
 /** Roles as the app's inventory names them (a spare host has none until the app gives it one). */
@@ -17,13 +20,15 @@ export interface LabOptions {
   lb?: LbKind; // default haproxy
   /** 'root' (default) or a user name: that account gets the key and passwordless sudo. */
   user?: string;
+  /** etcd minor of the static pods and the hosts' etcd tools (default KES_LAB_ETCD or 3.6). */
+  etcd?: EtcdMinor;
   /** Hosts (by name, e.g. 's1') whose /usr/bin has no etcd/etcdctl. */
   noEtcdTools?: string[];
   /** Size cap of each host's /var upper layer (tmpfs); fillDisk() shrinks it at runtime. Default 2048. */
   varQuotaMB?: number;
   /** Parent of the per-lab dir. Default /tmp/kes-lab (hosts get a private /tmp so they cannot see it). */
   baseDir?: string;
-  /** Wait for etcd, apiservers, LB and node registration (default true); false returns once sshd answers. */
+  /** Run kubeadm and wait for etcd, apiservers, LB and nodes (default true); false returns once sshd answers. */
   waitReady?: boolean;
   /** Tear the lab down on SIGINT/SIGTERM/exit of this process (default true for the API, false for `lab up`). */
   cleanupOnExit?: boolean;
@@ -54,7 +59,9 @@ export interface LabState {
   user: string;
   varQuotaMB: number;
   k8sVersion: string;
-  etcdVersion: string;
+  etcdMinor: EtcdMinor;
+  etcdVersion: string; // "3.6.16": the etcd that runs (static pods) and the hosts' etcd tools
+  kubeadm: KubeadmSecrets; // bootstrap token + certificate key of the lab's joins
   createdAt: string;
   hosts: HostSpec[];
 }

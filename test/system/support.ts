@@ -161,15 +161,27 @@ export function labReadyz(lab: Lab, timeoutMs = 2000): Promise<boolean> {
 export const DEMO_POD = {
   apiVersion: 'v1',
   kind: 'Pod',
-  metadata: { name: 'demo-nginx', namespace: 'default' },
-  spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
+  metadata: { name: 'demo-nginx', namespace: 'default', labels: { app: 'demo-nginx' } },
+  spec: {
+    containers: [{ name: 'nginx', image: 'nginx' }],
+    // a lab cluster is often masters only: let the scheduler place it there (the kubelet stand-in
+    // then runs it as a placeholder process and reports it Running)
+    tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
+  },
 };
 
 /** POST the demo pod through the lab's API endpoint; returns the HTTP status (201 when created). */
 export async function createDemoPod(lab: Lab): Promise<number> {
   const api = lab.api();
   try {
-    return (await api.call('POST', '/api/v1/namespaces/default/pods', DEMO_POD)).status;
+    // The real apiserver refuses pods until the controller-manager has made the namespace's
+    // "default" ServiceAccount (a few seconds after a fresh cluster starts): retry that refusal.
+    for (let i = 0; ; i++) {
+      const r = await api.call('POST', '/api/v1/namespaces/default/pods', DEMO_POD);
+      const serviceAccountMissing = r.status === 403 && JSON.stringify(r.body).includes('serviceaccount');
+      if (!serviceAccountMissing || i >= 60) return r.status;
+      await new Promise((res) => setTimeout(res, 500));
+    }
   } finally {
     api.close();
   }

@@ -10,6 +10,8 @@ import {
 export interface NodeFacts {
   hostname: string;
   user: string;
+  /** `uname -m` (x86_64, aarch64 …): which etcd release archive fits this node. */
+  machine: string | null;
   etcdManifest: string | null;
   apiserverManifest: string | null;
   etcd: EtcdManifestInfo | null;
@@ -66,6 +68,7 @@ export function parseDiscovery(output: string): NodeFacts {
   return {
     hostname: kv.get('hostname') ?? '',
     user: kv.get('user') ?? '',
+    machine: orNull(kv.get('machine')),
     etcdManifest,
     apiserverManifest,
     etcd,

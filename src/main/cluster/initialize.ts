@@ -198,7 +198,12 @@ export async function initializeCluster(
     controlPlaneEndpoint: seedFacts.adminConfServer,
     etcdCaCert: seedFacts.etcdCaCert,
     etcdCaKeyOn: caHolders,
-    etcdVersion: masters.map((m) => m.versions.etcd ?? m.versions.etcdctl).find(Boolean) ?? null,
+    // The version the stacked members run is their image tag (kubeadm runs etcd from an image;
+    // tools on the host may be any version); the host's tools only when no manifest names one.
+    etcdVersion:
+      masterNodes.map((n) => factsByNode.get(n.id)?.etcd?.version).find(Boolean) ??
+      masters.map((m) => m.versions.etcd ?? m.versions.etcdctl).find(Boolean) ??
+      null,
     masters,
     members,
     mode: mode.mode,

@@ -55,7 +55,33 @@ WantedBy=multi-user.target
 `;
 }
 
-export function renderEtcdEnv(m: ExternalMember, c: ExternalClusterConfig): string {
+/**
+ * A value goes into `KEY="value"` of an EnvironmentFile: systemd would interpret quotes,
+ * backslashes and `$`, and a newline would start a new setting, so such values are refused.
+ */
+function checkEnvValue(v: string): void {
+  if (/["\n\\$`]/.test(v)) throw new Error(`Unsafe character in etcd setting: ${v}`);
+}
+
+/**
+ * Settings whose name depends on the etcd version that reads the file. etcd 3.6 renamed most
+ * `--experimental-*` flags (the old names are deprecated, and go in 3.7), and etcd 3.4/3.5 ignore
+ * an ETCD_* variable they do not know with only a log line — so a wrong spelling silently does
+ * nothing. Checked against each version's `etcd --help` (test/integration/scripts-local.test.ts).
+ * The watch progress notification every 5 s is what kubeadm gives its stacked members, so the
+ * apiservers see the same etcd behaviour after a switch. kubeadm's initial corruption check is
+ * deliberately not written: members restored together would each wait ~7 s per peer that is still
+ * starting (see firstStartManifest), time the apiservers are down during a switch.
+ */
+function versionedSettings(version: string | null): [string, string][] {
+  const m = /^v?(\d+)\.(\d+)/.exec(version ?? '');
+  // Unknown version: the 3.4/3.5 spelling, which every etcd from 3.4 to 3.6 reads.
+  const v36 = !!m && (Number(m[1]) > 3 || (Number(m[1]) === 3 && Number(m[2]) >= 6));
+  return [[v36 ? 'ETCD_WATCH_PROGRESS_NOTIFY_INTERVAL' : 'ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL', '5s']];
+}
+
+/** /etc/default/etcd of a member, spelled for `etcdVersion` (the etcd binary that will read it). */
+export function renderEtcdEnv(m: ExternalMember, c: ExternalClusterConfig, etcdVersion: string | null): string {
   const vars: [string, string][] = [
     ['ETCD_NAME', m.name],
     ['ETCD_DATA_DIR', m.dataDir],
@@ -76,8 +102,9 @@ export function renderEtcdEnv(m: ExternalMember, c: ExternalClusterConfig): stri
     ['ETCD_PEER_CERT_FILE', `${EXTERNAL_PKI}/peer.crt`],
     ['ETCD_PEER_KEY_FILE', `${EXTERNAL_PKI}/peer.key`],
     ['ETCD_SNAPSHOT_COUNT', '10000'],
+    ...versionedSettings(etcdVersion),
   ];
-  for (const [, v] of vars) if (/["\n\\$`]/.test(v)) throw new Error(`Unsafe character in etcd setting: ${v}`);
+  for (const [, v] of vars) checkEnvValue(v);
   return `# Managed by Kube Etcd Switch — read by etcd.service (EnvironmentFile).\n${vars.map(([k, v]) => `${k}="${v}"`).join('\n')}\n`;
 }
 
@@ -108,6 +135,8 @@ export function editEtcdEnv(
     ETCD_INITIAL_CLUSTER_TOKEN: edit.token,
     ETCD_INITIAL_CLUSTER_STATE: edit.state,
   };
+  // The same check as renderEtcdEnv: these values come from etcd.yaml, member lists and plans.
+  for (const v of Object.values(map)) if (v !== undefined) checkEnvValue(v);
   const seen = new Set<string>();
   const lines = text.split('\n').map((line) => {
     const m = /^(\s*(?:export\s+)?)([A-Z_][A-Z0-9_]*)=/.exec(line);

@@ -12,6 +12,8 @@ import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, waitFor,
 import {
   ETCD_ENV,
   ETCD_UNIT,
+  MANIFESTS,
+  PARKED,
   LEADER_QUERY_TIMEOUTS,
   leaderLast,
   leaderNode,
@@ -30,8 +32,8 @@ import {
 } from './external-config';
 import { issueMemberCerts, loadCa, type EtcdCa } from './pki';
 import { bringBackState, captureState } from './state';
-import { unifiedDiff } from './manifests';
-import { installTools, type ToolCache } from './tools';
+import { readEtcdManifest, unifiedDiff } from './manifests';
+import { checkRestoreTools, chooseEtcdInstall, installTools, type CachedArchive, type ToolCache } from './tools';
 
 export interface ExternalNodeInfo {
   node: ClusterNode;
@@ -138,15 +140,34 @@ export async function stopExternalUnits(
   await leaderLast(nodes, leader, (n) => unitAction(deps, clusterId, n, 'stop', opts.log), opts);
 }
 
+/**
+ * `noBlock`: queue a start/restart and return at once (`systemctl --no-block`). The unit is
+ * Type=notify and etcd reports ready only once its cluster has quorum, so a member started alone
+ * blocks `systemctl start` until its peers run too — starting members one after another never
+ * finishes. Whoever starts several members together this way waits for cluster health afterwards.
+ */
 export async function unitAction(
   deps: EtcdDeps,
   clusterId: string,
   node: ClusterNode,
   action: 'start' | 'stop' | 'restart' | 'enable' | 'disable' | 'status',
   log?: Log,
+  opts: { noBlock?: boolean } = {},
 ): Promise<string> {
-  const r = await deps.ops.run(clusterId, node.id, 'systemd-unit.sh', [action, 'etcd'], { log, timeoutMs: 60_000 });
+  const args = [action, 'etcd', ...(opts.noBlock ? ['--no-block'] : [])];
+  const r = await deps.ops.run(clusterId, node.id, 'systemd-unit.sh', args, { log, timeoutMs: 60_000 });
   return kesValues(r.stdout).get('ACTIVE') ?? '';
+}
+
+/** Start several external members together and return at once; wait for health afterwards. */
+export async function startExternalUnits(
+  deps: EtcdDeps,
+  clusterId: string,
+  nodes: ClusterNode[],
+  action: 'start' | 'restart',
+  log?: Log,
+): Promise<void> {
+  await Promise.all(nodes.map((n) => unitAction(deps, clusterId, n, action, log, { noBlock: true })));
 }
 
 // ---------------------------------------------------------------------------------- provision
@@ -161,8 +182,33 @@ export interface ProvisionCtx {
   warnings: string[];
   hostnames: Map<string, string>;
   etcdBinary: Map<string, string>;
+  /** The etcd version each node will run: /etc/default/etcd is spelled for it. */
+  etcdVersions: Map<string, string | null>;
+  /** Nodes that get the cluster's etcd version from a cached release archive. */
+  archives: Map<string, CachedArchive>;
+  /** The etcd version the cluster runs (from the image in etcd.yaml). */
+  clusterVersion: string | null;
   dataDirs: Map<string, string>;
   ca?: EtcdCa;
+}
+
+/**
+ * The etcd version the cluster runs: the image tag of a master's etcd.yaml (active, or parked
+ * after a switch), else what initialize recorded.
+ */
+export async function clusterEtcdVersion(deps: EtcdDeps, clusterId: string, log?: Log): Promise<string | null> {
+  for (const m of masterNodes(deps, clusterId)) {
+    try {
+      const r = await readFiles(deps, clusterId, m.id, [`${MANIFESTS}/etcd.yaml`, `${PARKED}/etcd.yaml`], [], log);
+      for (const f of r.files) {
+        const v = f.content ? readEtcdManifest(f.content.toString('utf8')).version : undefined;
+        if (v) return v;
+      }
+    } catch (e) {
+      log?.('info', `${m.name}: cannot read etcd.yaml (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  return requireFacts(deps, clusterId).etcdVersion;
 }
 
 export async function prepareProvision(
@@ -181,15 +227,33 @@ export async function prepareProvision(
   const masters = new Set(masterNodes(deps, clusterId).map((n) => n.id));
   const hostnames = new Map<string, string>();
   const etcdBinary = new Map<string, string>();
+  const etcdVersions = new Map<string, string | null>();
+  const archives = new Map<string, CachedArchive>();
   const dataDirs = new Map<string, string>();
+  // The external members must run the version the cluster runs (its snapshot is restored onto
+  // them), built for each node's CPU — never simply the newest archive in the cache.
+  const clusterVersion = await clusterEtcdVersion(deps, clusterId, log);
+  const cached = await tools.list();
   // Every node must answer before anything is written, so an unreachable node leaves nothing half-done.
   const problems: string[] = [];
+  const toolProblems: string[] = [];
   await Promise.all(
     nodes.map(async (n) => {
       try {
         const f = await deps.ops.discover(clusterId, n.id, log);
         hostnames.set(n.id, f.hostname || n.name);
-        if (f.tools.etcd) etcdBinary.set(n.id, f.tools.etcd);
+        const choice = chooseEtcdInstall(f, clusterVersion, cached);
+        if (choice.kind === 'existing') {
+          etcdBinary.set(n.id, f.tools.etcd!);
+          etcdVersions.set(n.id, choice.version);
+        } else if (choice.kind === 'install') {
+          archives.set(n.id, choice.archive);
+          etcdVersions.set(n.id, choice.archive.version);
+          if (f.tools.etcd)
+            warnings.push(
+              `${n.name}: its etcd ${f.versions.etcd ?? ''} is not the cluster's ${clusterVersion}; installing ${choice.archive.name} into /usr/local/bin`,
+            );
+        } else toolProblems.push(`${n.name} ${choice.problem}`);
         const ours = !!f.etcdUnit && /Kube Etcd Switch/.test(f.etcdUnit);
         const clash = f.listening.filter((p) => p === 2379 || p === 2380);
         if (clash.length && !ours) {
@@ -208,13 +272,12 @@ export async function prepareProvision(
   if (problems.length)
     throw new EtcdOpError('PREFLIGHT_FAILED', `Cannot provision: ${problems.join('; ')}. Nothing was changed.`);
   if (nodes.length % 2 === 0) warnings.push('An even number of members tolerates no more failures than one fewer');
-  const missingTools = nodes.filter((n) => !etcdBinary.has(n.id));
-  if (missingTools.length && !(await tools.list()).length) {
+  if (toolProblems.length)
     throw new EtcdOpError(
       'TOOLS_MISSING',
-      `No etcd binary on ${missingTools.map((n) => n.name).join(', ')} and no release archive in the cache: add one under Settings → etcd tools`,
+      `Cannot provision: ${toolProblems.sort().join('; ')}. The cluster runs etcd ${clusterVersion ?? '(unknown version)'}: ` +
+        'add or download that release archive under Settings → etcd tools, then plan again. Nothing was changed.',
     );
-  }
   return {
     deps,
     tools,
@@ -225,6 +288,9 @@ export async function prepareProvision(
     warnings,
     hostnames,
     etcdBinary,
+    etcdVersions,
+    archives,
+    clusterVersion,
     dataDirs,
   };
 }
@@ -240,40 +306,50 @@ export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<Pro
     renderEtcdEnv(
       { name: n.name, address: n.address, dataDir: ctx.dataDirs.get(n.id)! },
       { initialCluster, token: ctx.token, state: 'new' },
+      ctx.etcdVersions.get(n.id) ?? null,
     );
   const perNode = (n: ClusterNode): StepDef<ProvisionCtx> => ({
     id: n.name,
     title: `Set up ${n.name}`,
     node: n.name,
-    plan: (): PlanItem[] => [
-      ...(ctx.etcdBinary.has(n.id)
-        ? []
-        : [{ kind: 'command' as const, node: n.name, command: 'bash install-etcd-tools.sh <archive> <sha256>' }]),
-      { kind: 'command', node: n.name, command: sh`bash prepare-external.sh ${ctx.dataDirs.get(n.id)!}` },
-      ...[
-        'ca.crt',
-        'server.crt',
-        'server.key',
-        'peer.crt',
-        'peer.key',
-        'healthcheck-client.crt',
-        'healthcheck-client.key',
-      ].map((f) => ({
-        kind: 'note' as const,
-        text: `${n.name}: write ${EXTERNAL_PKI}/${f} (${f.endsWith('.key') ? '0600' : '0644'})`,
-      })),
-      { kind: 'file', node: n.name, path: ETCD_ENV, diff: unifiedDiff(ETCD_ENV, '', envOf(n)) },
-      {
-        kind: 'file',
-        node: n.name,
-        path: ETCD_UNIT,
-        diff: unifiedDiff(ETCD_UNIT, '', renderEtcdUnit(ctx.etcdBinary.get(n.id) ?? '/usr/local/bin/etcd')),
-      },
-      { kind: 'command', node: n.name, command: 'bash systemd-unit.sh enable etcd' },
-    ],
+    plan: (): PlanItem[] => {
+      const archive = ctx.archives.get(n.id);
+      return [
+        ...(archive
+          ? [
+              {
+                kind: 'command' as const,
+                node: n.name,
+                command: sh`bash install-etcd-tools.sh ${archive.name} ${archive.sha256}`,
+              },
+            ]
+          : []),
+        { kind: 'command', node: n.name, command: sh`bash prepare-external.sh ${ctx.dataDirs.get(n.id)!}` },
+        ...[
+          'ca.crt',
+          'server.crt',
+          'server.key',
+          'peer.crt',
+          'peer.key',
+          'healthcheck-client.crt',
+          'healthcheck-client.key',
+        ].map((f) => ({
+          kind: 'note' as const,
+          text: `${n.name}: write ${EXTERNAL_PKI}/${f} (${f.endsWith('.key') ? '0600' : '0644'})`,
+        })),
+        { kind: 'file', node: n.name, path: ETCD_ENV, diff: unifiedDiff(ETCD_ENV, '', envOf(n)) },
+        {
+          kind: 'file',
+          node: n.name,
+          path: ETCD_UNIT,
+          diff: unifiedDiff(ETCD_UNIT, '', renderEtcdUnit(ctx.etcdBinary.get(n.id) ?? '/usr/local/bin/etcd')),
+        },
+        { kind: 'command', node: n.name, command: 'bash systemd-unit.sh enable etcd' },
+      ];
+    },
     run: async (c, s) => {
-      if (!c.etcdBinary.has(n.id)) {
-        const archive = (await c.tools.list())[0];
+      const archive = c.archives.get(n.id);
+      if (archive) {
         const r = await installTools(deps, clusterId, n, archive, s.log);
         s.log('info', `installed ${r.installed.join(', ')} ${r.version}`);
         c.etcdBinary.set(n.id, '/usr/local/bin/etcd');
@@ -330,11 +406,12 @@ export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<Pro
             ? ctx.nodes.map((n) => ({
                 kind: 'command' as const,
                 node: n.name,
-                command: 'bash systemd-unit.sh start etcd',
+                command: 'bash systemd-unit.sh start etcd --no-block',
               }))
             : [{ kind: 'note' as const, text: 'Members stay stopped until a restore (configured, not started)' }],
         run: async (c, s) => {
-          await Promise.all(c.nodes.map((n) => unitAction(deps, clusterId, n, 'start', s.log)));
+          // Together and without waiting on each: no member reports ready before quorum.
+          await startExternalUnits(deps, clusterId, c.nodes, 'start', s.log);
           await waitExternalHealthy(
             deps,
             clusterId,
@@ -359,6 +436,8 @@ export interface ExternalRestorePlan {
   oldEnv: string;
   newEnv: string;
   newDataDir: string;
+  /** Version of the etcd binary on the node (set by the preflight): the restore tool must fit it. */
+  serverVersion?: string | null;
   remoteSnapshot?: string;
 }
 
@@ -398,13 +477,30 @@ export async function restoreOntoExternal(
         clusterId,
         p.node.id,
         'restore-member.sh',
-        [p.remoteSnapshot!, meta.sha256, p.node.name, initialCluster, token, peerUrl(p.node.address), p.newDataDir],
+        [
+          p.remoteSnapshot!,
+          meta.sha256,
+          p.node.name,
+          initialCluster,
+          token,
+          peerUrl(p.node.address),
+          p.newDataDir,
+          p.serverVersion ?? '',
+        ],
         { log, timeoutMs: 30 * 60_000 },
       );
       await putFile(deps, clusterId, p.node, ETCD_ENV, p.newEnv, 0o644, log);
     }),
   );
-  await Promise.all(plans.map((p) => unitAction(deps, clusterId, p.node, 'start', log)));
+  // Started together without waiting for each (Type=notify: no member is ready before quorum);
+  // every caller waits for the external cluster's health next.
+  await startExternalUnits(
+    deps,
+    clusterId,
+    plans.map((p) => p.node),
+    'start',
+    log,
+  );
   await Promise.all(plans.map((p) => removeFile(deps, clusterId, p.node, p.remoteSnapshot!).catch(() => undefined)));
 }
 
@@ -470,6 +566,20 @@ export function restoreExternalJob(ctx: ExternalRestoreCtx, clusterName: string)
           const m = await deps.snapshots.verify(c.meta.id, s.signal);
           if (m.integrity !== 'ok')
             throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
+        },
+      },
+      {
+        id: 'preflight',
+        title: 'Check every member: etcd tools fit the etcd version it runs',
+        run: async (c, s) => {
+          // Before any member stops: a member's server is the etcd binary on its node.
+          const v = await checkRestoreTools(
+            deps,
+            clusterId,
+            c.plans.map((p) => ({ node: p.node })),
+            s.log,
+          );
+          for (const p of c.plans) p.serverVersion = v.get(p.node.id) ?? null;
         },
       },
       {

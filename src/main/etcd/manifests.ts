@@ -92,6 +92,19 @@ export interface EtcdManifestInfo {
   peerKeyFile: string;
   peerTrustedCaFile: string;
   image?: string;
+  /** The etcd version the member runs, from its image tag (see etcdVersionOfImage). */
+  version?: string;
+}
+
+/**
+ * The etcd version a stacked member runs, from its image in etcd.yaml: kubeadm writes
+ * `registry.k8s.io/etcd:3.6.16-0` (the `-0` is the image's own revision); mirrors may write
+ * `…/etcd:v3.5.9` or add `@sha256:…`. null for an image without a version tag.
+ */
+export function etcdVersionOfImage(image: string | null | undefined): string | null {
+  const ref = (image ?? '').split('@')[0];
+  const tag = ref.slice(ref.lastIndexOf('/') + 1).split(':')[1];
+  return /^v?(\d+\.\d+\.\d+)(?:-[0-9A-Za-z.]+)?$/.exec(tag ?? '')?.[1] ?? null;
 }
 
 export function readEtcdManifest(text: string): EtcdManifestInfo {
@@ -102,6 +115,7 @@ export function readEtcdManifest(text: string): EtcdManifestInfo {
     if (v === undefined) throw new ManifestError(`etcd.yaml: --${k} is missing`);
     return v;
   };
+  const image = containerOf(doc, 'etcd')?.get('image') as string | undefined;
   return {
     name: need('name'),
     dataDir: need('data-dir'),
@@ -118,7 +132,8 @@ export function readEtcdManifest(text: string): EtcdManifestInfo {
     peerCertFile: need('peer-cert-file'),
     peerKeyFile: need('peer-key-file'),
     peerTrustedCaFile: need('peer-trusted-ca-file'),
-    image: containerOf(doc, 'etcd')?.get('image') as string | undefined,
+    image,
+    version: etcdVersionOfImage(image) ?? undefined,
   };
 }
 
@@ -139,7 +154,39 @@ export interface EtcdManifestEdit {
   initialClusterState?: 'new' | 'existing';
 }
 
+// etcd's initial corruption check has two spellings: `--experimental-initial-corrupt-check=true`
+// (etcd 3.4/3.5; kubeadm up to 1.33) and the feature gate `InitialCorruptCheck` (etcd 3.6, which
+// deprecates the old flag; kubeadm 1.34+ writes `--feature-gates=InitialCorruptCheck=true`).
 const CORRUPT_CHECK = 'experimental-initial-corrupt-check';
+const FEATURE_GATES = 'feature-gates';
+const CORRUPT_GATE = 'InitialCorruptCheck';
+
+/** The value of one gate in a `--feature-gates` list (`A=true,B=false`), as etcd parses it. */
+export function featureGate(list: string | undefined, gate: string): string | undefined {
+  for (const part of (list ?? '').split(',')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === gate) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/** The list with only `gate` set to `value` (entries kept verbatim and in order; appended if absent). */
+export function setFeatureGate(list: string | undefined, gate: string, value: string): string {
+  const parts = (list ?? '').split(',').filter((p) => p.trim() !== '');
+  let found = false;
+  const out = parts.map((p) => {
+    const i = p.indexOf('=');
+    if (i > 0 && p.slice(0, i).trim() === gate) {
+      found = true;
+      return `${gate}=${value}`;
+    }
+    return p;
+  });
+  if (!found) out.push(`${gate}=${value}`);
+  return out.join(',');
+}
+
+const isOn = (v: string | undefined) => v?.trim().toLowerCase() === 'true'; // kubeadm writes =true
 
 /**
  * etcd.yaml for the first start of members just rebuilt from one verified snapshot: the same,
@@ -147,14 +194,19 @@ const CORRUPT_CHECK = 'experimental-initial-corrupt-check';
  * member serves its peers and asks each peer for a hash with a ~7 s timeout, so members that all
  * start together wait ~7 s per peer for one another (measured: 14 s of a 3-member restart) to
  * compare copies that are identical by construction. The caller puts the user's manifest back
- * afterwards, one member at a time.
+ * afterwards, one member at a time. Both spellings are turned off where they are on; other
+ * feature gates stay as they are.
  */
 export function firstStartManifest(text: string): string | null {
   const doc = load(text, 'etcd.yaml');
   const cmd = commandOf(doc, 'etcd', 'etcd.yaml');
-  const v = flagsOf(cmd).get(CORRUPT_CHECK);
-  if (v?.toLowerCase() !== 'true') return null; // kubeadm writes it as =true
-  setFlag(doc, cmd, CORRUPT_CHECK, 'false');
+  const flags = flagsOf(cmd);
+  const oldOn = isOn(flags.get(CORRUPT_CHECK));
+  const gates = flags.get(FEATURE_GATES);
+  const gateOn = isOn(featureGate(gates, CORRUPT_GATE));
+  if (!oldOn && !gateOn) return null;
+  if (oldOn) setFlag(doc, cmd, CORRUPT_CHECK, 'false');
+  if (gateOn) setFlag(doc, cmd, FEATURE_GATES, setFeatureGate(gates, CORRUPT_GATE, 'false'));
   return dump(doc, text);
 }
 

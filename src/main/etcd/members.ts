@@ -290,6 +290,7 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
             renderEtcdEnv(
               { name: node.name, address: node.address, dataDir },
               { initialCluster, token, state: 'existing' },
+              f.versions.etcd, // spelled for the etcd binary that will read it
             ),
             0o644,
             s.log,

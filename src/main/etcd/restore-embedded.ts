@@ -15,6 +15,7 @@ import { editEtcdManifest, firstStartManifest, readEtcdManifest, unifiedDiff } f
 import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { sh } from '../remote/quote';
+import { checkRestoreTools } from './tools';
 
 export interface MemberPlan {
   node: ClusterNode;
@@ -27,6 +28,8 @@ export interface MemberPlan {
   /** newManifest with etcd's initial corruption check off, for the first start (first-start.ts). */
   firstStartManifest?: string;
   newDataDir: string;
+  /** The etcd version the member runs (its image tag): the restore tool must be at least as new. */
+  serverVersion: string | null;
   remoteSnapshot?: string;
 }
 
@@ -99,6 +102,7 @@ export async function planStackedMembers(
       newDataDir,
       newManifest,
       firstStartManifest: firstStartManifest(newManifest) ?? undefined,
+      serverVersion: i.info.version ?? deps.inventory.get(clusterId).facts?.etcdVersion ?? null,
     };
   });
   return { token, initialCluster, members };
@@ -180,25 +184,15 @@ export function restoreEmbeddedJob(
     },
     {
       id: 'preflight',
-      title: 'Check every master: reachable, etcd tools present',
+      title: 'Check every master: reachable, etcd tools fit the etcd version it runs',
       run: async (c, s) => {
-        const missing: string[] = [];
-        await Promise.all(
-          c.members.map(async (m) => {
-            const f = await deps.ops.discover(clusterId, m.node.id, s.log);
-            if (!f.tools.etcdutl && !f.tools.etcdctl) missing.push(m.node.name);
-            else
-              s.log(
-                'info',
-                `${m.node.name}: ${f.tools.etcdutl ? `etcdutl ${f.versions.etcdutl ?? ''}` : `etcdctl ${f.versions.etcdctl ?? ''}`}`,
-              );
-          }),
+        // Refused here, before any member stops, rather than by restore-member.sh mid-restore.
+        await checkRestoreTools(
+          deps,
+          clusterId,
+          c.members.map((m) => ({ node: m.node, serverVersion: m.serverVersion })),
+          s.log,
         );
-        if (missing.length)
-          throw new EtcdOpError(
-            'TOOLS_MISSING',
-            `No etcdutl or etcdctl on ${missing.join(', ')}: run "Install etcd tools" on them first`,
-          );
       },
     },
     {
@@ -288,7 +282,16 @@ export function restoreEmbeddedJob(
             clusterId,
             m.node.id,
             'restore-member.sh',
-            [m.remoteSnapshot!, c.meta.sha256, m.name, c.initialCluster, c.token, m.peerUrl, m.newDataDir],
+            [
+              m.remoteSnapshot!,
+              c.meta.sha256,
+              m.name,
+              c.initialCluster,
+              c.token,
+              m.peerUrl,
+              m.newDataDir,
+              m.serverVersion ?? '',
+            ],
             { log, timeoutMs: 30 * 60_000 },
           );
         },
@@ -296,7 +299,7 @@ export function restoreEmbeddedJob(
           {
             kind: 'command',
             node: m.node.name,
-            command: sh`bash restore-member.sh SNAPSHOT ${ctx.meta.sha256} ${m.name} ${ctx.initialCluster} ${ctx.token} ${m.peerUrl} ${m.newDataDir}`,
+            command: sh`bash restore-member.sh SNAPSHOT ${ctx.meta.sha256} ${m.name} ${ctx.initialCluster} ${ctx.token} ${m.peerUrl} ${m.newDataDir} ${m.serverVersion ?? ''}`,
           },
         ],
       ),

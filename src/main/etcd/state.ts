@@ -22,6 +22,7 @@ import {
 } from './files';
 import { STACKED_ETCD_TLS } from '../cluster/ops';
 import { parseMemberList } from '../cluster/etcdjson';
+import { clientUrl } from './external-config';
 
 /** How long a good restore waits for the load balancer before it only warns (haproxy rise is ~1 s). */
 const ENDPOINT_WAIT_MS = 30_000;
@@ -257,6 +258,22 @@ export async function applyStateFiles(
   return { start, unitActive: null };
 }
 
+/**
+ * systemd-unit.sh arguments to bring an external member to how a state had it. A restart is
+ * queued (--no-block) rather than waited for: the unit is Type=notify and etcd reports ready only
+ * with quorum, so `systemctl restart` of one member blocks until its peers run too — members
+ * restarted one after another never finish. Callers restart them together, then wait for health.
+ */
+export function unitArgs(active: boolean): string[] {
+  return active ? ['restart', 'etcd', '--no-block'] : ['stop', 'etcd'];
+}
+
+/** Wait for the external members at these addresses to be healthy (external.ts imports this module). */
+async function waitExternal(deps: EtcdDeps, clusterId: string, addresses: string[], log?: Log): Promise<void> {
+  const { waitExternalHealthy } = await import('./external');
+  await waitExternalHealthy(deps, clusterId, addresses.map(clientUrl), 120_000, log);
+}
+
 /** The step tree of "bring back state X". */
 export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx>[] {
   const { deps, clusterId } = ctx;
@@ -296,6 +313,7 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
       title: 'Put the state’s files back on every node',
       safePoint: false,
       run: async (c, s) => {
+        const restarted: string[] = [];
         await Promise.all(
           c.state!.nodes.map(async (sn) => {
             const node = deps.inventory.node(clusterId, sn.nodeId);
@@ -307,11 +325,13 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
             const r = await applyStateFiles(deps, clusterId, node, files, s.log);
             starts.set(node.id, r.start);
             if (sn.etcdUnitActive !== null) {
-              const action = sn.etcdUnitActive ? 'restart' : 'stop';
-              await deps.ops.run(clusterId, node.id, 'systemd-unit.sh', [action, 'etcd'], { log: s.log });
+              // --no-block: see unitArgs; the members' health is waited for below.
+              await deps.ops.run(clusterId, node.id, 'systemd-unit.sh', unitArgs(sn.etcdUnitActive), { log: s.log });
+              if (sn.etcdUnitActive) restarted.push(node.address);
             }
           }),
         );
+        if (restarted.length) await waitExternal(deps, clusterId, restarted, s.log);
       },
     },
     {
@@ -373,8 +393,11 @@ export async function bringBackState(
     starts.set(node.id, (await applyStateFiles(deps, clusterId, node, files, log)).start);
     if (sn.etcdUnitActive !== null) units.push({ node, active: sn.etcdUnitActive });
   }
-  for (const u of units)
-    await soft(deps.ops.run(clusterId, u.node.id, 'systemd-unit.sh', [u.active ? 'restart' : 'stop', 'etcd'], { log }));
+  // All external members at once (a restart one after another never finishes: see unitArgs);
+  // opts.external waits for their health below.
+  await Promise.all(
+    units.map((u) => soft(deps.ops.run(clusterId, u.node.id, 'systemd-unit.sh', unitArgs(u.active), { log }))),
+  );
   const etcdNodes = masters.filter((n) => starts.get(n.id)?.includes('etcd'));
   await Promise.all(etcdNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'etcd', { log })));
   if (etcdNodes.length)

@@ -18,6 +18,7 @@ import { takeSnapshot } from './snapshot';
 import { CHECK_BACK_FAILED, planStackedMembers } from './restore-embedded';
 import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
 import { clientUrl } from './external-config';
+import { checkRestoreTools } from './tools';
 import {
   externalMembers,
   planExternalRestore,
@@ -47,6 +48,8 @@ export interface SwitchCtx {
     /** newText with etcd's initial corruption check off, for the first start (first-start.ts). */
     firstStart?: string;
     newDataDir: string;
+    /** The etcd version the member runs (image tag): what the restore tool must match. */
+    serverVersion: string | null;
     remoteSnapshot?: string;
   }[];
   externalPlans: ExternalRestorePlan[];
@@ -133,6 +136,7 @@ export async function prepareSwitch(
       newText: m.newManifest,
       firstStart: m.firstStartManifest,
       newDataDir: m.newDataDir,
+      serverVersion: m.serverVersion,
     }));
   }
   return {
@@ -187,6 +191,24 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               'TOPOLOGY_CHANGED',
               'The external members changed since the plan; plan the switch again',
             );
+          // Tools that cannot write a data dir for the target's etcd are refused now, before the
+          // apiservers stop, not by restore-member.sh in the middle of the switch.
+          if (toExternal) {
+            const v = await checkRestoreTools(
+              deps,
+              clusterId,
+              c.externalPlans.map((p) => ({ node: p.node })),
+              s.log,
+            );
+            for (const p of c.externalPlans) p.serverVersion = v.get(p.node.id) ?? null;
+          } else {
+            await checkRestoreTools(
+              deps,
+              clusterId,
+              c.stacked.map((m) => ({ node: m.node, serverVersion: m.serverVersion })),
+              s.log,
+            );
+          }
         },
       },
       {
@@ -326,6 +348,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                         c.token,
                         m.peerUrl,
                         m.newDataDir,
+                        m.serverVersion ?? '',
                       ],
                       { log: s.log, timeoutMs: 30 * 60_000 },
                     );

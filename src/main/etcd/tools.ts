@@ -104,6 +104,155 @@ export class ToolCache {
   }
 }
 
+// ------------------------------------------------------------- versions and architectures
+
+/** `3.6.16` → [3, 6]; null when `v` holds no x.y version. */
+export function minorOf(v: string | null | undefined): [number, number] | null {
+  const m = /(\d+)\.(\d+)/.exec(v ?? '');
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/** a's minor minus b's (negative: a is older). */
+function compareMinor(a: [number, number], b: [number, number]): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+/** etcd release archive arch (Go's GOARCH) for a node's `uname -m`; null when etcd ships none. */
+export function releaseArch(unameM: string | null | undefined): string | null {
+  const map: Record<string, string> = {
+    x86_64: 'amd64',
+    amd64: 'amd64',
+    aarch64: 'arm64',
+    arm64: 'arm64',
+    ppc64le: 'ppc64le',
+    s390x: 's390x',
+  };
+  return map[(unameM ?? '').trim()] ?? null;
+}
+
+/** What discover.sh reports about a node's restore tools (paths and versions). */
+export interface RestoreTools {
+  tools: { etcdutl: string | null; etcdctl: string | null };
+  versions: { etcdutl: string | null; etcdctl: string | null };
+}
+
+/**
+ * Why a node's tools cannot restore a data dir for etcd `server` (null: they can). A data dir
+ * must be written by a tool at least as new as the server's minor: etcd ≥ 3.5 restores with
+ * etcdutl (etcd 3.6 has no \`etcdctl snapshot restore\`), and only etcdutl can bump the revision
+ * and mark it compacted so the apiservers' watchers do not see time run backwards
+ * (kubernetes#131115). etcdctl 3.4 is right for a 3.4 server only. An unknown server version or
+ * tool version is let through: restore-member.sh checks again with what it finds on the node.
+ */
+export function restoreToolProblem(server: string | null, t: RestoreTools): string | null {
+  const want = minorOf(server);
+  if (!t.tools.etcdutl && !t.tools.etcdctl) return 'has no etcdutl or etcdctl';
+  if (!want || compareMinor(want, [3, 5]) < 0) return null;
+  const need = `etcdutl ${want.join('.')} or newer`;
+  if (!t.tools.etcdutl)
+    return `has only etcdctl${t.versions.etcdctl ? ` ${t.versions.etcdctl}` : ''}; etcd ${server} needs ${need}`;
+  const have = minorOf(t.versions.etcdutl);
+  if (have && compareMinor(have, want) < 0) return `has etcdutl ${t.versions.etcdutl}; etcd ${server} needs ${need}`;
+  return null;
+}
+
+/** The refusal for restoreToolProblem's findings, with the fix. */
+export function restoreToolsError(server: string | null, problems: string[]): EtcdOpError {
+  const version = server ? ` ${server}` : '';
+  return new EtcdOpError(
+    'TOOLS_MISSING',
+    `Cannot restore: ${problems.join('; ')}. Install etcd tools${version} there first (Settings → etcd tools: ` +
+      `add or download etcd-v${server ?? 'X.Y.Z'}-linux-<arch>.tar.gz, then "Install etcd tools" on those nodes), ` +
+      'then plan again. Nothing was changed.',
+  );
+}
+
+/**
+ * Before anything is stopped: can every target restore a data dir for the etcd it will run?
+ * `serverVersion` is the version of that etcd (a stacked member: its image tag); left out, it is
+ * the etcd binary on the node itself (an external member). Returns the server version per node
+ * id, for restore-member.sh, which checks again on the node.
+ */
+export async function checkRestoreTools(
+  deps: EtcdDeps,
+  clusterId: string,
+  targets: { node: ClusterNode; serverVersion?: string | null }[],
+  log?: Log,
+): Promise<Map<string, string | null>> {
+  const versions = new Map<string, string | null>();
+  const problems: string[] = [];
+  let wanted: string | null = null;
+  await Promise.all(
+    targets.map(async (t) => {
+      const f = await deps.ops.discover(clusterId, t.node.id, log);
+      const server = t.serverVersion !== undefined ? t.serverVersion : f.versions.etcd;
+      versions.set(t.node.id, server);
+      const problem = restoreToolProblem(server, f);
+      if (problem) {
+        problems.push(`${t.node.name} ${problem}`);
+        wanted ??= server;
+        return;
+      }
+      const tool = f.tools.etcdutl ? `etcdutl ${f.versions.etcdutl ?? ''}` : `etcdctl ${f.versions.etcdctl ?? ''}`;
+      log?.('info', `${t.node.name}: restores with ${tool.trim()} for etcd ${server ?? '(version unknown)'}`);
+    }),
+  );
+  if (problems.length) throw restoreToolsError(wanted, problems.sort());
+  return versions;
+}
+
+/**
+ * The cached archive to install on a node: exactly the etcd version the cluster runs, built for
+ * the node's CPU — never simply the newest archive (a 3.6 server on a 3.5 cluster's data, or an
+ * amd64 binary on an arm64 node, would not start).
+ */
+export function pickArchive(archives: CachedArchive[], version: string, arch: string): CachedArchive | undefined {
+  return archives.find((a) => a.version === version && a.arch === arch);
+}
+
+/** What provisioning does for a node's etcd binary. */
+export type EtcdInstallChoice =
+  | { kind: 'existing'; version: string | null }
+  | { kind: 'install'; archive: CachedArchive }
+  | { kind: 'missing'; problem: string };
+
+/**
+ * Keep the node's own etcd when it runs the cluster's minor and its tools can restore for it;
+ * otherwise install the archive of exactly the cluster's version for the node's CPU (uname -m).
+ */
+export function chooseEtcdInstall(
+  f: RestoreTools & {
+    tools: { etcd: string | null };
+    versions: { etcd: string | null };
+    machine: string | null;
+  },
+  clusterVersion: string | null,
+  archives: CachedArchive[],
+): EtcdInstallChoice {
+  const have = f.tools.etcd ? f.versions.etcd : null;
+  if (!clusterVersion) {
+    if (f.tools.etcd) return { kind: 'existing', version: have };
+    return {
+      kind: 'missing',
+      problem:
+        'has no etcd binary, and the etcd version of the cluster is unknown (no version in the image of etcd.yaml)',
+    };
+  }
+  const [hm, cm] = [minorOf(have), minorOf(clusterVersion)];
+  if (f.tools.etcd && hm && cm && compareMinor(hm, cm) === 0 && !restoreToolProblem(clusterVersion, f))
+    return { kind: 'existing', version: have };
+  const arch = releaseArch(f.machine);
+  if (!arch)
+    return {
+      kind: 'missing',
+      problem: `runs on ${f.machine ?? 'an unknown CPU'}, for which etcd publishes no release`,
+    };
+  const archive = pickArchive(archives, clusterVersion, arch);
+  if (archive) return { kind: 'install', archive };
+  const own = f.tools.etcd ? ` (its own etcd is ${have ?? 'of unknown version'})` : '';
+  return { kind: 'missing', problem: `needs etcd-v${clusterVersion}-linux-${arch}.tar.gz${own}` };
+}
+
 /** Upload the archive to a node and install its binaries into /usr/local/bin. */
 export async function installTools(
   deps: EtcdDeps,

@@ -28,8 +28,30 @@ export interface RunnerOptions {
   onUpdate?: (rec: JobRecord) => void;
   onLog?: (jobId: string, line: LogLine) => void;
   concurrency?: number;
-  /** Cap on kept log lines per job; the rest is counted, not stored. */
+  /**
+   * Caps on the log kept per job (in memory and on disk). Past either, the first half and the
+   * newest lines are kept; one marker line in between says how much was dropped.
+   */
   maxLogLines?: number;
+  maxLogBytes?: number;
+  /** Longer log lines are cut, saying how many characters were dropped. */
+  maxLogLineChars?: number;
+}
+
+/** Defaults: 20 000 lines, 8 MiB of text, 16 Ki characters per line. */
+export const LOG_LIMITS = { lines: 20_000, bytes: 8 * 1024 * 1024, lineChars: 16 * 1024 } as const;
+
+/** Where a job's log stands against its caps (kept beside the record, not in it). */
+interface LogCap {
+  headLines: number;
+  headBytes: number;
+  /** Index in rec.log where the tail starts (once the head is full). */
+  tailStart: number;
+  tailBytes: number;
+  headFull: boolean;
+  droppedLines: number;
+  droppedBytes: number;
+  marker?: LogLine;
 }
 
 interface Active {
@@ -57,11 +79,16 @@ export function flatten<C>(
 export class JobRunner {
   private active = new Map<string, Active>();
   private readonly concurrency: number;
-  private readonly maxLog: number;
+  private readonly maxLines: number;
+  private readonly maxBytes: number;
+  private readonly maxLineChars: number;
+  private readonly caps = new WeakMap<JobRecord, LogCap>();
 
   constructor(private readonly opts: RunnerOptions) {
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
-    this.maxLog = opts.maxLogLines ?? 20_000;
+    this.maxLines = Math.max(4, opts.maxLogLines ?? LOG_LIMITS.lines);
+    this.maxBytes = Math.max(1024, opts.maxLogBytes ?? LOG_LIMITS.bytes);
+    this.maxLineChars = Math.max(64, opts.maxLogLineChars ?? LOG_LIMITS.lineChars);
   }
 
   /** Build the preview: every step with the exact commands and file diffs it will use. */
@@ -286,15 +313,83 @@ export class JobRunner {
   }
 
   private log(rec: JobRecord, path: string, stream: LogLine['stream'], text: string): void {
+    if (text.length > this.maxLineChars)
+      text = `${text.slice(0, this.maxLineChars)}… [line truncated: ${text.length - this.maxLineChars} more characters]`;
     const line: LogLine = { t: Date.now(), path, stream, text };
-    if (rec.log.length < this.maxLog) rec.log.push(line);
+    this.keep(rec, line);
     this.opts.onLog?.(rec.id, line);
+  }
+
+  /**
+   * Append to the kept log within the caps: the first half of the budget fills once (the head: how
+   * the job started), then the newest lines are kept (the tail: how it ended). The tail is trimmed
+   * in batches of a quarter, so a long flood costs amortised O(1) per line.
+   */
+  private keep(rec: JobRecord, line: LogLine): void {
+    let cap = this.caps.get(rec);
+    if (!cap) {
+      cap = {
+        headLines: 0,
+        headBytes: 0,
+        tailStart: 0,
+        tailBytes: 0,
+        headFull: false,
+        droppedLines: 0,
+        droppedBytes: 0,
+      };
+      this.caps.set(rec, cap);
+    }
+    const bytes = line.text.length + line.path.length + 40;
+    const headMaxLines = Math.floor(this.maxLines / 2);
+    const headMaxBytes = Math.floor(this.maxBytes / 2);
+    if (!cap.headFull) {
+      if (cap.headLines < headMaxLines && cap.headBytes + bytes <= headMaxBytes) {
+        rec.log.push(line);
+        cap.headLines++;
+        cap.headBytes += bytes;
+        return;
+      }
+      cap.headFull = true;
+      cap.tailStart = rec.log.length;
+    }
+    rec.log.push(line);
+    cap.tailBytes += bytes;
+    const tailMaxLines = this.maxLines - headMaxLines;
+    const tailMaxBytes = this.maxBytes - headMaxBytes;
+    if (rec.log.length - cap.tailStart <= tailMaxLines && cap.tailBytes <= tailMaxBytes) return;
+    // Drop the oldest tail lines until the tail is at three quarters of its budget.
+    let n = 0;
+    let freed = 0;
+    const tailLen = rec.log.length - cap.tailStart;
+    while (
+      n < tailLen - 1 &&
+      (tailLen - n > Math.floor((tailMaxLines * 3) / 4) || cap.tailBytes - freed > Math.floor((tailMaxBytes * 3) / 4))
+    ) {
+      const l = rec.log[cap.tailStart + n];
+      freed += l.text.length + l.path.length + 40;
+      cap.droppedBytes += Buffer.byteLength(l.text);
+      n++;
+    }
+    cap.droppedLines += n;
+    cap.tailBytes -= freed;
+    if (!cap.marker) {
+      cap.marker = { t: rec.log[cap.tailStart].t, path: '', stream: 'info', text: '' };
+      rec.log.splice(cap.tailStart, n, cap.marker);
+      cap.tailStart++;
+    } else rec.log.splice(cap.tailStart, n);
+    cap.marker.text = `… ${cap.droppedLines} log lines (${formatBytes(cap.droppedBytes)}) left out here to keep the log bounded; the start and the end of the log are kept …`;
   }
 
   private async persist(rec: JobRecord, now = false): Promise<void> {
     this.opts.onUpdate?.(rec);
     await this.opts.history.save(rec, now);
   }
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
 }
 
 function isAbortError(e: unknown): boolean {

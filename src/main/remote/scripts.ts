@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { SshPool } from '../ssh/pool';
 import type { ExecResult, SshTarget } from '../ssh/types';
+import { LineSplitter } from '../ssh/exec';
 import { shJoin } from './quote';
 import type { ScriptInfo } from '@shared/domain';
 
@@ -59,6 +60,12 @@ export class ScriptLibrary {
   }
 }
 
+/**
+ * Scripts whose stdout carries secrets (collect-files.sh prints file contents as base64 — the etcd
+ * CA key among them). Their stdout never reaches a log or an error message, whoever calls them.
+ */
+export const SECRET_OUTPUT_SCRIPTS: ReadonlySet<string> = new Set(['collect-files.sh']);
+
 export interface RunScriptOptions {
   asRoot?: boolean;
   signal?: AbortSignal;
@@ -67,18 +74,51 @@ export interface RunScriptOptions {
   log?: (stream: 'cmd' | 'stdout' | 'stderr', text: string) => void;
   /** Fail on a non-zero exit code (default true). */
   check?: boolean;
+  /**
+   * The script prints secrets on stdout (key material): stdout is neither logged nor used in an
+   * error message. Always on for the scripts in SECRET_OUTPUT_SCRIPTS.
+   */
+  secretOutput?: boolean;
+  /** Cap on the output of the run (default: the exec default, 64 MiB); past it the script is stopped. */
+  maxOutputBytes?: number;
+  /** Cap on one logged line (longer lines are cut, saying how much); default 16 KiB. */
+  maxLineBytes?: number;
+}
+
+/** The last `n` lines of a (possibly huge) text, each bounded; only the tail is looked at. */
+function lastLines(text: string, n = 3, maxChars = 500): string[] {
+  const tail = text.length > 8192 ? text.slice(-8192) : text;
+  return tail
+    .trim()
+    .split('\n')
+    .slice(-n)
+    .map((l) => (l.length > maxChars ? `${l.slice(0, maxChars)}…` : l));
+}
+
+/** Lines with long base64/hex-like runs or PEM armour are data, not an explanation: leave them out. */
+function looksLikeData(line: string): boolean {
+  return /[A-Za-z0-9+/=]{40,}/.test(line) || /-----(BEGIN|END) /.test(line);
 }
 
 export class ScriptFailed extends Error {
   readonly code = 'REMOTE_FAILED';
+  readonly result: ExecResult;
   constructor(
     readonly script: string,
     readonly node: string,
-    readonly result: ExecResult,
+    result: ExecResult,
+    opts: { secretOutput?: boolean } = {},
   ) {
-    const last = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-    super(`${script} on ${node} exited with ${result.code ?? result.signal}${last ? `: ${last}` : ''}`);
+    const secret = opts.secretOutput ?? SECRET_OUTPUT_SCRIPTS.has(script);
+    let last = lastLines(result.stderr);
+    if (!last.join('') && !secret)
+      last = lastLines(result.stdout).map((l) => (looksLikeData(l) ? '[data left out]' : l));
+    const why = last.join(' | ');
+    const exited = `${script} on ${node} exited with ${result.code ?? result.signal}`;
+    super(why ? `${exited}: ${why}` : secret ? `${exited} (its output is not shown: it may contain secrets)` : exited);
     this.name = 'ScriptFailed';
+    // Whoever inspects the failure does not get the secret either.
+    this.result = secret ? { ...result, stdout: '' } : result;
   }
 }
 
@@ -97,31 +137,23 @@ export async function runScript(
 ): Promise<ExecResult> {
   const text = await lib.read(name);
   const command = shJoin(['bash', '-s', '--', ...args]);
-  opts.log?.('cmd', `${target.label}$ ${scriptCommand(name, args)}`);
-  // Log whole lines; a last line without a newline is flushed when the command ends.
-  const lineLogger = (stream: 'stdout' | 'stderr') => {
-    let rest = '';
-    return {
-      write: (chunk: Buffer) => {
-        const lines = (rest + chunk.toString('utf8')).split('\n');
-        rest = lines.pop() ?? '';
-        for (const l of lines) opts.log?.(stream, l);
-      },
-      flush: () => rest && opts.log?.(stream, rest),
-    };
-  };
-  const out = lineLogger('stdout');
-  const err = lineLogger('stderr');
+  const secret = opts.secretOutput ?? SECRET_OUTPUT_SCRIPTS.has(name);
+  const log = opts.log;
+  log?.('cmd', `${target.label}$ ${scriptCommand(name, args)}`);
+  // Log whole lines, split as the output arrives; a last line without a newline is flushed at the end.
+  const out = log && !secret ? new LineSplitter((l) => log('stdout', l), opts.maxLineBytes) : undefined;
+  const err = log ? new LineSplitter((l) => log('stderr', l), opts.maxLineBytes) : undefined;
   const res = await pool.exec(target, command, {
     asRoot: opts.asRoot ?? true,
     stdin: text,
     signal: opts.signal,
     timeoutMs: opts.timeoutMs,
-    onStdout: opts.log ? out.write : undefined,
-    onStderr: opts.log ? err.write : undefined,
+    maxOutputBytes: opts.maxOutputBytes,
+    onStdout: out && ((d) => out.write(d)),
+    onStderr: err && ((d) => err.write(d)),
   });
-  out.flush();
-  err.flush();
-  if ((opts.check ?? true) && res.code !== 0) throw new ScriptFailed(name, target.label, res);
+  out?.end();
+  err?.end();
+  if ((opts.check ?? true) && res.code !== 0) throw new ScriptFailed(name, target.label, res, { secretOutput: secret });
   return res;
 }

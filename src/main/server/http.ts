@@ -1,19 +1,33 @@
 // Headless web mode's server: serves the built renderer and carries the API over a WebSocket,
-// on 127.0.0.1 only. Access: the printed URL holds a random one-time token; the first request
-// with it trades it for an HttpOnly, SameSite=Strict session cookie (the token is then spent, so a
-// leaked URL from shell history or a screenshot is useless). The WebSocket upgrade needs that
-// cookie AND an Origin equal to our own, so another site open in the same browser cannot drive
-// the API (cross-site WebSocket hijacking).
+// on 127.0.0.1 only. Access (README "Security notes", web mode):
+// - The printed URL holds a random one-time token. The first request with it trades it for an
+//   HttpOnly, SameSite=Strict session cookie AND a session key, handed to the page in the redirect's
+//   URL fragment (`/#kes-key=…`, never sent over the wire again). The token is then spent, so a
+//   leaked URL from shell history or a screenshot is useless.
+// - Cookies do not separate ports: every other web server on 127.0.0.1 the browser visits receives
+//   our cookie. So the cookie alone opens nothing but the static files. The WebSocket also needs
+//   the session key, which the page keeps in its own origin's storage (scheme + host + PORT, so
+//   pages of other ports cannot read it).
+// - Every request must name a loopback host (127.0.0.1, localhost, [::1]; any port, so an SSH tunnel
+//   `-L 8080:127.0.0.1:PORT` works) in `Host` (against DNS rebinding), and the WebSocket's `Origin`
+//   must be exactly `http://` + that Host (cross-site WebSocket hijacking, incl. other local ports).
+// - No input may take the server down: malformed requests get a 4xx, handler failures a 500 or an
+//   error reply, and every socket has an error listener.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { promises as fs } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { WireMessage, WireRequest } from '@shared/contract';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { WireMessage } from '@shared/contract';
 import type { Dispatch, EventHub } from '../api/dispatch';
 
 const COOKIE = 'kes_session';
+/** Query parameter of the WebSocket URL that carries the session key (see the header comment). */
+export const KEY_PARAM = 'key';
+/** The redirect after the token exchange carries the session key in this URL fragment. */
+export const KEY_FRAGMENT = 'kes-key';
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -60,6 +74,37 @@ function cookieOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/**
+ * A `Host` header value we serve: a loopback name — 127.0.0.1, localhost or [::1] — with any port
+ * or none. Any port, because an SSH tunnel (`ssh -L 8080:127.0.0.1:PORT bastion`) makes the browser
+ * talk to another port than ours; only the name must be loopback, which DNS rebinding cannot fake.
+ */
+export function isLoopbackHost(host: unknown): host is string {
+  if (typeof host !== 'string') return false;
+  const m = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::(\d{1,5}))?$/i.exec(host);
+  return m !== null && (m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65535));
+}
+
+/** The WebSocket's Origin must be the page's own: `http://` + the Host it connected to. */
+export function isOwnOrigin(origin: unknown, host: string): boolean {
+  return typeof origin === 'string' && origin.toLowerCase() === `http://${host.toLowerCase()}`;
+}
+
+/** Path and query of an origin-form request target (`/x?y`); null for anything else or garbage. */
+function parseTarget(target: string | undefined): URL | null {
+  if (!target?.startsWith('/') || target.startsWith('//')) return null;
+  try {
+    return new URL(target, 'http://127.0.0.1');
+  } catch {
+    return null;
+  }
+}
+
+/** A header value for a log line: bounded, quoted, control characters escaped. */
+function show(v: unknown): string {
+  return JSON.stringify(String(v)).slice(0, 120);
+}
+
 export function contentSecurityPolicy(origin: string): string {
   const ws = origin.replace(/^http/, 'ws');
   return [
@@ -77,65 +122,94 @@ export function contentSecurityPolicy(origin: string): string {
   ].join('; ');
 }
 
+/** Answer a refused upgrade on the raw socket, then close it (after the bytes are out). */
+function refuseUpgrade(socket: Duplex, status: 400 | 403): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const reason = status === 400 ? 'Bad Request' : 'Forbidden';
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
   let oneTimeToken: string | null = opts.token ?? randomBytes(24).toString('base64url');
-  const sessions = new Set<string>();
+  /** Session cookie value → session key (the second secret, kept by the page, never a cookie). */
+  const sessions = new Map<string, string>();
   const log = opts.log ?? (() => undefined);
-  let origin = '';
 
   const server: Server = createServer((req, res) => {
     handleHttp(req, res).catch((e) => {
-      log(`http error: ${(e as Error).message}`);
+      log(`http error: ${(e as Error)?.message}`);
       if (!res.headersSent) res.writeHead(500).end('Internal error');
+      else res.destroy();
     });
   });
 
-  function securityHeaders(res: ServerResponse): void {
-    res.setHeader('Content-Security-Policy', contentSecurityPolicy(origin));
+  function securityHeaders(res: ServerResponse, host: string): void {
+    res.setHeader('Content-Security-Policy', contentSecurityPolicy(`http://${host}`));
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cache-Control', 'no-store');
   }
 
+  function plain(res: ServerResponse, status: number, text: string): void {
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(text);
+  }
+
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    securityHeaders(res);
+    const host = req.headers.host;
+    if (!isLoopbackHost(host)) {
+      plain(res, 403, 'Open the app through 127.0.0.1, localhost or [::1].\n');
+      return;
+    }
+    securityHeaders(res, host);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;
     }
-    const url = new URL(req.url ?? '/', origin);
+    const url = parseTarget(req.url);
+    if (!url) {
+      plain(res, 400, 'Bad request\n');
+      return;
+    }
     const token = url.searchParams.get('token');
     if (token !== null) {
       if (oneTimeToken && safeEqual(token, oneTimeToken)) {
         oneTimeToken = null;
         const sid = randomBytes(32).toString('base64url');
-        sessions.add(sid);
+        const key = randomBytes(32).toString('base64url');
+        sessions.set(sid, key);
         res.writeHead(302, {
           'Set-Cookie': `${COOKIE}=${sid}; HttpOnly; SameSite=Strict; Path=/`,
-          Location: '/',
+          // Relative, so it stays on whatever host:port the browser used (e.g. a tunnel's).
+          Location: `/#${KEY_FRAGMENT}=${key}`,
         });
         res.end();
         return;
       }
-      res
-        .writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' })
-        .end('This link was already used or is wrong. Restart `npm run web` for a new one.\n');
+      plain(res, 403, 'This link was already used or is wrong. Restart `npm run web` for a new one.\n');
       return;
     }
     const sid = cookieOf(req);
     if (!sid || !sessions.has(sid)) {
-      res
-        .writeHead(401, { 'Content-Type': 'text/plain; charset=utf-8' })
-        .end('Open the URL printed by `npm run web` (it carries the access token).\n');
+      plain(res, 401, 'Open the URL printed by `npm run web` (it carries the access token).\n');
       return;
     }
     await serveStatic(url.pathname, res);
   }
 
   async function serveStatic(pathname: string, res: ServerResponse): Promise<void> {
-    const rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
+    let rel: string;
+    try {
+      rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
+    } catch {
+      plain(res, 400, 'Bad request\n');
+      return;
+    }
     const file = normalize(join(opts.rendererDir, rel));
-    if (!file.startsWith(normalize(opts.rendererDir) + sep)) {
+    if (rel.includes('\0') || !file.startsWith(normalize(opts.rendererDir) + sep)) {
       res.writeHead(404).end();
       return;
     }
@@ -147,21 +221,41 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     }
   }
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE });
-  server.on('upgrade', (req, socket, head) => {
+  /** Why an upgrade request may not become the API WebSocket; null when it may. */
+  function upgradeRefusal(req: IncomingMessage): string | null {
+    const host = req.headers.host;
+    if (!isLoopbackHost(host)) return `host ${show(host)} is not loopback`;
+    if (!isOwnOrigin(req.headers.origin, host)) return `origin ${show(req.headers.origin)} is not http://${host}`;
+    const url = parseTarget(req.url);
+    if (!url || url.pathname !== '/api') return `path ${show(req.url)}`;
     const sid = cookieOf(req);
-    const okOrigin = req.headers.origin === origin;
-    const url = new URL(req.url ?? '/', origin);
-    if (url.pathname !== '/api' || !okOrigin || !sid || !sessions.has(sid)) {
-      log(
-        `refused websocket: path=${url.pathname} origin=${String(req.headers.origin)} session=${sid ? 'unknown' : 'none'}`,
-      );
-      socket.write('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
-      socket.destroy();
-      return;
+    const key = sid === undefined ? undefined : sessions.get(sid);
+    if (key === undefined) return `session ${sid ? 'unknown' : 'none'}`;
+    const given = url.searchParams.get(KEY_PARAM);
+    if (given === null || !safeEqual(given, key)) return `session key ${given === null ? 'missing' : 'wrong'}`;
+    return null;
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands the raw socket over without its own error listener: a reset would otherwise
+    // be an uncaught 'error' and end the process.
+    socket.on('error', () => undefined);
+    try {
+      const refusal = upgradeRefusal(req);
+      if (refusal) {
+        log(`refused websocket: ${refusal}`);
+        refuseUpgrade(socket, 403);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => onClient(ws));
+    } catch (e) {
+      log(`bad upgrade request: ${show((e as Error)?.message)}`);
+      refuseUpgrade(socket, 400);
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onClient(ws));
   });
+  // Requests Node's parser rejects (bad request line, huge headers …) never get here: without a
+  // 'clientError' listener Node answers them 400/431 and closes the socket.
 
   let clientSeq = 0;
   function onClient(ws: WebSocket): void {
@@ -173,26 +267,51 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         ws.terminate();
         return;
       }
-      ws.send(JSON.stringify(m));
+      let text: string;
+      try {
+        text = JSON.stringify(m);
+      } catch (e) {
+        if (m.t !== 'res') return;
+        log(`unserialisable reply to #${m.id}: ${show((e as Error)?.message)}`);
+        text = JSON.stringify({
+          t: 'res',
+          id: m.id,
+          ok: false,
+          error: { code: 'INTERNAL', message: 'Reply could not be encoded' },
+        });
+      }
+      ws.send(text);
     };
     const unsubscribe = opts.events.subscribe((event, payload) => send({ t: 'evt', event, payload }));
-    ws.on('message', (raw) => {
-      let msg: WireRequest;
+    ws.on('message', (raw: RawData, isBinary: boolean) => {
+      if (isBinary) return; // the renderer only sends text
+      let msg: unknown;
       try {
-        msg = JSON.parse(raw.toString()) as WireRequest;
+        msg = JSON.parse(raw.toString());
       } catch {
         return; // not ours; ignore
       }
-      if (msg?.t !== 'req' || typeof msg.id !== 'number') return;
-      void opts
-        .dispatch(msg.method, msg.input, { client })
-        .then((r) =>
-          send(
-            r.ok
-              ? { t: 'res', id: msg.id, ok: true, value: r.value }
-              : { t: 'res', id: msg.id, ok: false, error: r.error },
-          ),
-        );
+      if (typeof msg !== 'object' || msg === null) return;
+      const { t, id, method, input } = msg as { t?: unknown; id?: unknown; method?: unknown; input?: unknown };
+      if (t !== 'req' || typeof id !== 'number') return;
+      let pending: ReturnType<Dispatch>;
+      try {
+        pending = opts.dispatch(method, input, { client });
+      } catch (e) {
+        pending = Promise.reject(e);
+      }
+      pending
+        .then(
+          (r) => (r.ok ? { t: 'res', id, ok: true, value: r.value } : { t: 'res', id, ok: false, error: r.error }),
+          (e: unknown) => {
+            // The dispatcher answers with error shapes; this is a bug or a hostile payload
+            // (e.g. a method name that cannot be turned into a string). Answer, do not crash.
+            log(`request #${id} failed: ${show((e as Error)?.message)}`);
+            return { t: 'res', id, ok: false, error: { code: 'INTERNAL', message: 'Request could not be handled' } };
+          },
+        )
+        .then((m) => send(m as WireMessage))
+        .catch(() => undefined);
     });
     ws.on('close', unsubscribe);
     ws.on('error', () => unsubscribe());
@@ -203,7 +322,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  origin = `http://127.0.0.1:${port}`;
+  const origin = `http://127.0.0.1:${port}`;
   const url = `${origin}/?token=${oneTimeToken}`;
   return {
     url,

@@ -1,6 +1,9 @@
 // One command on an exec channel of a pooled connection: streamed output, exit status, stdin,
 // cancellation and a deadline. Output is kept as Buffers and decoded once at the end, so a
-// multi-byte character split across chunks is never mangled.
+// multi-byte character split across chunks is never mangled. Output is bounded: past
+// `maxOutputBytes` (stdout + stderr) the remote command is killed and the call fails with
+// OUTPUT_TOO_LARGE — big payloads travel over SFTP, never through an exec channel.
+import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 import { ChannelRefusedError, StaleConnectionError, type Connection } from './connection';
 import { SshError, type ExecOptions, type ExecResult } from './types';
@@ -14,6 +17,18 @@ import { SshError, type ExecOptions, type ExecResult } from './types';
  * kills that process group over a second channel.
  */
 const PGID_MARK = 'KES_PGID=';
+
+/** Default cap on the output (stdout + stderr) one command may produce. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+/** Default cap on one logged line; the rest of a longer line is counted, not kept. */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024;
+
+/** "64 MiB", "512 KiB", "100 bytes". */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
+  return `${n} bytes`;
+}
 
 export function runExec(
   conn: Connection,
@@ -35,7 +50,6 @@ export function runExec(
     let pgid: number | undefined;
     let markerPending = rootLogin;
     let markerBuf = Buffer.alloc(0);
-
     const cleanup = () => {
       settled = true;
       if (timer) clearTimeout(timer);
@@ -68,6 +82,24 @@ export function runExec(
       if (pgid) killGroup(conn, pgid);
       channel.close();
     };
+    const maxOutput = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    let outputBytes = 0;
+    /** Count a chunk against the cap; past it, stop the command and fail (false: drop the chunk). */
+    const withinCap = (d: Buffer): boolean => {
+      if (settled) return false;
+      outputBytes += d.length;
+      if (outputBytes <= maxOutput) return true;
+      stdout.length = stderr.length = 0; // nothing will read it: let it go now
+      kill();
+      fail(
+        new SshError(
+          'OUTPUT_TOO_LARGE',
+          `The command wrote more than ${formatBytes(maxOutput)} of output and was stopped ` +
+            '(large data must be transferred as a file, not printed)',
+        ),
+      );
+      return false;
+    };
     const onStderrChunk = (d: Buffer) => {
       if (markerPending) {
         // The marker line comes first on stderr; it may arrive split across chunks.
@@ -82,6 +114,7 @@ export function runExec(
         } else d = markerBuf;
         if (!d.length) return;
       }
+      if (!withinCap(d)) return;
       stderr.push(d);
       opts.onStderr?.(d);
     };
@@ -106,6 +139,7 @@ export function runExec(
         channel = ch;
         if (settled) return void ch.close();
         ch.on('data', (d: Buffer) => {
+          if (!withinCap(d)) return;
           stdout.push(d);
           opts.onStdout?.(d);
         });
@@ -167,5 +201,60 @@ function sendSignal(ch: ClientChannel, name: string): void {
     else ch.signal(name);
   } catch {
     /* channel already gone: closing it is all that is left */
+  }
+}
+
+/**
+ * Splits a byte stream into lines as it arrives: each chunk is scanned once (no re-scan of what
+ * came before), a line longer than `maxLineBytes` keeps its head and says how much was cut, and a
+ * multi-byte character split across chunks is decoded whole. `end()` flushes a last line that
+ * has no newline.
+ */
+export class LineSplitter {
+  private parts: Buffer[] = [];
+  private kept = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly emit: (line: string) => void,
+    private readonly maxLineBytes = DEFAULT_MAX_LINE_BYTES,
+  ) {}
+
+  write(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) return this.keep(chunk, start, chunk.length);
+      this.keep(chunk, start, nl);
+      this.flushLine();
+      start = nl + 1;
+    }
+  }
+
+  end(): void {
+    if (this.kept || this.dropped) this.flushLine();
+  }
+
+  private keep(chunk: Buffer, from: number, to: number): void {
+    const room = this.maxLineBytes - this.kept;
+    const take = Math.max(0, Math.min(room, to - from));
+    // Copy what is kept: the chunk may be a view of a larger buffer we must not hold on to.
+    if (take) this.parts.push(Buffer.from(chunk.subarray(from, from + take)));
+    this.kept += take;
+    this.dropped += to - from - take;
+  }
+
+  private flushLine(): void {
+    const buf = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.kept);
+    let text: string;
+    if (this.dropped) {
+      // Cut on a character boundary: the decoder holds back an incomplete last character.
+      const cut = new StringDecoder('utf8').write(buf);
+      text = `${cut}… [line truncated: ${this.dropped + (buf.length - Buffer.byteLength(cut))} more bytes]`;
+    } else text = buf.toString('utf8');
+    this.parts = [];
+    this.kept = 0;
+    this.dropped = 0;
+    this.emit(text);
   }
 }

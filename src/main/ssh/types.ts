@@ -25,7 +25,9 @@ export type SshErrorCode =
   | 'TIMEOUT'
   | 'DISCONNECTED'
   | 'CANCELLED'
-  | 'CHANNEL_FAILED';
+  | 'CHANNEL_FAILED'
+  /** The command printed more than `ExecOptions.maxOutputBytes`; it was stopped. */
+  | 'OUTPUT_TOO_LARGE';
 
 /** Errors with a stable code and a message fit to show a user. `details.hostKey` for host-key codes. */
 export class SshError extends Error {
@@ -49,6 +51,11 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void;
   /** Kill the channel after this long. */
   timeoutMs?: number;
+  /**
+   * Stop the command (and fail with OUTPUT_TOO_LARGE) once stdout + stderr pass this many bytes.
+   * Default 64 MiB (`DEFAULT_MAX_OUTPUT_BYTES`); SFTP transfers are not exec output and not capped.
+   */
+  maxOutputBytes?: number;
 }
 
 export interface ExecResult {

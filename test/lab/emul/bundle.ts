@@ -1,12 +1,13 @@
-// Bundles the emulators (kubelet, kube-apiserver, systemctl/journalctl) into standalone CommonJS
+// Bundles the stand-ins (kubelet, crictl, systemctl/journalctl) into standalone CommonJS
 // files with esbuild, so hosts run them with plain /usr/bin/node: no tsx, no node_modules lookup, fast
 // start (~60 ms) and low memory. Built once per lab into <lab dir>/emul and copied into each host's
 // /usr/local/lib/kes-lab (a host cannot see the lab dir: its /tmp is private).
 import { build } from 'esbuild';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { KUBERNETES_VERSION } from '../binaries';
 
-export const EMULATORS = ['kubelet', 'apiserver', 'systemd'] as const;
+export const EMULATORS = ['kubelet', 'crictl', 'systemd'] as const;
 export type Emulator = (typeof EMULATORS)[number];
 
 export async function bundleEmulators(outDir: string): Promise<Record<Emulator, string>> {
@@ -29,6 +30,7 @@ export async function bundleEmulators(outDir: string): Promise<Record<Emulator, 
         outfile,
         banner: { js: '#!/usr/bin/node' },
         logLevel: 'error',
+        define: { KES_K8S_VERSION: JSON.stringify(KUBERNETES_VERSION) },
         legalComments: 'none',
       });
       out[name] = outfile;

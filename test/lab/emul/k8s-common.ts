@@ -1,5 +1,6 @@
-// Bits shared by the kube-apiserver and kubelet stand-ins: flag parsing, logging, time format, a
-// minimal HTTPS JSON client with client-certificate auth.
+// Bits shared by the lab's stand-ins (kubelet, crictl) and the lab itself: flag parsing, logging,
+// time format, a minimal HTTPS JSON client for the real kube-apiserver (client certificate or
+// bootstrap token auth).
 import { Agent, request } from 'node:https';
 import { assertLabUrl } from '../guard';
 
@@ -38,14 +39,20 @@ export interface ApiResponse {
 /** A JSON client for the Kubernetes API (kubelet → apiserver), mutual TLS from a kubeconfig. */
 export class KubeClient {
   private readonly agent: Agent;
+  private readonly token?: string;
   constructor(
     readonly server: string,
-    tls: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer },
+    tls: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer; token?: string },
   ) {
     this.agent = new Agent({ keepAlive: true, ca: tls.ca, cert: tls.cert, key: tls.key, maxSockets: 8 });
+    this.token = tls.token;
   }
 
-  call(method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<ApiResponse> {
+  close(): void {
+    this.agent.destroy();
+  }
+
+  call(method: string, path: string, body?: unknown, timeoutMs = 5000, contentType?: string): Promise<ApiResponse> {
     const url = new URL(path, this.server);
     assertLabUrl(url.href);
     return new Promise((resolve, reject) => {
@@ -56,7 +63,11 @@ export class KubeClient {
           method,
           agent: this.agent,
           timeout: timeoutMs,
-          headers: { accept: 'application/json', ...(data ? { 'content-type': 'application/json' } : {}) },
+          headers: {
+            accept: 'application/json',
+            ...(data ? { 'content-type': contentType ?? 'application/json' } : {}),
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -85,7 +96,7 @@ export function readKubeconfig(
   text: string,
   parse: (s: string) => unknown,
   readFile: (p: string) => Buffer,
-): { server: string; ca: Buffer; cert: Buffer; key: Buffer } {
+): { server: string; ca: Buffer; cert?: Buffer; key?: Buffer; token?: string } {
   type KC = {
     clusters: {
       cluster: { server: string; 'certificate-authority-data'?: string; 'certificate-authority'?: string };
@@ -96,18 +107,20 @@ export function readKubeconfig(
         'client-key-data'?: string;
         'client-certificate'?: string;
         'client-key'?: string;
+        token?: string;
       };
     }[];
   };
   const kc = parse(text) as KC;
   const c = kc.clusters[0].cluster;
   const u = kc.users[0].user;
-  const pick = (data: string | undefined, file: string | undefined): Buffer =>
-    data ? Buffer.from(data, 'base64') : readFile(file!);
+  const pick = (data: string | undefined, file: string | undefined): Buffer | undefined =>
+    data ? Buffer.from(data, 'base64') : file ? readFile(file) : undefined;
   return {
     server: c.server,
-    ca: pick(c['certificate-authority-data'], c['certificate-authority']),
+    ca: pick(c['certificate-authority-data'], c['certificate-authority'])!,
     cert: pick(u['client-certificate-data'], u['client-certificate']),
     key: pick(u['client-key-data'], u['client-key']),
+    token: u.token,
   };
 }

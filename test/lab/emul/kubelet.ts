@@ -1,19 +1,28 @@
-// kubelet stand-in, run inside each master/worker host by the systemctl shim (kubelet.service).
-// What it does, like the real one for static pods:
-// - watches staticPodPath (/etc/kubernetes/manifests) from --config; starts a pod when a manifest
-//   appears, restarts it when the file's content changes, stops it when the file goes away;
-// - runs each container's command (+args) as a host process ("image" binaries are looked up in
-//   /usr/local/lib/kes-lab/images/<image name>/ first, then in PATH), with hostPath volumes whose
-//   host path differs from the mount path bind-mounted in a private mount namespace, so editing the
-//   etcd-data hostPath really moves the data dir; logs go to /var/log/pods/<ns>_<pod>_<uid>/<c>/N.log;
-// - restarts crashed containers with exponential back-off (2 s doubling to 40 s: the real 10 s..5 min
-//   compressed for tests) and reports CrashLoopBackOff meanwhile;
-// - evaluates httpGet startup/readiness probes (periods capped at 1 s) for the Ready condition
-//   (liveness probes do not kill: not emulated);
-// - registers its Node and a mirror pod per static pod through the API (kubelet.conf credentials),
-//   pushing status at once when a container starts or dies;
-// - containers survive a kubelet restart (they run detached; the next kubelet adopts them).
-import { spawn, type ChildProcess } from 'node:child_process';
+// kubelet stand-in, run inside each master/worker host by the systemctl stand-in (kubelet.service, as
+// the kubelet .deb + kubeadm's drop-in configure it). It talks to the REAL kube-apiserver and does
+// what the real kubelet does where the app or kubeadm depend on it:
+// - exits when /var/lib/kubelet/config.yaml is missing (systemd restarts it, kubeadm restarts it);
+// - serves /healthz on healthzBindAddress:healthzPort (kubeadm waits for it);
+// - TLS bootstrap: without kubelet.conf it uses bootstrap-kubelet.conf's token to post a CSR
+//   (signer kubernetes.io/kube-apiserver-client-kubelet), waits for the controller-manager to
+//   approve and sign it, and writes /var/lib/kubelet/pki/kubelet-client-current.pem + kubelet.conf;
+// - static pods from staticPodPath: start on a new manifest, restart on change, stop on removal,
+//   with the pod's termination grace (default 30 s); containers are host processes ("images" map
+//   to cached real binaries: /usr/local/lib/kes-lab/images/<image>/<tag>/<command>), hostPath volumes
+//   whose path differs from the mount path are bind-mounted in a private mount namespace;
+// - crash back-off 2 s doubling to 40 s (the real 10 s..5 min compressed for tests), CrashLoopBackOff;
+// - startup/readiness httpGet probes (periods capped at 1 s) for the Ready condition;
+// - registers its Node (the labels the kubelet may set; kubeadm adds roles and taints), renews its
+//   Lease, posts node status, creates mirror pods and their status (NodeRestriction rules apply);
+// - runs API pods bound to its node as processes (an image with no cached binary runs a placeholder
+//   that sleeps: nothing real can run nginx here), reports their status, and finishes their deletion;
+// - containers survive a kubelet restart (detached; the next kubelet adopts them through the state
+//   files crictl also reads); containers nobody wants any more (orphans) are stopped — API pods'
+//   only after the first successful sync with the API, as the real kubelet waits for "sources ready";
+// - fault (file /run/kes-lab/fault-kubelet-sources-not-ready): until this kubelet process has synced
+//   with the API once, it stops NO pod whose manifest went away (the real kubelet restarted while
+//   the apiserver is unreachable keeps such static pods running) — `crictl stop` still works.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   accessSync,
@@ -28,20 +37,27 @@ import {
   writeFileSync,
   watch,
   statSync,
+  symlinkSync,
+  renameSync,
 } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { hostname, networkInterfaces, release } from 'node:os';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import { assertLabAddress } from '../guard';
-import { KUBERNETES_VERSION } from '../kubeadm';
 import { k8sTime, klog, KubeClient, parseFlags, readKubeconfig } from './k8s-common';
+import { CONTAINER_STATE_DIR, listContainerStates, processAlive, type ContainerState } from './runtime-state';
+
+declare const KES_K8S_VERSION: string; // set by bundle.ts (esbuild define)
+const KUBERNETES_VERSION = typeof KES_K8S_VERSION === 'string' ? KES_K8S_VERSION : 'v0.0.0-lab';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const IMAGES_DIR = '/usr/local/lib/kes-lab/images';
-const STATE_DIR = '/run/kes-lab/kubelet';
+const STATE_DIR = CONTAINER_STATE_DIR;
+const FAULT_SOURCES_NOT_READY = '/run/kes-lab/fault-kubelet-sources-not-ready';
+const PLACEHOLDER = '/bin/sleep';
 const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const BACKOFF_START_MS = 2000;
 const BACKOFF_MAX_MS = 40_000;
@@ -56,15 +72,17 @@ function isExec(p: string): boolean {
   }
 }
 
-function imageName(image: string): string {
-  const noTag = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
-  return basename(noTag);
+function imageName(image: string): { name: string; tag: string } {
+  const noDigest = image.replace(/@.*$/, '');
+  const m = /^(.*?)(?::([^/:]*))?$/.exec(noDigest)!;
+  return { name: basename(m[1]), tag: m[2] ?? 'latest' };
 }
 
 /** Like a container runtime resolving argv[0] inside the image, then on the host's PATH. */
 export function resolveCommand(cmd: string, image: string): string | undefined {
-  const inImage = join(IMAGES_DIR, imageName(image), basename(cmd));
-  if (isExec(inImage)) return inImage;
+  const { name, tag } = imageName(image);
+  for (const inImage of [join(IMAGES_DIR, name, tag, basename(cmd)), join(IMAGES_DIR, name, basename(cmd))])
+    if (isExec(inImage)) return inImage;
   if (cmd.startsWith('/')) return isExec(cmd) ? cmd : undefined;
   for (const dir of CONTAINER_PATH.split(':')) if (isExec(join(dir, cmd))) return join(dir, cmd);
   return undefined;
@@ -80,9 +98,15 @@ function alive(pid: number): boolean {
   }
 }
 
-function probeOnce(p: Obj | undefined, podIP: string): Promise<boolean> {
+function probeOnce(p: Obj | undefined, podIP: string, container: Obj): Promise<boolean> {
   const g = p?.httpGet;
   if (!g) return Promise.resolve(true);
+  // kubeadm 1.36 names its probe ports ("probe-port"): resolve them like the kubelet does
+  const port =
+    typeof g.port === 'string' && !/^\d+$/.test(g.port)
+      ? ((container.ports ?? []) as Obj[]).find((x) => x.name === g.port)?.containerPort
+      : Number(g.port);
+  if (!port) return Promise.resolve(false);
   const host = g.host ?? podIP;
   try {
     assertLabAddress(host);
@@ -92,7 +116,7 @@ function probeOnce(p: Obj | undefined, podIP: string): Promise<boolean> {
   const https = String(g.scheme ?? 'HTTP').toUpperCase() === 'HTTPS';
   return new Promise((resolve) => {
     const req = (https ? httpsRequest : httpRequest)(
-      { host, port: g.port, path: g.path ?? '/', method: 'GET', timeout: 2000, rejectUnauthorized: false },
+      { host, port, path: g.path ?? '/', method: 'GET', timeout: 2000, rejectUnauthorized: false },
       (res) => {
         res.resume();
         resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
@@ -104,12 +128,16 @@ function probeOnce(p: Obj | undefined, podIP: string): Promise<boolean> {
   });
 }
 
-interface Saved {
-  pid: number;
-  restartCount: number;
-  startedAt: string;
-  containerID: string;
-  hash: string;
+/** What a container needs from its pod (a static pod from a manifest or an API pod). */
+export interface PodOfContainer {
+  readonly kubelet: { nodeIP: string };
+  readonly uid: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly hash: string;
+  readonly isStatic: boolean;
+  readonly spec: Obj;
+  changed(): void;
 }
 
 class Container {
@@ -129,7 +157,7 @@ class Container {
   private pollTimer?: NodeJS.Timeout;
 
   constructor(
-    readonly pod: StaticPod,
+    readonly pod: PodOfContainer,
     readonly spec: Obj,
   ) {}
 
@@ -140,7 +168,7 @@ class Container {
   /** Adopt a process left running by a previous kubelet, if its state file says so. */
   adopt(): boolean {
     try {
-      const s = JSON.parse(readFileSync(this.stateFile, 'utf8')) as Saved;
+      const s = JSON.parse(readFileSync(this.stateFile, 'utf8')) as ContainerState;
       if (s.hash !== this.pod.hash || !alive(s.pid)) return false;
       this.pid = s.pid;
       this.restartCount = s.restartCount;
@@ -160,18 +188,24 @@ class Container {
   start(): void {
     if (this.stopping) return;
     this.waiting = undefined;
-    const cmd: string[] = [...(this.spec.command ?? []), ...(this.spec.args ?? [])].map(String);
-    const bin = cmd.length ? resolveCommand(cmd[0], this.spec.image ?? '') : undefined;
+    let cmd: string[] = [...(this.spec.command ?? []), ...(this.spec.args ?? [])].map(String);
+    let bin = cmd.length ? resolveCommand(cmd[0], this.spec.image ?? '') : undefined;
+    if (!bin && !this.pod.isStatic) {
+      // No cached binary for this image (nginx, busybox…): a placeholder process keeps the
+      // container "running" so controllers, endpoints and the app see a live workload.
+      bin = PLACEHOLDER;
+      cmd = [PLACEHOLDER, 'infinity'];
+    }
     if (!bin) {
       this.failStart('StartError', `exec: "${cmd[0] ?? ''}": executable file not found in $PATH`);
       return;
     }
     // hostPath volumes: create per type; bind those whose host path differs from the mount path
     const binds: [string, string][] = [];
-    const vols = new Map<string, Obj>(((this.pod.manifest.spec?.volumes ?? []) as Obj[]).map((v) => [v.name, v]));
+    const vols = new Map<string, Obj>(((this.pod.spec.volumes ?? []) as Obj[]).map((v) => [v.name, v]));
     for (const m of (this.spec.volumeMounts ?? []) as Obj[]) {
       const hp = vols.get(m.name)?.hostPath;
-      if (!hp?.path) continue;
+      if (!hp?.path || !this.pod.isStatic) continue; // API pods: no hostPath games in the lab
       try {
         if (hp.type === 'DirectoryOrCreate' && !existsSync(hp.path))
           mkdirSync(hp.path, { recursive: true, mode: 0o755 });
@@ -225,12 +259,19 @@ class Container {
     this.started = !this.spec.startupProbe;
     this.ready = false;
     if (this.pid) {
-      const saved: Saved = {
+      const saved: ContainerState = {
         pid: this.pid,
         restartCount: this.restartCount,
         startedAt: this.startedAt,
         containerID: this.containerID,
         hash: this.pod.hash,
+        name: this.spec.name,
+        image: String(this.spec.image ?? ''),
+        podName: this.pod.name,
+        podNamespace: this.pod.namespace,
+        podUid: this.pod.uid,
+        static: this.pod.isStatic,
+        logPath: join(logDir, `${this.restartCount}.log`),
       };
       mkdirSync(STATE_DIR, { recursive: true });
       writeFileSync(this.stateFile, JSON.stringify(saved));
@@ -299,9 +340,9 @@ class Container {
       if (!this.pid) return;
       const ip = this.pod.kubelet.nodeIP;
       if (!this.started) {
-        if (await probeOnce(this.spec.startupProbe, ip)) this.started = true;
+        if (await probeOnce(this.spec.startupProbe, ip, this.spec)) this.started = true;
       }
-      const r = this.started && (await probeOnce(this.spec.readinessProbe, ip));
+      const r = this.started && (await probeOnce(this.spec.readinessProbe, ip, this.spec));
       if (r !== this.ready && this.pid) {
         this.ready = r;
         this.pod.changed();
@@ -316,13 +357,26 @@ class Container {
     this.probeTimer = undefined;
   }
 
-  async stop(): Promise<void> {
+  /** Forget the process without stopping it (it becomes an orphan the kubelet no longer manages). */
+  detach(): void {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.stopProbes();
+    this.child?.removeAllListeners('exit');
+    this.child?.unref();
+    this.child = undefined;
+    this.pid = undefined;
+  }
+
+  /** SIGTERM, then SIGKILL after the pod's grace period (the real default: 30 s). */
+  async stop(graceSeconds?: number): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.stopProbes();
     const pid = this.pid;
     if (!pid) return;
-    const graceMs = Math.min(Number(this.pod.manifest.spec?.terminationGracePeriodSeconds ?? 30), 10) * 1000;
+    const graceMs = Number(graceSeconds ?? this.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000;
     try {
       process.kill(pid, 'SIGTERM');
     } catch {
@@ -364,12 +418,45 @@ class Container {
   }
 }
 
-class StaticPod {
+/** Pod status as the kubelet reports it (mirror pods and API pods alike). */
+function podStatus(containers: Container[], nodeIP: string, startTime: string): Obj {
+  const cs = containers.map((c) => c.status());
+  const allReady = cs.length > 0 && cs.every((c) => c.ready);
+  const anyRunning = cs.some((c) => c.state.running);
+  const everStarted = cs.some((c) => c.state.running || c.restartCount > 0 || c.lastState.terminated);
+  const now = k8sTime();
+  const cond = (type: string, ok: boolean): Obj => ({
+    type,
+    status: ok ? 'True' : 'False',
+    lastProbeTime: null,
+    lastTransitionTime: now,
+  });
+  return {
+    phase: anyRunning || everStarted ? 'Running' : 'Pending',
+    conditions: [
+      cond('PodReadyToStartContainers', true),
+      cond('Initialized', true),
+      cond('Ready', allReady),
+      cond('ContainersReady', allReady),
+      cond('PodScheduled', true),
+    ],
+    hostIP: nodeIP,
+    hostIPs: [{ ip: nodeIP }],
+    podIP: nodeIP,
+    podIPs: [{ ip: nodeIP }],
+    startTime,
+    qosClass: 'Burstable',
+    containerStatuses: cs,
+  };
+}
+
+class StaticPod implements PodOfContainer {
   readonly containers: Container[];
   readonly uid: string;
   readonly name: string;
   readonly namespace: string;
   readonly startTime = k8sTime();
+  readonly isStatic = true;
 
   constructor(
     readonly kubelet: Kubelet,
@@ -381,6 +468,10 @@ class StaticPod {
     this.name = `${manifest.metadata?.name ?? basename(file, '.yaml')}-${kubelet.nodeName}`;
     this.namespace = manifest.metadata?.namespace ?? 'default';
     this.containers = ((manifest.spec?.containers ?? []) as Obj[]).map((c) => new Container(this, c));
+  }
+
+  get spec(): Obj {
+    return this.manifest.spec ?? {};
   }
 
   start(): void {
@@ -395,7 +486,7 @@ class StaticPod {
     this.kubelet.markDirty();
   }
 
-  /** The mirror pod object as the real kubelet creates it. */
+  /** The mirror pod object as the real kubelet creates it (NodeRestriction: owned by the Node). */
   mirror(nodeUid: string | undefined): Obj {
     const m = this.manifest.metadata ?? {};
     return {
@@ -427,62 +518,183 @@ class StaticPod {
   }
 
   status(): Obj {
-    const cs = this.containers.map((c) => c.status());
-    const allReady = cs.length > 0 && cs.every((c) => c.ready);
-    const anyRunning = cs.some((c) => c.state.running);
-    const everStarted = cs.some((c) => c.state.running || c.restartCount > 0 || c.lastState.terminated);
-    const now = k8sTime();
-    const cond = (type: string, ok: boolean): Obj => ({
-      type,
-      status: ok ? 'True' : 'False',
-      lastProbeTime: null,
-      lastTransitionTime: now,
-    });
-    const ip = this.kubelet.nodeIP;
-    return {
-      phase: anyRunning || everStarted ? 'Running' : 'Pending',
-      conditions: [
-        cond('PodReadyToStartContainers', true),
-        cond('Initialized', true),
-        cond('Ready', allReady),
-        cond('ContainersReady', allReady),
-        cond('PodScheduled', true),
-      ],
-      hostIP: ip,
-      hostIPs: [{ ip }],
-      podIP: ip,
-      podIPs: [{ ip }],
-      startTime: this.startTime,
-      qosClass: 'Burstable',
-      containerStatuses: cs,
-    };
+    return podStatus(this.containers, this.kubelet.nodeIP, this.startTime);
   }
 }
 
+/** A pod the scheduler (or a user) bound to this node through the API. */
+class ApiPod implements PodOfContainer {
+  readonly containers: Container[];
+  readonly isStatic = false;
+  readonly startTime = k8sTime();
+  terminating = false;
+
+  constructor(
+    readonly kubelet: Kubelet,
+    public obj: Obj,
+  ) {
+    this.containers = ((obj.spec?.containers ?? []) as Obj[]).map((c) => new Container(this, c));
+  }
+  get uid(): string {
+    return this.obj.metadata.uid;
+  }
+  get hash(): string {
+    return this.obj.metadata.uid;
+  }
+  get name(): string {
+    return this.obj.metadata.name;
+  }
+  get namespace(): string {
+    return this.obj.metadata.namespace;
+  }
+  get spec(): Obj {
+    return this.obj.spec ?? {};
+  }
+  start(): void {
+    for (const c of this.containers) if (!c.adopt()) c.start();
+  }
+  async stop(graceSeconds?: number): Promise<void> {
+    await Promise.all(this.containers.map((c) => c.stop(graceSeconds)));
+  }
+  changed(): void {
+    this.kubelet.markDirty();
+  }
+  status(): Obj {
+    return podStatus(this.containers, this.kubelet.nodeIP, this.startTime);
+  }
+}
+
+/** A container found running that no pod of this kubelet wants (its manifest or API pod went away). */
+interface Orphan {
+  state: ContainerState;
+  file: string;
+}
+
+function writeFileAtomic(path: string, data: string | Buffer, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
+}
+
+function kubeletKubeconfig(server: string, ca: Buffer, certFile: string): string {
+  return `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: ${ca.toString('base64')}
+    server: ${server}
+  name: default-cluster
+contexts:
+- context:
+    cluster: default-cluster
+    namespace: default
+    user: default-auth
+  name: default-context
+current-context: default-context
+kind: Config
+preferences: {}
+users:
+- name: default-auth
+  user:
+    client-certificate: ${certFile}
+    client-key: ${certFile}
+`;
+}
+
+const PKI_DIR = '/var/lib/kubelet/pki';
+const CURRENT_PEM = `${PKI_DIR}/kubelet-client-current.pem`;
+
+function storeClientPem(pem: string): void {
+  mkdirSync(PKI_DIR, { recursive: true, mode: 0o700 });
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  const file = `${PKI_DIR}/kubelet-client-${stamp}.pem`;
+  writeFileSync(file, pem, { mode: 0o600 });
+  rmSync(`${CURRENT_PEM}.tmp`, { force: true });
+  symlinkSync(file, `${CURRENT_PEM}.tmp`);
+  renameSync(`${CURRENT_PEM}.tmp`, CURRENT_PEM);
+}
+
 class Kubelet {
-  readonly nodeName = hostname();
+  readonly nodeName: string;
   nodeIP = '';
+  api?: KubeClient;
   private pods = new Map<string, StaticPod>(); // by manifest file
+  private apiPods = new Map<string, ApiPod>(); // by uid
+  private orphans: Orphan[] = [];
   private dirty = true;
   private nodeUid?: string;
   private lastNodeSync = 0;
   private lastPodSync = 0;
+  private lastLease = 0;
   private syncing = false;
   private reconciling = false;
+  /** The API source has answered once since this process started ("sources ready"). */
+  private apiSynced = false;
 
   constructor(
     readonly manifestDir: string,
-    readonly api: KubeClient,
-    readonly roles: { controlPlane: boolean },
+    nodeName: string,
   ) {
+    this.nodeName = nodeName;
     for (const list of Object.values(networkInterfaces())) {
       for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) this.nodeIP = a.address;
     }
   }
 
+  private get stickyFault(): boolean {
+    return !this.apiSynced && existsSync(FAULT_SOURCES_NOT_READY);
+  }
+
   markDirty(): void {
     this.dirty = true;
     setTimeout(() => void this.sync(), 30);
+  }
+
+  /** Containers left running by a previous kubelet that no current pod will adopt. */
+  collectOrphans(): void {
+    const claimed = new Set<string>();
+    for (const p of this.pods.values()) for (const c of p.containers) claimed.add(`${p.uid}_${c.spec.name}`);
+    for (const p of this.apiPods.values()) for (const c of p.containers) claimed.add(`${p.uid}_${c.spec.name}`);
+    const known = new Set(this.orphans.map((o) => o.file));
+    for (const st of listContainerStates()) {
+      if (claimed.has(`${st.podUid}_${st.name}`) || known.has(st.file)) continue;
+      if (!processAlive(st.pid)) {
+        rmSync(st.file, { force: true });
+        continue;
+      }
+      this.orphans.push({ state: st, file: st.file });
+      klog('I', `found orphaned container ${st.podName}/${st.name} pid ${st.pid}`);
+    }
+  }
+
+  /** Stop orphans once allowed: static ones at once, API ones after the first API sync (sources ready). */
+  private async reapOrphans(): Promise<void> {
+    const keep: Orphan[] = [];
+    for (const o of this.orphans) {
+      if (!processAlive(o.state.pid)) {
+        rmSync(o.file, { force: true });
+        continue;
+      }
+      const allowed = this.apiSynced || (o.state.static && !this.stickyFault);
+      if (!allowed) {
+        keep.push(o);
+        continue;
+      }
+      klog('I', `killing orphaned container ${o.state.podName}/${o.state.name} pid ${o.state.pid}`);
+      const grace = Date.now() + 30_000;
+      try {
+        process.kill(o.state.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      while (processAlive(o.state.pid) && Date.now() < grace) await new Promise((r) => setTimeout(r, 50));
+      try {
+        process.kill(o.state.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      rmSync(o.file, { force: true });
+    }
+    this.orphans = keep;
   }
 
   /** Compare the manifest dir with running pods: start new, restart changed, stop removed. */
@@ -512,9 +724,20 @@ class Kubelet {
       for (const [path, pod] of [...this.pods]) {
         const w = want.get(path);
         if (!w || w.hash !== pod.hash) {
-          klog('I', `${w ? 'manifest changed' : 'manifest removed'}: stopping static pod ${pod.name}`);
           this.pods.delete(path);
-          await pod.stop();
+          if (this.stickyFault) {
+            // The real kubelet, restarted while the apiserver was unreachable, keeps such pods
+            // running until its sources are ready: they become orphans nobody restarts.
+            klog('W', `sources not ready: not stopping static pod ${pod.name} (manifest ${w ? 'changed' : 'removed'})`);
+            for (const c of pod.containers) {
+              const st = listContainerStates().find((x) => x.podUid === pod.uid && x.name === c.spec.name);
+              c.detach();
+              if (st) this.orphans.push({ state: st, file: st.file });
+            }
+          } else {
+            klog('I', `${w ? 'manifest changed' : 'manifest removed'}: stopping static pod ${pod.name}`);
+            await pod.stop();
+          }
           this.markDirty();
         }
       }
@@ -526,12 +749,14 @@ class Kubelet {
         pod.start();
         this.markDirty();
       }
+      await this.reapOrphans();
     } finally {
       this.reconciling = false;
     }
   }
 
   private nodeObject(): Obj {
+    // Only the labels a kubelet may set itself (NodeRestriction); kubeadm adds the role and taint.
     const labels: Obj = {
       'beta.kubernetes.io/arch': 'amd64',
       'beta.kubernetes.io/os': 'linux',
@@ -539,44 +764,38 @@ class Kubelet {
       'kubernetes.io/hostname': this.nodeName,
       'kubernetes.io/os': 'linux',
     };
-    if (this.roles.controlPlane) {
-      labels['node-role.kubernetes.io/control-plane'] = '';
-      labels['node.kubernetes.io/exclude-from-external-load-balancers'] = '';
-    }
     return {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: {
         name: this.nodeName,
         labels,
-        annotations: {
-          'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///var/run/containerd/containerd.sock',
-          'node.alpha.kubernetes.io/ttl': '0',
-          'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
-        },
+        annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
       },
-      spec: this.roles.controlPlane
-        ? { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] }
-        : {},
+      spec: {},
       status: this.nodeStatus(),
     };
   }
 
-  private nodeStatus(): Obj {
+  private nodeStatus(prev?: Obj): Obj {
     const now = k8sTime();
+    const old = new Map<string, Obj>(((prev?.conditions ?? []) as Obj[]).map((c) => [c.type, c]));
     const c = (type: string, status: string, reason: string, message: string): Obj => ({
       type,
       status,
       reason,
       message,
       lastHeartbeatTime: now,
-      lastTransitionTime: now,
+      lastTransitionTime: old.get(type)?.status === status ? old.get(type)!.lastTransitionTime : now,
     });
     return {
+      ...(prev ?? {}),
       addresses: [
         { type: 'InternalIP', address: this.nodeIP },
         { type: 'Hostname', address: this.nodeName },
       ],
+      capacity: { cpu: '2', memory: '8Gi', pods: '110', 'ephemeral-storage': '20Gi' },
+      allocatable: { cpu: '2', memory: '8Gi', pods: '110', 'ephemeral-storage': '20Gi' },
       conditions: [
         c('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
         c('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
@@ -589,7 +808,7 @@ class Kubelet {
         bootID: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
         containerRuntimeVersion: 'containerd://1.7.24',
         kernelVersion: release(),
-        kubeProxyVersion: KUBERNETES_VERSION,
+        kubeProxyVersion: '',
         kubeletVersion: KUBERNETES_VERSION,
         machineID: existsSync('/etc/machine-id') ? readFileSync('/etc/machine-id', 'utf8').trim() : '',
         operatingSystem: 'linux',
@@ -599,17 +818,23 @@ class Kubelet {
     };
   }
 
-  /** Push node + mirror pod state to the API (on change, else every 5 s as a heartbeat). */
+  /** Push node, lease, mirror pods and API pods to/from the API (on change, else every 5 s). */
   async sync(): Promise<void> {
-    if (this.syncing) return;
+    if (this.syncing || !this.api) return;
     const now = Date.now();
-    if (!this.dirty && now - this.lastPodSync < 5000 && now - this.lastNodeSync < 5000) return;
+    if (!this.dirty && now - this.lastPodSync < 2000 && now - this.lastNodeSync < 5000) return;
     this.syncing = true;
     this.dirty = false;
     try {
       await this.syncNode();
-      await this.syncMirrors();
+      await this.syncLease();
+      await this.syncPods();
       this.lastPodSync = Date.now();
+      if (!this.apiSynced) {
+        this.apiSynced = true;
+        klog('I', 'API source synced (sources ready)');
+        await this.reapOrphans();
+      }
     } catch (e) {
       this.dirty = true;
       klog('W', `status sync failed (will retry): ${(e as Error).message}`);
@@ -619,59 +844,160 @@ class Kubelet {
   }
 
   private async syncNode(): Promise<void> {
+    const api = this.api!;
     const path = `/api/v1/nodes/${this.nodeName}`;
-    const cur = await this.api.call('GET', path);
+    const cur = await api.call('GET', path);
     if (cur.status === 404) {
-      const r = await this.api.call('POST', '/api/v1/nodes', this.nodeObject());
+      const r = await api.call('POST', '/api/v1/nodes', this.nodeObject());
       if (r.status >= 300 && r.status !== 409) throw new Error(`register node: ${r.status} ${JSON.stringify(r.body)}`);
       if (r.status < 300) klog('I', `Successfully registered node ${this.nodeName}`);
       this.nodeUid = (r.body as Obj)?.metadata?.uid;
     } else if (cur.status === 200) {
-      this.nodeUid = (cur.body as Obj).metadata?.uid;
+      const node = cur.body as Obj;
+      this.nodeUid = node.metadata?.uid;
       if (Date.now() - this.lastNodeSync >= 5000) {
-        const r = await this.api.call('PUT', `${path}/status`, { ...(cur.body as Obj), status: this.nodeStatus() });
-        if (r.status >= 300) throw new Error(`node status: ${r.status}`);
+        const r = await api.call('PUT', `${path}/status`, { ...node, status: this.nodeStatus(node.status) });
+        if (r.status >= 300 && r.status !== 409) throw new Error(`node status: ${r.status}`);
       }
-    } else throw new Error(`get node: ${cur.status}`);
+    } else throw new Error(`get node: ${cur.status} ${JSON.stringify(cur.body).slice(0, 200)}`);
     this.lastNodeSync = Date.now();
   }
 
-  private async syncMirrors(): Promise<void> {
+  /** The node heartbeat the node lifecycle controller watches (kube-node-lease). */
+  private async syncLease(): Promise<void> {
+    if (Date.now() - this.lastLease < 10_000 || !this.nodeUid) return;
+    const api = this.api!;
+    const base = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases';
+    const renewTime = new Date().toISOString().replace('Z', '000Z');
+    const cur = await api.call('GET', `${base}/${this.nodeName}`);
+    const spec = { holderIdentity: this.nodeName, leaseDurationSeconds: 40, renewTime };
+    const r =
+      cur.status === 404
+        ? await api.call('POST', base, {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: {
+              name: this.nodeName,
+              namespace: 'kube-node-lease',
+              ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: this.nodeUid }],
+            },
+            spec,
+          })
+        : await api.call('PUT', `${base}/${this.nodeName}`, {
+            ...(cur.body as Obj),
+            spec: { ...((cur.body as Obj).spec ?? {}), ...spec },
+          });
+    if (r.status < 300) this.lastLease = Date.now();
+  }
+
+  private async syncPods(): Promise<void> {
+    const api = this.api!;
     const want = new Map([...this.pods.values()].map((p) => [`${p.namespace}/${p.name}`, p]));
-    const list = await this.api.call('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`);
+    const list = await api.call('GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`);
     if (list.status !== 200) throw new Error(`list pods: ${list.status}`);
-    const existing = new Map<string, Obj>();
+    const mirrors = new Map<string, Obj>();
+    const bound = new Map<string, Obj>();
     for (const p of ((list.body as Obj).items ?? []) as Obj[]) {
-      if (!p.metadata?.annotations?.['kubernetes.io/config.mirror']) continue;
-      existing.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
+      if (p.metadata?.annotations?.['kubernetes.io/config.mirror'])
+        mirrors.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
+      else bound.set(p.metadata.uid, p);
     }
-    for (const [key, p] of existing) {
+    // mirror pods
+    for (const [key, p] of mirrors) {
       const pod = want.get(key);
       if (!pod || p.metadata.annotations['kubernetes.io/config.mirror'] !== pod.uid) {
-        await this.api.call('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`);
-        existing.delete(key);
+        await api.call('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`);
+        mirrors.delete(key);
       }
     }
     for (const [key, pod] of want) {
-      const cur = existing.get(key);
+      const cur = mirrors.get(key);
       if (!cur) {
-        const r = await this.api.call('POST', `/api/v1/namespaces/${pod.namespace}/pods`, pod.mirror(this.nodeUid));
+        const r = await api.call('POST', `/api/v1/namespaces/${pod.namespace}/pods`, pod.mirror(this.nodeUid));
         if (r.status >= 300 && r.status !== 409)
-          throw new Error(`create mirror pod ${key}: ${r.status} ${JSON.stringify(r.body)}`);
+          throw new Error(`create mirror pod ${key}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
         if (r.status === 409) this.dirty = true;
         continue;
       }
-      const r = await this.api.call('PUT', `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, {
+      const r = await api.call('PUT', `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, {
         ...cur,
         status: pod.status(),
       });
-      if (r.status >= 300) throw new Error(`mirror pod status ${key}: ${r.status}`);
+      if (r.status >= 300 && r.status !== 409) throw new Error(`mirror pod status ${key}: ${r.status}`);
+    }
+    await this.syncApiPods(bound);
+  }
+
+  /** Run the pods bound to this node, finish the deletion of terminating ones, report status. */
+  private async syncApiPods(bound: Map<string, Obj>): Promise<void> {
+    const api = this.api!;
+    for (const [uid, pod] of [...this.apiPods]) {
+      if (bound.has(uid) || pod.terminating) continue;
+      // deleted from the API (forced) while we ran it
+      this.apiPods.delete(uid);
+      klog('I', `pod ${pod.namespace}/${pod.name} is gone from the API: stopping it`);
+      void pod.stop(0);
+    }
+    for (const [uid, obj] of bound) {
+      let pod = this.apiPods.get(uid);
+      if (!pod) {
+        if (['Succeeded', 'Failed'].includes(obj.status?.phase)) continue;
+        if (obj.metadata.deletionTimestamp) {
+          await this.finishDelete(obj);
+          continue;
+        }
+        pod = new ApiPod(this, obj);
+        this.apiPods.set(uid, pod);
+        klog('I', `starting pod ${pod.namespace}/${pod.name}`);
+        pod.start();
+      }
+      pod.obj = obj;
+      if (obj.metadata.deletionTimestamp && !pod.terminating) {
+        pod.terminating = true;
+        const p = pod;
+        klog('I', `pod ${p.namespace}/${p.name} is terminating`);
+        void p
+          .stop(Number(obj.metadata.deletionGracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30))
+          .then(async () => {
+            this.apiPods.delete(uid);
+            await this.finishDelete(p.obj).catch(() => undefined);
+          });
+        continue;
+      }
+      if (pod.terminating) continue;
+      const r = await api.call('PUT', `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, {
+        ...obj,
+        status: { ...(obj.status ?? {}), ...pod.status() },
+      });
+      if (r.status >= 300 && r.status !== 409 && r.status !== 404)
+        klog('W', `pod status ${pod.namespace}/${pod.name}: ${r.status}`);
     }
   }
 
-  async run(): Promise<void> {
+  private async finishDelete(obj: Obj): Promise<void> {
+    await this.api!.call('DELETE', `/api/v1/namespaces/${obj.metadata.namespace}/pods/${obj.metadata.name}`, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: 0,
+      preconditions: { uid: obj.metadata.uid },
+    });
+  }
+
+  /** healthz like the real kubelet's (kubeadm polls it before waiting for the control plane). */
+  serveHealthz(address: string, port: number): void {
+    const srv = createServer((req, res) => {
+      res.writeHead(req.url?.startsWith('/healthz') ? 200 : 404, { 'content-type': 'text/plain' });
+      res.end(req.url?.startsWith('/healthz') ? 'ok' : 'not found');
+    });
+    srv.on('error', (e) => klog('E', `healthz server: ${e.message}`));
+    srv.listen(port, address);
+  }
+
+  async run(connect: () => Promise<KubeClient>): Promise<void> {
     mkdirSync(this.manifestDir, { recursive: true });
-    await this.reconcile();
+    await this.reconcile(); // static pods start without any API (that is how the control plane boots)
+    this.collectOrphans();
+    await this.reapOrphans();
     // fs.watch for quick reaction, plus a 1 s poll (editors replace files; watches can miss renames)
     try {
       watch(this.manifestDir, () => setTimeout(() => void this.reconcile(), 20));
@@ -680,7 +1006,100 @@ class Kubelet {
     }
     setInterval(() => void this.reconcile(), 1000);
     setInterval(() => void this.sync(), 1000);
+    this.api = await connect();
     void this.sync();
+  }
+}
+
+/** The API client: kubelet.conf when it exists, else TLS bootstrap with bootstrap-kubelet.conf. */
+async function connectApi(kubeconfigPath: string, bootstrapPath: string | undefined): Promise<KubeClient> {
+  for (let attempt = 0; ; attempt++) {
+    if (existsSync(kubeconfigPath)) {
+      const kc = readKubeconfig(readFileSync(kubeconfigPath, 'utf8'), parse, (p) => readFileSync(p));
+      // kubeadm init writes the first master's client certificate into kubelet.conf; the real
+      // kubelet's certificate manager keeps it as kubelet-client-current.pem (kubelet-finalize
+      // then points kubelet.conf at that file).
+      if (
+        kc.cert &&
+        kc.key &&
+        !existsSync(CURRENT_PEM) &&
+        /client-certificate-data/.test(readFileSync(kubeconfigPath, 'utf8'))
+      )
+        storeClientPem(`${kc.cert.toString()}${kc.key.toString()}`);
+      return new KubeClient(kc.server, { ca: kc.ca, cert: kc.cert, key: kc.key, token: kc.token });
+    }
+    if (bootstrapPath && existsSync(bootstrapPath)) {
+      try {
+        return await tlsBootstrap(kubeconfigPath, bootstrapPath);
+      } catch (e) {
+        klog('W', `TLS bootstrap: ${(e as Error).message} (retrying)`);
+      }
+    } else if (attempt % 30 === 0)
+      klog('I', `waiting for ${kubeconfigPath} or ${bootstrapPath ?? 'a bootstrap kubeconfig'}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** The kubelet's client certificate through a CSR, as the real kubelet bootstraps. */
+async function tlsBootstrap(kubeconfigPath: string, bootstrapPath: string): Promise<KubeClient> {
+  const kc = readKubeconfig(readFileSync(bootstrapPath, 'utf8'), parse, (p) => readFileSync(p));
+  const nodeName = hostname();
+  mkdirSync(PKI_DIR, { recursive: true, mode: 0o700 });
+  const keyFile = `${PKI_DIR}/kubelet-client.key.tmp`;
+  const csr = execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-subj',
+      `/O=system:nodes/CN=system:node:${nodeName}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  ).toString();
+  const key = readFileSync(keyFile, 'utf8');
+  rmSync(keyFile, { force: true });
+  const api = new KubeClient(kc.server, { ca: kc.ca, cert: kc.cert, key: kc.key, token: kc.token });
+  try {
+    const base = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+    const r = await api.call('POST', base, {
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { generateName: 'csr-' },
+      spec: {
+        request: Buffer.from(csr).toString('base64'),
+        signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+        usages: ['digital signature', 'client auth'],
+      },
+    });
+    if (r.status >= 300) throw new Error(`create CSR: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+    const name = (r.body as Obj).metadata.name as string;
+    klog('I', `posted CSR ${name} for system:node:${nodeName}; waiting for approval and signature`);
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      const g = await api.call('GET', `${base}/${name}`);
+      const cert = (g.body as Obj)?.status?.certificate as string | undefined;
+      if (g.status === 200 && cert) {
+        storeClientPem(`${Buffer.from(cert, 'base64').toString()}${key}`);
+        writeFileAtomic(kubeconfigPath, kubeletKubeconfig(kc.server, kc.ca, CURRENT_PEM), 0o600);
+        klog('I', `TLS bootstrap done: wrote ${kubeconfigPath}`);
+        return new KubeClient(kc.server, {
+          ca: kc.ca,
+          cert: readFileSync(CURRENT_PEM),
+          key: readFileSync(CURRENT_PEM),
+        });
+      }
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    throw new Error(`CSR ${name} was not signed within 120 s`);
+  } finally {
+    api.close();
   }
 }
 
@@ -689,23 +1108,22 @@ export async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2));
   const configPath = f.get('config') ?? '/var/lib/kubelet/config.yaml';
   const kubeconfigPath = f.get('kubeconfig') ?? '/etc/kubernetes/kubelet.conf';
-  let staticPodPath = '/etc/kubernetes/manifests';
+  let config: Obj;
   try {
-    staticPodPath = (parse(readFileSync(configPath, 'utf8')) as Obj).staticPodPath ?? staticPodPath;
+    config = parse(readFileSync(configPath, 'utf8')) as Obj;
   } catch (e) {
-    klog('W', `reading ${configPath}: ${(e as Error).message}`);
+    // the real kubelet exits too; systemd restarts it (kubeadm writes the file, then restarts it)
+    klog('E', `failed to load kubelet config file, path: ${configPath}, error: ${(e as Error).message}`);
+    process.exit(1);
   }
-  const kc = readKubeconfig(readFileSync(kubeconfigPath, 'utf8'), parse, (p) => readFileSync(p));
-  const api = new KubeClient(kc.server, { ca: kc.ca, cert: kc.cert, key: kc.key });
-  const controlPlane =
-    existsSync('/etc/kubernetes/manifests/kube-apiserver.yaml') || existsSync('/etc/kubernetes/pki/ca.key');
-  const k = new Kubelet(staticPodPath, api, { controlPlane });
+  const k = new Kubelet(config.staticPodPath ?? '/etc/kubernetes/manifests', f.get('hostname-override') ?? hostname());
   klog(
     'I',
-    `kubelet (lab stand-in) ${KUBERNETES_VERSION} node ${k.nodeName} ${k.nodeIP}, static pods from ${staticPodPath}, API ${kc.server}`,
+    `kubelet (lab stand-in) ${KUBERNETES_VERSION} node ${k.nodeName} ${k.nodeIP}, static pods from ${k.manifestDir}`,
   );
-  // Like the real kubelet, stopping it leaves the containers running (the next kubelet adopts them).
+  k.serveHealthz(config.healthzBindAddress ?? '127.0.0.1', Number(config.healthzPort ?? 10248));
+  // Like the real one, stopping the kubelet leaves the containers running (the next kubelet adopts them).
   process.on('SIGTERM', () => process.exit(0));
   process.on('SIGINT', () => process.exit(0));
-  await k.run();
+  await k.run(() => connectApi(kubeconfigPath, f.get('bootstrap-kubeconfig')));
 }

@@ -1,5 +1,6 @@
 // The renderer's only way to main. Picks the transport: the Electron preload bridge when present,
-// otherwise the headless web mode's WebSocket (same origin, session cookie set by the server).
+// otherwise the headless web mode's WebSocket (same origin; the session cookie set by the server plus
+// the session key this page keeps in its own origin's storage, see webSessionKey).
 import type { Api, ApiErrorShape, EventName, Events, Input, MethodName, Output, WireMessage } from '@shared/contract';
 
 /** A failed call. `code` is stable (INVALID_INPUT, HOST_KEY_UNKNOWN, …); `details` may carry field issues. */
@@ -58,13 +59,14 @@ export class WebSocketApi implements Api {
   state: ConnectionState = 'connecting';
   onState: ((s: ConnectionState) => void) | null = null;
 
-  constructor(private readonly url: string) {
+  /** `url` may be a function: it is asked again on every reconnect. */
+  constructor(private readonly url: string | (() => string)) {
     this.connect();
   }
 
   private connect(): void {
     this.setState('connecting');
-    const ws = new WebSocket(this.url);
+    const ws = new WebSocket(typeof this.url === 'function' ? this.url() : this.url);
     this.ws = ws;
     this.opened = new Promise<void>((resolve, reject) => {
       ws.onopen = () => {
@@ -129,11 +131,42 @@ export class WebSocketApi implements Api {
   }
 }
 
+const KEY_STORE = 'kes.webKey';
+let memoryKey = '';
+
+/**
+ * Web mode's second secret. The server hands it over once, in the fragment of the redirect that
+ * follows the one-time token (`/#kes-key=…`; fragments never leave the browser). It is kept in
+ * localStorage, which belongs to this origin only — scheme, host AND port — unlike cookies, which
+ * every web server on 127.0.0.1 receives. Read on every (re)connect, so a newer link opened in
+ * another tab of this origin takes over.
+ */
+function webSessionKey(): string {
+  const m = /^#kes-key=([A-Za-z0-9_-]{16,256})$/.exec(location.hash);
+  if (m) {
+    // Drop it from the address bar (and the history entry) before the router reads the hash.
+    history.replaceState(history.state, '', location.pathname + location.search);
+    memoryKey = m[1];
+    try {
+      localStorage.setItem(KEY_STORE, m[1]);
+    } catch {
+      /* storage disabled: this page keeps it in memory */
+    }
+    return m[1];
+  }
+  try {
+    return localStorage.getItem(KEY_STORE) ?? memoryKey;
+  } catch {
+    return memoryKey;
+  }
+}
+
 function createApi(): Api & { transport: 'electron' | 'web'; ws?: WebSocketApi } {
   if (typeof window !== 'undefined' && window.kesBridge)
     return { ...electronApi(window.kesBridge), transport: 'electron' };
-  const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`;
-  const ws = new WebSocketApi(wsUrl);
+  const base = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`;
+  webSessionKey(); // take the key out of the address bar now, before anything reads location.hash
+  const ws = new WebSocketApi(() => `${base}?key=${encodeURIComponent(webSessionKey())}`);
   return { invoke: ws.invoke.bind(ws), on: ws.on.bind(ws), transport: 'web', ws };
 }
 
