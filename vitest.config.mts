@@ -46,6 +46,17 @@ export default defineConfig({
       {
         resolve: { alias },
         test: {
+          // snapshot → restore → switch both ways on etcd 3.6, 3.5 and 3.4 (KES_MATRIX picks minors)
+          name: 'matrix',
+          include: ['test/matrix/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
           name: 'lab',
           include: ['test/lab/**/*.test.ts'],
           testTimeout: 180_000,

@@ -5,10 +5,18 @@
 # PORTS is one port or a comma list: a stopping etcd closes its client port first and its peer port
 # only when it has really stopped (a leader first tries to hand over leadership, for up to ~7 s), and
 # a new etcd cannot start while the old one still holds the peer port — so etcd is "2379,2380".
-# Usage: bash static-pod.sh park|unpark NAME PORTS [TIMEOUT_SECONDS]
+# A kubelet that will not let go (the real one, restarted while the apiserver is unreachable, keeps
+# a static pod whose manifest went away until it has synced): when parking, if the ports are still
+# open after FALLBACK_SECONDS (default: the kubelet's 30 s grace + 10 s, at most TIMEOUT/2), the
+# pod's containers are stopped through the container runtime (crictl stop + rm), said on stderr;
+# if that does not work either, the manifest is put back (nothing changed) and the script fails.
+# Usage: bash static-pod.sh park|unpark NAME PORTS [TIMEOUT_SECONDS [FALLBACK_SECONDS]]
 set -euo pipefail
-[ $# -ge 3 ] || { echo "usage: static-pod.sh park|unpark NAME PORTS [TIMEOUT]" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: static-pod.sh park|unpark NAME PORTS [TIMEOUT [FALLBACK]]" >&2; exit 2; }
 action=$1 name=$2 ports=$3 timeout=${4:-90}
+case "$timeout" in *[!0-9]*|'') echo "bad timeout: $timeout" >&2; exit 2;; esac
+fallback=${5:-$(( timeout / 2 < 40 ? timeout / 2 : 40 ))}
+case "$fallback" in *[!0-9]*|'') echo "bad fallback: $fallback" >&2; exit 2;; esac
 case "$name" in *[!a-z0-9-]*|'') echo "bad static pod name: $name" >&2; exit 2;; esac
 case "$ports" in *[!0-9,]*|''|,*|*,) echo "bad port list: $ports" >&2; exit 2;; esac
 manifests=/etc/kubernetes/manifests parked=/etc/kubernetes/kes-parked
@@ -32,11 +40,36 @@ case "$action" in
     want=open ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac
-end=$(( $(date +%s) + timeout ))
+# The pod's containers as the runtime sees them (crictl names containers after the manifest's
+# container, which kubeadm names after the component).
+crictl_stop() {
+  local crictl ids id
+  crictl=$(command -v crictl 2>/dev/null || true)
+  [ -n "$crictl" ] || { echo "crictl is not installed: cannot stop $name through the container runtime" >&2; return 1; }
+  ids=$("$crictl" ps -q --name "^$name\$" 2>/dev/null || true)
+  [ -n "$ids" ] || { echo "crictl lists no running $name container" >&2; return 1; }
+  echo "the kubelet did not stop $name within ${fallback}s: stopping its containers through the container runtime (crictl stop + rm)" >&2
+  for id in $ids; do "$crictl" stop --timeout 10 "$id" >&2 && "$crictl" rm "$id" >&2 || true; done
+}
+start=$(date +%s) end=$(( $(date +%s) + timeout )) fell_back=0
 while :; do
   if [ $want = closed ] && listening none; then break; fi
   if [ $want = open ] && listening all; then break; fi
-  if [ "$(date +%s)" -ge "$end" ]; then echo "timed out after ${timeout}s waiting for port(s) $ports to be $want" >&2; exit 5; fi
+  now=$(date +%s)
+  if [ $want = closed ] && [ $fell_back = 0 ] && [ $(( now - start )) -ge "$fallback" ]; then
+    fell_back=1
+    crictl_stop || true
+  fi
+  if [ "$now" -ge "$end" ]; then
+    echo "timed out after ${timeout}s waiting for port(s) $ports to be $want" >&2
+    if [ $want = closed ] && [ -f "$parked/$name.yaml" ] && [ ! -e "$manifests/$name.yaml" ]; then
+      # neither the kubelet nor the runtime stopped it: leave the node as it was
+      mv -f "$parked/$name.yaml" "$manifests/$name.yaml"
+      echo "put $name's manifest back: nothing was changed on this node" >&2
+    fi
+    exit 5
+  fi
   sleep 0.2
 done
+[ $fell_back = 1 ] && echo "KES_RUNTIME_FALLBACK=$name"
 echo "KES_PORT_$want=$ports"

@@ -87,13 +87,12 @@ mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=$d/upper,workdir=$d/work 
 const STICKY_FLAG = '/run/kes-lab/fault-kubelet-sources-not-ready';
 
 /**
- * A kubelet that will not let go: from now on, a kubelet (re)started on this host stops no pod whose
- * manifest goes away until it has synced with the API once — what the real kubelet does when it is
- * restarted while the apiserver is unreachable ("sources not ready"). The kubelet is restarted here
- * so the fault applies at once; `crictl stop` still stops such pods. Ends at host reboot or with
- * looseKubelet().
+ * A kubelet that will not let go: while the fault is on, the host's kubelet stops no pod whose
+ * manifest goes away — what the real kubelet does after a restart while the apiserver was
+ * unreachable, until its sources are ready. `crictl stop` still stops such pods. Ends at host
+ * reboot or with looseKubelet().
  */
-export async function stickyKubelet(h: HostSpec, restartKubelet = true): Promise<void> {
+export async function stickyKubelet(h: HostSpec, restartKubelet = false): Promise<void> {
   await hostExec(
     h,
     `mkdir -p /run/kes-lab && touch ${STICKY_FLAG}${restartKubelet ? ' && systemctl restart kubelet' : ''}`,

@@ -663,7 +663,7 @@ wait $kpid; rc=$?; wait; cat /root/kubeadm-${verb}.log; exit $rc`,
   corruptFile(host: string, path: string, opts?: { offset?: number; bytes?: number }): Promise<void> {
     return faults.corruptFile(this.host(host), path, opts);
   }
-  stickyKubelet(host: string, restartKubelet = true): Promise<void> {
+  stickyKubelet(host: string, restartKubelet = false): Promise<void> {
     return faults.stickyKubelet(this.host(host), restartKubelet);
   }
   looseKubelet(host: string): Promise<void> {

@@ -1,42 +1,38 @@
-// Packs Debian's etcd binaries the way etcd publishes a release, so tests can feed the app's "install
-// etcd tools from an official archive" path without internet:
-//   etcd-v3.4.23-linux-amd64.tar.gz  with top folder etcd-v3.4.23-linux-amd64/ {etcd, etcdctl, README.md}
-//   SHA256SUMS                        "<sha256>  etcd-v3.4.23-linux-amd64.tar.gz"
+// Packs the lab's cached etcd binaries (test/lab/binaries.ts) the way etcd publishes a release, so
+// tests can feed the app's "install etcd tools from an official archive" path without internet:
+//   etcd-v3.6.16-linux-amd64.tar.gz  with top folder etcd-v3.6.16-linux-amd64/ {etcd, etcdctl, etcdutl, README.md}
+//   SHA256SUMS                        "<sha256>  etcd-v3.6.16-linux-amd64.tar.gz"
 // (etcdutl only exists from 3.5 on, so a 3.4 archive has none — like the real 3.4 releases.)
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultEtcdMinor, etcdRelease, etcdTools, type EtcdMinor } from './binaries';
 import { run } from './util';
 
 export interface EtcdRelease {
-  version: string; // "3.4.23"
+  version: string; // "3.6.16"
   archive: string; // absolute path of the .tar.gz
   sha256: string;
   sha256sums: string; // path of SHA256SUMS
 }
 
-export async function etcdVersion(bin = '/usr/bin/etcd'): Promise<string> {
+export async function etcdVersion(bin: string): Promise<string> {
   const out = (await run(bin, ['--version'])).stdout;
   const m = /etcd Version: (\d+\.\d+\.\d+)/.exec(out);
   if (!m) throw new Error(`cannot read etcd version from: ${out}`);
   return m[1];
 }
 
-export async function packEtcdRelease(
-  outDir: string,
-  opts: { etcd?: string; etcdctl?: string } = {},
-): Promise<EtcdRelease> {
-  const version = await etcdVersion(opts.etcd);
+/** An official-looking release archive of the lab's etcd of `minor` (default: the lab's default). */
+export async function packEtcdRelease(outDir: string, opts: { minor?: EtcdMinor } = {}): Promise<EtcdRelease> {
+  const rel = etcdRelease(opts.minor ?? defaultEtcdMinor());
+  const version = await etcdVersion(join(rel.dir, 'etcd'));
   const name = `etcd-v${version}-linux-amd64`;
   const stage = join(outDir, `.stage-${process.pid}`);
   const top = join(stage, name);
   mkdirSync(top, { recursive: true });
-  copyFileSync(opts.etcd ?? '/usr/bin/etcd', join(top, 'etcd'));
-  copyFileSync(opts.etcdctl ?? '/usr/bin/etcdctl', join(top, 'etcdctl'));
-  writeFileSync(
-    join(top, 'README.md'),
-    `# etcd v${version}\n\nRepacked from Debian's etcd-server/etcd-client for the Kube Etcd Switch test lab.\n`,
-  );
+  for (const b of etcdTools(rel.dir)) copyFileSync(join(rel.dir, b), join(top, b));
+  writeFileSync(join(top, 'README.md'), `# etcd v${version}\n\nRepacked from the Kube Etcd Switch test lab's cache.\n`);
   const archive = join(outDir, `${name}.tar.gz`);
   await run('tar', ['-C', stage, '--owner=0', '--group=0', '-czf', archive, name]);
   rmSync(stage, { recursive: true, force: true });

@@ -128,8 +128,8 @@ describe('external etcd: the whole story', () => {
     expect(sw.steps.find((x) => x.path === 'corrupt-check')?.status).toBe('done');
     // …and end with the user's etcd.yaml, check on, on every master
     for (const m of sys.lab.masters)
-      expect((await sys.lab.exec(m.name, 'cat /etc/kubernetes/manifests/etcd.yaml')).stdout).toContain(
-        '--experimental-initial-corrupt-check=true',
+      expect((await sys.lab.exec(m.name, 'cat /etc/kubernetes/manifests/etcd.yaml')).stdout).toMatch(
+        /--feature-gates=InitialCorruptCheck=true|--experimental-initial-corrupt-check=true/,
       );
     const h = await health();
     expect(h.mode).toBe('embedded-up');

@@ -355,6 +355,37 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     }
   });
 
+  it('stops a static pod its kubelet will not let go of through crictl and says so; with no crictl either, changes nothing', async () => {
+    // m2's kubelet behaves like one restarted while the apiserver was unreachable: it keeps pods
+    // whose manifest was moved away. The job falls back to the container runtime and goes on.
+    await sys.lab.stickyKubelet('m2');
+    try {
+      const rec = await runJob(sys, restoreJob(), sys.lab.state.clusterName);
+      expect(rec.status, rec.error).toBe('succeeded');
+      const said = (rec as unknown as JobRecord).log.filter((l) => /through the container runtime/.test(l.text));
+      expect(said.length, 'the log says the runtime was used').toBeGreaterThan(0);
+    } finally {
+      await sys.lab.looseKubelet('m2');
+    }
+    await expectHealthy();
+    // Neither the kubelet nor the runtime can stop it: the job fails before anything is changed.
+    const before = await fingerprint();
+    await sys.lab.stickyKubelet('m2');
+    await sys.lab.exec('m2', 'mv /usr/bin/crictl /usr/bin/crictl.off');
+    try {
+      const rec = await runJob(sys, restoreJob(), sys.lab.state.clusterName);
+      expect(rec.status).not.toBe('succeeded');
+      expect((rec as unknown as JobRecord).log.some((l) => /nothing was changed on this node/.test(l.text))).toBe(true);
+    } finally {
+      await sys.lab.exec('m2', 'mv /usr/bin/crictl.off /usr/bin/crictl');
+      await sys.lab.looseKubelet('m2');
+    }
+    await expectHealthy();
+    const after = await fingerprint();
+    // the etcd members never stopped and every manifest is where it was
+    for (const m of MASTERS) expect(after[m], m).toBe(before[m]);
+  }, 600_000);
+
   it('shows a job interrupted by an app crash on the next start; its saved state brings the cluster back', async () => {
     const keysBefore = await etcdKeys();
     const dirsBefore = (await initialize(sys)).masters.map((m) => m.etcdDataDir).sort();

@@ -76,6 +76,7 @@ export function drillJob(ctx: DrillCtx, clusterName: string): JobDef<DrillCtx> {
             s.log('info', `deleted pod ${ns}/${name}`);
           }
           if (!names.length) s.log('info', `no pods in ${ns}`);
+          else await waitPodsGone(() => deps.ops.kubeGet(clusterId, m.id, `/api/v1/namespaces/${ns}/pods`), ns, s.log);
         },
       })),
     ],
@@ -84,4 +85,37 @@ export function drillJob(ctx: DrillCtx, clusterName: string): JobDef<DrillCtx> {
         ? `Deleted ${c.deleted.length} pod(s). Snapshot ${c.snapshot.id} taken before the drill can restore them.`
         : 'The snapshot failed, so nothing was deleted.',
   };
+}
+
+/**
+ * A real apiserver deletes pods gracefully: they stay (terminating) until their kubelet has stopped
+ * them, up to their grace period (30 s by default). The drill is done when they are really gone, so
+ * a snapshot or restore that follows sees the cluster without them.
+ */
+async function waitPodsGone(
+  list: () => Promise<{ status: number; body: string }>,
+  ns: string,
+  log: (st: 'info' | 'error', t: string) => void,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  for (;;) {
+    const r = await list();
+    const left = r.status === 200 ? ((JSON.parse(r.body) as { items?: unknown[] }).items ?? []).length : -1;
+    if (left === 0) {
+      if (said) log('info', `every pod in ${ns} is gone`);
+      return;
+    }
+    if (Date.now() > deadline)
+      throw new EtcdOpError(
+        'API_ERROR',
+        `${left < 0 ? 'could not list pods' : `${left} pod(s) still terminating`} in ${ns} after ${timeoutMs / 1000} s: their kubelets have not stopped them`,
+      );
+    if (!said && left > 0) {
+      log('info', `waiting for ${left} terminating pod(s) in ${ns} to be stopped by their kubelets`);
+      said = true;
+    }
+    await new Promise((res) => setTimeout(res, 500));
+  }
 }

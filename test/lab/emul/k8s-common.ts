@@ -65,7 +65,11 @@ export class KubeClient {
           timeout: timeoutMs,
           headers: {
             accept: 'application/json',
-            ...(data ? { 'content-type': contentType ?? 'application/json' } : {}),
+            // an explicit length: Go's server ignores a chunked DELETE body and then reads the
+            // leftover chunks as the next request on the kept-alive connection ("400 Bad Request")
+            ...(data
+              ? { 'content-type': contentType ?? 'application/json', 'content-length': Buffer.byteLength(data) }
+              : {}),
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           },
         },

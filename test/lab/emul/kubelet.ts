@@ -19,9 +19,9 @@
 // - containers survive a kubelet restart (detached; the next kubelet adopts them through the state
 //   files crictl also reads); containers nobody wants any more (orphans) are stopped — API pods'
 //   only after the first successful sync with the API, as the real kubelet waits for "sources ready";
-// - fault (file /run/kes-lab/fault-kubelet-sources-not-ready): until this kubelet process has synced
-//   with the API once, it stops NO pod whose manifest went away (the real kubelet restarted while
-//   the apiserver is unreachable keeps such static pods running) — `crictl stop` still works.
+// - fault (file /run/kes-lab/fault-kubelet-sources-not-ready): while it exists, the kubelet stops NO
+//   pod whose manifest went away and reaps no orphan — what the real kubelet does after a restart
+//   while the apiserver is unreachable, until its sources are ready — `crictl stop` still works.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -640,8 +640,9 @@ class Kubelet {
     }
   }
 
+  /** The lab fault: behave as a kubelet whose API source never became ready (see the header). */
   private get stickyFault(): boolean {
-    return !this.apiSynced && existsSync(FAULT_SOURCES_NOT_READY);
+    return existsSync(FAULT_SOURCES_NOT_READY);
   }
 
   markDirty(): void {
@@ -674,7 +675,7 @@ class Kubelet {
         rmSync(o.file, { force: true });
         continue;
       }
-      const allowed = this.apiSynced || (o.state.static && !this.stickyFault);
+      const allowed = !this.stickyFault && (this.apiSynced || o.state.static);
       if (!allowed) {
         keep.push(o);
         continue;
@@ -967,20 +968,42 @@ class Kubelet {
       if (pod.terminating) continue;
       const r = await api.call('PUT', `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, {
         ...obj,
-        status: { ...(obj.status ?? {}), ...pod.status() },
+        // qosClass is the API's to compute (and immutable): keep what it says
+        status: { ...(obj.status ?? {}), ...pod.status(), qosClass: obj.status?.qosClass ?? 'BestEffort' },
       });
       if (r.status >= 300 && r.status !== 409 && r.status !== 404)
-        klog('W', `pod status ${pod.namespace}/${pod.name}: ${r.status}`);
+        klog('W', `pod status ${pod.namespace}/${pod.name}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     }
   }
 
+  /**
+   * The last step of a graceful deletion, as the kubelet's status manager does it: DELETE with grace
+   * 0 and the pod's uid as precondition. A pod already being deleted with a longer grace period is
+   * only shortened to 0 by the first call; the next one removes it, so repeat until it is gone.
+   */
   private async finishDelete(obj: Obj): Promise<void> {
-    await this.api!.call('DELETE', `/api/v1/namespaces/${obj.metadata.namespace}/pods/${obj.metadata.name}`, {
-      apiVersion: 'v1',
-      kind: 'DeleteOptions',
-      gracePeriodSeconds: 0,
-      preconditions: { uid: obj.metadata.uid },
-    });
+    const path = `/api/v1/namespaces/${obj.metadata.namespace}/pods/${obj.metadata.name}`;
+    for (let i = 0; i < 3; i++) {
+      const r = await this.api!.call('DELETE', path, {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        gracePeriodSeconds: 0,
+        preconditions: { uid: obj.metadata.uid },
+      });
+      if (r.status === 404 || r.status === 409) return; // gone, or another pod of that name now
+      if (r.status >= 300) {
+        klog(
+          'W',
+          `deleting ${obj.metadata.namespace}/${obj.metadata.name}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`,
+        );
+        return;
+      }
+      const g = await this.api!.call('GET', path);
+      if (g.status === 404 || (g.body as Obj)?.metadata?.uid !== obj.metadata.uid) {
+        klog('I', `pod ${obj.metadata.namespace}/${obj.metadata.name} deleted`);
+        return;
+      }
+    }
   }
 
   /** healthz like the real kubelet's (kubeadm polls it before waiting for the control plane). */
