@@ -7,7 +7,8 @@
 # a new etcd cannot start while the old one still holds the peer port — so etcd is "2379,2380".
 # A kubelet that will not let go (the real one, restarted while the apiserver is unreachable, keeps
 # a static pod whose manifest went away until it has synced): when parking, if the ports are still
-# open after FALLBACK_SECONDS (default: the kubelet's 30 s grace + 10 s, at most TIMEOUT/2), the
+# open after FALLBACK_SECONDS (default 20 s, at most TIMEOUT/2: a working kubelet closes them within a
+# second or two, the apiserver on SIGTERM, etcd after at most a leadership hand-over), the
 # pod's containers are stopped through the container runtime (crictl stop + rm), said on stderr;
 # if that does not work either, the manifest is put back (nothing changed) and the script fails.
 # Usage: bash static-pod.sh park|unpark NAME PORTS [TIMEOUT_SECONDS [FALLBACK_SECONDS]]
@@ -15,7 +16,7 @@ set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: static-pod.sh park|unpark NAME PORTS [TIMEOUT [FALLBACK]]" >&2; exit 2; }
 action=$1 name=$2 ports=$3 timeout=${4:-90}
 case "$timeout" in *[!0-9]*|'') echo "bad timeout: $timeout" >&2; exit 2;; esac
-fallback=${5:-$(( timeout / 2 < 40 ? timeout / 2 : 40 ))}
+fallback=${5:-$(( timeout / 2 < 20 ? timeout / 2 : 20 ))}
 case "$fallback" in *[!0-9]*|'') echo "bad fallback: $fallback" >&2; exit 2;; esac
 case "$name" in *[!a-z0-9-]*|'') echo "bad static pod name: $name" >&2; exit 2;; esac
 case "$ports" in *[!0-9,]*|''|,*|*,) echo "bad port list: $ports" >&2; exit 2;; esac

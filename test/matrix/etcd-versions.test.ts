@@ -140,9 +140,15 @@ for (const minor of MINORS) {
       const watch = startWatch(sys);
       await new Promise((r) => setTimeout(r, 2000)); // the watch has listed the 3 pods
       // the disaster: the Deployment and its pods are deleted
-      await kubectl(sys, ['delete', 'deployment', 'demo', '--wait=true', '--timeout=90s']);
-      const gone = await kubectl(sys, ['get', 'pods', '-l', 'app=demo', '-o', 'name']);
-      expect(gone.stdout.trim()).toBe('');
+      await kubectl(sys, ['delete', 'deployment', 'demo', '--cascade=foreground', '--timeout=90s']);
+      // graceful deletion: the pods go once their kubelets have stopped them
+      const until = Date.now() + 90_000;
+      let left = 'pods';
+      while (left && Date.now() < until) {
+        left = (await kubectl(sys, ['get', 'pods', '-l', 'app=demo', '-o', 'name'])).stdout.trim();
+        if (left) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(left).toBe('');
       const restoredAt = Date.now();
       const rec = await runJob(sys, { kind: 'restore-embedded', snapshotId: snap.id }, name());
       expect(rec.status, rec.error).toBe('succeeded');

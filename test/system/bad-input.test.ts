@@ -225,12 +225,21 @@ describe('bad input is rejected or stored safely, never executed', () => {
 
     for (const name of ['../../etc/passwd', 'restore-member.sh; id', '.sh', 'a/b.sh', 'X.sh', `${SHELL[0]}.sh`])
       await rejected('scripts.reset', { name });
+    // archive names are refused by their shape before anything is looked up
     for (const archive of ['../../../etc/passwd', SHELL[0], HUGE.slice(0, 255)])
-      await rejected(
-        'jobs.plan',
-        { clusterId: sys.clusterId, job: { kind: 'install-tools', nodeIds: ['x'], archive } },
-        'NOT_FOUND',
-      );
+      await rejected('jobs.plan', {
+        clusterId: sys.clusterId,
+        job: { kind: 'install-tools', nodeIds: ['x'], archive },
+      });
+    // a well-formed name that names no archive
+    await rejected(
+      'jobs.plan',
+      {
+        clusterId: sys.clusterId,
+        job: { kind: 'install-tools', nodeIds: ['x'], archive: 'etcd-v9.9.9-linux-amd64.tar.gz' },
+      },
+      'NOT_FOUND',
+    );
     await rejected('tools.add', { path: 'etcd.tar.gz', sha256: '0'.repeat(64) });
     await rejected('tools.download', { version: `3.5.0; ${SHELL[0]}` });
     await rejected('tools.download', { version: '../3.5.0' });

@@ -52,6 +52,9 @@ describe('external etcd: the whole story', () => {
 
   it('provisions an external etcd on s1, s2 and the LB host, configured but not started', async () => {
     for (const n of ['s1', 's2', 'lb']) ids[n] = await addNode(n, n === 'lb' ? ['lb'] : []);
+    // folders that existed before are never re-moded or re-owned (prepare-external.sh made /var/lib 0700)
+    const modes = 'stat -c "%n %a %U:%G" / /etc /var /var/lib /usr/local /usr/local/bin';
+    const before = await Promise.all(['s1', 's2', 'lb'].map((h) => sys.lab.ssh(h, modes).then((r) => r.stdout)));
     const planned = await sys.call<{ id: string; plan: { items: { kind: string; path?: string }[] }[] }>('jobs.plan', {
       clusterId: sys.clusterId,
       job: { kind: 'provision-external', nodeIds: [ids.s1, ids.s2, ids.lb] },
@@ -74,6 +77,8 @@ describe('external etcd: the whole story', () => {
       'openssl verify -CAfile /etc/etcd/pki/ca.crt /etc/etcd/pki/server.crt && stat -c %a /etc/etcd/pki/server.key',
     );
     expect(v.stdout).toMatch(/OK\n600/);
+    const after = await Promise.all(['s1', 's2', 'lb'].map((h) => sys.lab.ssh(h, modes).then((r) => r.stdout)));
+    expect(after).toEqual(before);
     expect((await sys.lab.ssh('s1', 'systemctl is-active etcd', { allowFail: true })).stdout.trim()).not.toBe('active');
   });
 

@@ -384,7 +384,7 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     const after = await fingerprint();
     // the etcd members never stopped and every manifest is where it was
     for (const m of MASTERS) expect(after[m], m).toBe(before[m]);
-  }, 600_000);
+  }, 900_000);
 
   it('shows a job interrupted by an app crash on the next start; its saved state brings the cluster back', async () => {
     const keysBefore = await etcdKeys();

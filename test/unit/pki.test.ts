@@ -65,6 +65,36 @@ describe('etcd PKI', () => {
     expect(client).not.toMatch(/Server Authentication/);
   });
 
+  it('names the CA by its own subject key identifier, however that was derived (kubeadm 1.36: truncated SHA-256)', async () => {
+    // Go 1.25+ (which builds kubeadm 1.36) derives the SKI by RFC 7093, not SHA-1: a CA with an SKI
+    // that is not the SHA-1 of its key must still be found by OpenSSL through the issued AKI.
+    const ski = 'a1b2c3d4e5f60718293a4b5c6d7e8f9001122334';
+    openssl(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      join(dir, 'ca.key'),
+      '-subj',
+      '/CN=etcd-ca',
+      '-days',
+      '3650',
+      '-addext',
+      `subjectKeyIdentifier=${ski}`,
+      '-addext',
+      'authorityKeyIdentifier=none', // like kubeadm's CA: no AKI of its own
+      '-out',
+      join(dir, 'ca-ski.crt'),
+    );
+    const ca = await loadCa(read('ca-ski.crt'), read('ca.key'));
+    const { server } = await issueMemberCerts(ca, { hostname: 's1', address: '198.18.0.9', name: 's1' });
+    writeFileSync(join(dir, 'ski-server.crt'), server.cert);
+    expect(
+      openssl('x509', '-in', join(dir, 'ski-server.crt'), '-noout', '-ext', 'authorityKeyIdentifier').toLowerCase(),
+    ).toContain(ski.match(/../g)!.join(':'));
+    expect(openssl('verify', '-CAfile', join(dir, 'ca-ski.crt'), join(dir, 'ski-server.crt'))).toContain('OK');
+  });
+
   it('refuses a CA key that does not match the certificate', async () => {
     await expect(loadCa(read('ca.crt'), read('other.key'))).rejects.toThrow(/does not match/);
   });

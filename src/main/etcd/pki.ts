@@ -78,6 +78,17 @@ function serial(): string {
   return b.toString('hex');
 }
 
+/**
+ * The authority key identifier must repeat the CA's own subject key identifier: OpenSSL (and curl)
+ * pick the issuer by it. Computing it again is not the same thing — Go 1.25+ (kubeadm 1.36 is built
+ * with it) derives the SKI from a truncated SHA-256 of the key (RFC 7093), not SHA-1.
+ */
+async function authorityKeyId(caCert: x509.X509Certificate): Promise<x509.Extension> {
+  const ski = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
+  if (ski) return new x509.AuthorityKeyIdentifierExtension(ski.keyId, false);
+  return x509.AuthorityKeyIdentifierExtension.create(caCert, false);
+}
+
 export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair> {
   const keys = (await subtle.generateKey(
     ca.algorithm.name === 'ECDSA'
@@ -100,7 +111,7 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension(usages, false),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
+    await authorityKeyId(ca.cert),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
   const subject = req.organization ? `CN=${req.commonName}, O=${req.organization}` : `CN=${req.commonName}`;

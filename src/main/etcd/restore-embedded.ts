@@ -33,6 +33,16 @@ export interface MemberPlan {
   remoteSnapshot?: string;
 }
 
+/** restore-member.sh's arguments for one stacked member (restore and switch to embedded alike). */
+export function restoreMemberArgs(
+  m: Pick<MemberPlan, 'remoteSnapshot' | 'name' | 'peerUrl' | 'newDataDir' | 'serverVersion'>,
+  sha256: string,
+  initialCluster: string,
+  token: string,
+): string[] {
+  return [m.remoteSnapshot!, sha256, m.name, initialCluster, token, m.peerUrl, m.newDataDir, m.serverVersion ?? ''];
+}
+
 export interface RestoreCtx {
   deps: EtcdDeps;
   clusterId: string;
@@ -282,16 +292,7 @@ export function restoreEmbeddedJob(
             clusterId,
             m.node.id,
             'restore-member.sh',
-            [
-              m.remoteSnapshot!,
-              c.meta.sha256,
-              m.name,
-              c.initialCluster,
-              c.token,
-              m.peerUrl,
-              m.newDataDir,
-              m.serverVersion ?? '',
-            ],
+            restoreMemberArgs(m, c.meta.sha256, c.initialCluster, c.token),
             { log, timeoutMs: 30 * 60_000 },
           );
         },

@@ -15,7 +15,7 @@ import { MANIFESTS, PARKED, parkStackedEtcd, putFile, readFiles, staticPod, stat
 import { editApiserverEtcdServers, unifiedDiff } from './manifests';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
-import { CHECK_BACK_FAILED, planStackedMembers } from './restore-embedded';
+import { CHECK_BACK_FAILED, planStackedMembers, restoreMemberArgs } from './restore-embedded';
 import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
 import { clientUrl } from './external-config';
 import { checkRestoreTools } from './tools';
@@ -340,16 +340,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                       clusterId,
                       m.node.id,
                       'restore-member.sh',
-                      [
-                        m.remoteSnapshot,
-                        c.snapshot!.sha256,
-                        m.name,
-                        c.initialCluster,
-                        c.token,
-                        m.peerUrl,
-                        m.newDataDir,
-                        m.serverVersion ?? '',
-                      ],
+                      restoreMemberArgs(m, c.snapshot!.sha256, c.initialCluster, c.token),
                       { log: s.log, timeoutMs: 30 * 60_000 },
                     );
                     await writeFirstStartManifest(
