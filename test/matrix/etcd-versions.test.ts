@@ -110,9 +110,12 @@ for (const minor of MINORS) {
     const name = () => sys.lab.state.clusterName;
 
     beforeAll(async () => {
+      // 3 stacked members on the default minor; one on the older minors keeps the suite inside CI's
+      // time (the multi-member restore and join paths are the same code on every minor)
+      const masters = minor === '3.6' ? 3 : 1;
       sys = await startSystem({
         prefix: `km${minor.replace('.', '')}`,
-        masters: 3,
+        masters,
         spares: 1,
         lb: 'haproxy',
         etcd: minor,
@@ -167,7 +170,7 @@ for (const minor of MINORS) {
       for (const p of announced) expect(pods, `watch announced ${p}`).toContain(p);
       const h = await health();
       expect(h.mode).toBe('embedded-up');
-      expect(h.members).toHaveLength(3);
+      expect(h.members).toHaveLength(sys.lab.masters.length);
     });
 
     it('switches to an external etcd and back: kubectl sees the Deployment and its pods each time', async () => {
