@@ -146,7 +146,7 @@ describe('lab: nginx LB, sudo user, worker, host without etcd tools', () => {
     expect((await lab.ssh('s1', 'cat /var/lab-file | wc -c')).stdout.trim()).toBe('4096'); // its disk survived
   });
 
-  it('packs the Debian etcd binaries as an etcd release archive with its sha256', async () => {
+  it('packs the lab's etcd binaries as an etcd release archive with its sha256', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kes-etcd-rel-'));
     try {
       const rel = await packEtcdRelease(dir);
@@ -154,6 +154,8 @@ describe('lab: nginx LB, sudo user, worker, host without etcd tools', () => {
       const list = (await run('tar', ['-tzf', rel.archive])).stdout.split('\n');
       expect(list).toContain(`etcd-v${rel.version}-linux-amd64/etcd`);
       expect(list).toContain(`etcd-v${rel.version}-linux-amd64/etcdctl`);
+      // etcdutl exists from 3.5 on (the lab's default is 3.6)
+      for (const b of rel.binaries) expect(list).toContain(`etcd-v${rel.version}-linux-amd64/${b}`);
       const sum = (await run('sha256sum', [rel.archive])).stdout.split(' ')[0];
       expect(sum).toBe(rel.sha256);
     } finally {

@@ -14,6 +14,7 @@ export interface EtcdRelease {
   archive: string; // absolute path of the .tar.gz
   sha256: string;
   sha256sums: string; // path of SHA256SUMS
+  binaries: string[]; // what the archive holds: etcd, etcdctl (+ etcdutl from 3.5 on)
 }
 
 export async function etcdVersion(bin: string): Promise<string> {
@@ -31,7 +32,8 @@ export async function packEtcdRelease(outDir: string, opts: { minor?: EtcdMinor 
   const stage = join(outDir, `.stage-${process.pid}`);
   const top = join(stage, name);
   mkdirSync(top, { recursive: true });
-  for (const b of etcdTools(rel.dir)) copyFileSync(join(rel.dir, b), join(top, b));
+  const binaries = etcdTools(rel.dir);
+  for (const b of binaries) copyFileSync(join(rel.dir, b), join(top, b));
   writeFileSync(join(top, 'README.md'), `# etcd v${version}\n\nRepacked from the Kube Etcd Switch test lab's cache.\n`);
   const archive = join(outDir, `${name}.tar.gz`);
   await run('tar', ['-C', stage, '--owner=0', '--group=0', '-czf', archive, name]);
@@ -39,5 +41,5 @@ export async function packEtcdRelease(outDir: string, opts: { minor?: EtcdMinor 
   const sha256 = createHash('sha256').update(readFileSync(archive)).digest('hex');
   const sha256sums = join(outDir, 'SHA256SUMS');
   writeFileSync(sha256sums, `${sha256}  ${name}.tar.gz\n`);
-  return { version, archive, sha256, sha256sums };
+  return { version, archive, sha256, sha256sums, binaries };
 }
