@@ -146,7 +146,7 @@ describe('lab: nginx LB, sudo user, worker, host without etcd tools', () => {
     expect((await lab.ssh('s1', 'cat /var/lab-file | wc -c')).stdout.trim()).toBe('4096'); // its disk survived
   });
 
-  it('packs the lab's etcd binaries as an etcd release archive with its sha256', async () => {
+  it('packs the lab etcd binaries as an etcd release archive with its sha256', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kes-etcd-rel-'));
     try {
       const rel = await packEtcdRelease(dir);
