@@ -77,10 +77,15 @@ describe('lab: 3 masters + haproxy + 2 spares', () => {
     const cmd: string[] = etcd.spec.containers[0].command;
     expect(cmd).toContain('--data-dir=/var/lib/etcd');
     expect(cmd).toContain('--initial-cluster-state=existing');
-    // kubeadm join lists the joining member first, then the members it found
-    expect(cmd.find((f) => f.startsWith('--initial-cluster='))).toMatch(
-      /^--initial-cluster=m2=https:\/\/[\d.]+:2380,m1=https/,
-    );
+    // kubeadm join lists the members it found (in etcd's member-list order) plus itself
+    const initial = cmd.find((f) => f.startsWith('--initial-cluster='))!.slice('--initial-cluster='.length);
+    expect(
+      initial
+        .split(',')
+        .map((e) => e.split('=')[0])
+        .sort(),
+    ).toEqual(['m1', 'm2']);
+    expect(initial).toMatch(/^(m[12]=https:\/\/[\d.]+:2380,?){2}$/);
     expect(etcd.spec.volumes.find((v: { name: string }) => v.name === 'etcd-data').hostPath.path).toBe('/var/lib/etcd');
     const api = parse((await lab.ssh('m1', 'cat /etc/kubernetes/manifests/kube-apiserver.yaml')).stdout);
     expect(api.spec.containers[0].command).toContain('--etcd-servers=https://127.0.0.1:2379');
