@@ -29,7 +29,7 @@ const VALID: Record<MethodName, unknown[]> = {
       node: {
         id: 'n1',
         name: 'master-1',
-        address: '10.0.0.1',
+        address: '198.18.0.1', // never contacted: schema checks only
         port: 22,
         user: 'root',
         roles: ['master'],
