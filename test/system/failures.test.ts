@@ -367,7 +367,8 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     } finally {
       await sys.lab.looseKubelet('m2');
     }
-    await expectHealthy();
+    // a good restore makes a new etcd cluster: later tests compare with this one
+    baseline = await expectHealthy();
     // Neither the kubelet nor the runtime can stop it: the job fails before anything is changed.
     // (the other masters' apiservers, parked meanwhile, are brought back by the job's rollback,
     // which restarts their members: so data dirs, manifests and parking are compared, not pids)
