@@ -399,7 +399,12 @@ export class Lab {
       ? `( f=/etc/kubernetes/manifests/etcd.yaml; while kill -0 $kpid 2>/dev/null; do
            if grep -q -- '--feature-gates=InitialCorruptCheck=true' $f 2>/dev/null; then
              sed -i -e 's/--feature-gates=InitialCorruptCheck=true/--experimental-initial-corrupt-check=true/' \
-               -e 's/--watch-progress-notify-interval=/--experimental-watch-progress-notify-interval=/' $f
+               -e 's/--watch-progress-notify-interval=/--experimental-watch-progress-notify-interval=/' ${
+                 // etcd 3.4 has no /livez or /readyz: the probes kubeadm wrote for it were /health
+                 this.state.etcdMinor === '3.4'
+                   ? "-e 's#path: /livez#path: /health?exclude=NOSPACE\\&serializable=true#' -e 's#path: /readyz#path: /health?serializable=false#'"
+                   : ''
+               } $f
            fi; sleep 0.1; done ) &`
       : '';
     const r = await hostExec(
