@@ -12,10 +12,8 @@ let dir: string;
 const openssl = (...args: string[]) =>
   execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'kes-pki-'));
-  // kubeadm's etcd CA: RSA 2048, key in PKCS#1 form.
-  openssl('genrsa', '-traditional', '-out', join(dir, 'ca.key'), '2048');
+/** The etcd CA certificate over ca.key, self-signed like kubeadm's ("CN=etcd-ca", 10 years). */
+function selfSignCa(out: string, extra: string[] = []): void {
   openssl(
     'req',
     '-x509',
@@ -26,9 +24,17 @@ beforeAll(() => {
     '/CN=etcd-ca',
     '-days',
     '3650',
+    ...extra,
     '-out',
-    join(dir, 'ca.crt'),
+    join(dir, out),
   );
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kes-pki-'));
+  // kubeadm's etcd CA: RSA 2048, key in PKCS#1 form.
+  openssl('genrsa', '-traditional', '-out', join(dir, 'ca.key'), '2048');
+  selfSignCa('ca.crt');
   openssl('genrsa', '-traditional', '-out', join(dir, 'other.key'), '2048');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,23 +75,8 @@ describe('etcd PKI', () => {
     // Go 1.25+ (which builds kubeadm 1.36) derives the SKI by RFC 7093, not SHA-1: a CA with an SKI
     // that is not the SHA-1 of its key must still be found by OpenSSL through the issued AKI.
     const ski = 'a1b2c3d4e5f60718293a4b5c6d7e8f9001122334';
-    openssl(
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      join(dir, 'ca.key'),
-      '-subj',
-      '/CN=etcd-ca',
-      '-days',
-      '3650',
-      '-addext',
-      `subjectKeyIdentifier=${ski}`,
-      '-addext',
-      'authorityKeyIdentifier=none', // like kubeadm's CA: no AKI of its own
-      '-out',
-      join(dir, 'ca-ski.crt'),
-    );
+    // like kubeadm's CA: that SKI, and no AKI of its own
+    selfSignCa('ca-ski.crt', ['-addext', `subjectKeyIdentifier=${ski}`, '-addext', 'authorityKeyIdentifier=none']);
     const ca = await loadCa(read('ca-ski.crt'), read('ca.key'));
     const { server } = await issueMemberCerts(ca, { hostname: 's1', address: '198.18.0.9', name: 's1' });
     writeFileSync(join(dir, 'ski-server.crt'), server.cert);
