@@ -16,6 +16,8 @@ APT_PACKAGES=(
   libsecret-1-dev gnome-keyring dbus dbus-x11
   # lab: real etcd, load balancers, PKI, namespaces
   etcd-server etcd-client haproxy nginx libnginx-mod-stream sudo iproute2 openssl procps psmisc util-linux
+  # lab, real-kubelet mode (`--kubelet real`): container runtime + bridge CNI, run only inside lab hosts
+  containerd runc containernetworking-plugins
   # native module builds (node-gyp)
   python3 make g++
 )
@@ -45,6 +47,13 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
     if [ -n "$restore_policy" ]; then $SUDO cp -p "$restore_policy" /usr/sbin/policy-rc.d; rm -f "$restore_policy"
     else $SUDO rm -f /usr/sbin/policy-rc.d; fi
   fi
+  # containerd's package enables containerd.service: on this machine it must stay off (the lab starts
+  # containerd inside its hosts only). Without systemd running, `systemctl disable` may fail: remove
+  # the enablement link by hand too.
+  if [ -e /lib/systemd/system/containerd.service ]; then
+    if [ -d /run/systemd/system ]; then $SUDO systemctl disable --now containerd.service >/dev/null 2>&1 || true; fi
+    $SUDO rm -f /etc/systemd/system/multi-user.target.wants/containerd.service
+  fi
 fi
 
 # The Electron binary cannot be downloaded in locked-down environments; the app is built and tested
@@ -58,7 +67,8 @@ for m in keytar/build/Release/keytar.node node-pty/build/Release/pty.node; do
 done
 # The test lab's real Kubernetes 1.36 and etcd 3.6/3.5/3.4 binaries: built from their Go modules (or
 # fetched from Debian's newer suites) into a cache outside the repo; only what is missing is built
-# (a cold build takes ~12 min on 2 cores, a warm check well under a second).
+# (a cold build takes ~12 min on 2 cores, a warm check well under a second); also the real kubelet,
+# crictl and pause of the lab's real-kubelet mode.
 if [ "${SKIP_LAB_BINARIES:-0}" != 1 ]; then
   if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ]; then
     bash test/lab/build-binaries.sh

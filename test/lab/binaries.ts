@@ -70,3 +70,55 @@ export function defaultEtcdMinor(): EtcdMinor {
 export function etcdTools(dir: string): string[] {
   return ['etcd', 'etcdctl', 'etcdutl'].filter((b) => existsSync(join(dir, b)));
 }
+
+/** The real-kubelet mode's programs: kubelet (in the Kubernetes dir), crictl (cri-tools), a static pause. */
+export const CRI_TOOLS_VERSION = pinned('cri-tools', 'sigs.k8s.io/cri-tools');
+
+export interface RealKubeletBinaries {
+  kubelet: string;
+  crictl: string;
+  pause: string;
+}
+
+/** Paths of the real-kubelet mode's cached programs, or an error naming what is missing. */
+export function realKubeletBinaries(): RealKubeletBinaries {
+  const kube = join(LAB_CACHE, 'kubernetes', KUBERNETES_VERSION);
+  const b = {
+    kubelet: join(kube, 'kubelet'),
+    crictl: join(LAB_CACHE, 'cri-tools', CRI_TOOLS_VERSION, 'crictl'),
+    pause: join(LAB_CACHE, 'pause', 'pause'),
+  };
+  const missing = Object.values(b).filter((f) => !existsSync(f));
+  if (missing.length) throw new Error(`real-kubelet mode: missing ${missing.join(', ')}: ${BUILD_HINT}`);
+  return b;
+}
+
+/** Machine packages the real-kubelet mode runs inside the hosts (scripts/setup.sh installs them). */
+export const REAL_KUBELET_PACKAGES: [string, string][] = [
+  ['/usr/bin/containerd', 'containerd'],
+  ['/usr/bin/containerd-shim-runc-v2', 'containerd'],
+  ['/usr/bin/ctr', 'containerd'],
+  ['/usr/sbin/runc', 'runc'],
+  ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
+  ['/usr/lib/cni/host-local', 'containernetworking-plugins'],
+  ['/usr/lib/cni/loopback', 'containernetworking-plugins'],
+];
+
+/** Why the real-kubelet mode cannot run here (undefined: it can). */
+export function realKubeletUnavailable(): string | undefined {
+  try {
+    realKubeletBinaries();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const pkgs = [...new Set(REAL_KUBELET_PACKAGES.filter(([f]) => !existsSync(f)).map(([, p]) => p))];
+  if (pkgs.length) return `real-kubelet mode: apt-get install ${pkgs.join(' ')} (scripts/setup.sh does)`;
+  return undefined;
+}
+
+/** KES_LAB_KUBELET picks the kubelet of labs that do not name one (default 'stand-in'). */
+export function defaultKubeletKind(): 'stand-in' | 'real' {
+  const v = process.env.KES_LAB_KUBELET ?? 'stand-in';
+  if (v !== 'stand-in' && v !== 'real') throw new Error("KES_LAB_KUBELET must be 'stand-in' or 'real'");
+  return v;
+}

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Builds (or finds) the real binaries the test lab runs, into a per-version cache outside the repo:
-#   <cache>/kubernetes/v1.36.3/{kubeadm,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   <cache>/kubernetes/v1.36.3/{kubeadm,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kubelet}
+#   <cache>/cri-tools/v1.36.0/crictl                  (Go build; the real kubelet mode, `--kubelet real`)
+#   <cache>/pause/pause                               (static Go `pause` for the real-kubelet images)
 #   <cache>/etcd/v3.6.16/{etcd,etcdctl,etcdutl}       (Go build from the module proxy)
 #   <cache>/etcd/v3.5.30/{etcd,etcdctl,etcdutl}       (Debian sid: apt-get download + dpkg -x)
 #   <cache>/etcd/v3.4.23/{etcd,etcdctl}               (Debian 12's etcd-server/etcd-client, copied)
 # Only what is missing is built; it prints what it did and how long each part took.
 # Versions are pinned by the wrapper modules in test/lab/gobuild/*/go.mod (+ go.sum).
 #   KES_LAB_CACHE   cache root (default /var/cache/kes-lab)
-#   KES_LAB_ONLY    space-separated subset: "kubernetes etcd36 etcd35 etcd34" (default: all)
+#   KES_LAB_ONLY    space-separated subset: "kubernetes crictl etcd36 etcd35 etcd34" (default: all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${KES_LAB_CACHE:-/var/cache/kes-lab}
-only=${KES_LAB_ONLY:-kubernetes etcd36 etcd35 etcd34}
+only=${KES_LAB_ONLY:-kubernetes crictl etcd36 etcd35 etcd34}
 mkdir -p "$cache"
 export GOCACHE="$cache/go-build" GOMODCACHE="$cache/go-mod" GOFLAGS=-mod=mod GOTOOLCHAIN=local
 export CGO_ENABLED=0
@@ -39,17 +41,43 @@ build_go() { # module dir, out dir, ldflags, packages...
 if want kubernetes; then
   kv=$(modver kubernetes k8s.io/kubernetes)
   out="$cache/kubernetes/$kv"
+  minor=${kv#v1.}; minor=${minor%%.*}
+  # kubeadm compares its own version with the cluster's; without these it reports v0.0.0-master.
+  vpkg=k8s.io/component-base/version
+  ld="-s -w -X $vpkg.gitVersion=$kv -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
+  ld="$ld -X $vpkg.buildDate=1970-01-01T00:00:00Z -X $vpkg.gitCommit=0000000000000000000000000000000000000000"
   if done_in "$out"; then log "kubernetes $kv: cached in $out"
   else
     if ! command -v go >/dev/null; then log "go is not installed (needed for kubernetes $kv)"; exit 1; fi
     log "kubernetes $kv: building (a cold build takes ~30 min on 2 cores) …"; t0=$SECONDS
-    minor=${kv#v1.}; minor=${minor%%.*}
-    # kubeadm compares its own version with the cluster's; without these it reports v0.0.0-master.
-    vpkg=k8s.io/component-base/version
-    ld="-s -w -X $vpkg.gitVersion=$kv -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
-    ld="$ld -X $vpkg.buildDate=1970-01-01T00:00:00Z -X $vpkg.gitCommit=0000000000000000000000000000000000000000"
-    build_go kubernetes "$out" "$ld" k8s.io/kubernetes/cmd/{kubeadm,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+    build_go kubernetes "$out" "$ld" k8s.io/kubernetes/cmd/{kubeadm,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,kubelet}
     log "kubernetes $kv: done in $((SECONDS - t0)) s"
+  fi
+  # A cache made before the kubelet joined the list: add what is missing, in place.
+  for b in kubelet; do
+    [ -x "$out/$b" ] && continue
+    if ! command -v go >/dev/null; then log "go is not installed (needed for $b $kv)"; exit 1; fi
+    t0=$SECONDS; (cd "$here/gobuild/kubernetes" && go build -trimpath -ldflags "$ld" -o "$out/$b.tmp.$$" "k8s.io/kubernetes/cmd/$b")
+    mv "$out/$b.tmp.$$" "$out/$b"; log "kubernetes $kv: built $b in $((SECONDS - t0)) s"
+  done
+fi
+
+if want crictl; then
+  # The real crictl (cri-tools) and a static `pause`: only the real-kubelet mode uses them.
+  cv=$(modver cri-tools sigs.k8s.io/cri-tools)
+  out="$cache/cri-tools/$cv"
+  if done_in "$out"; then log "crictl $cv: cached in $out"
+  else
+    if ! command -v go >/dev/null; then log "go is not installed (needed for crictl $cv)"; exit 1; fi
+    log "crictl $cv: building …"; t0=$SECONDS
+    build_go cri-tools "$out" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$cv" sigs.k8s.io/cri-tools/cmd/crictl
+    log "crictl $cv: done in $((SECONDS - t0)) s"
+  fi
+  out="$cache/pause"
+  if done_in "$out"; then log "pause: cached in $out"
+  else
+    t0=$SECONDS; build_go pause "$out" "-s -w" kes.lab/pause
+    log "pause: built in $((SECONDS - t0)) s"
   fi
 fi
 

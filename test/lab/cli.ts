@@ -1,5 +1,6 @@
 // npm run lab -- up [--masters 3] [--workers 0] [--spares 2] [--lb haproxy|nginx|none] [--user root|NAME]
-//                   [--prefix kl1] [--subnet 198.18.64.0/24] [--no-etcd-tools s1,s2] [--no-wait] [--json]
+//                   [--prefix kl1] [--subnet 198.18.64.0/24] [--no-etcd-tools s1,s2] [--kubelet stand-in|real] [--no-wait] [--json]
+//                   [--sudo-secure-path /usr/sbin:/usr/bin:/sbin:/bin]   (with --user NAME)
 // npm run lab -- down [--prefix P]            tear down (all labs with --all)
 // npm run lab -- status [--prefix P]
 // npm run lab -- ssh HOST [--prefix P] [-- command…]
@@ -44,8 +45,10 @@ async function main(): Promise<number> {
         spares: num('spares', 0),
         lb: (opt.get('lb') ?? 'haproxy') as LbKind,
         user: opt.get('user') ?? 'root',
+        sudoSecurePath: opt.get('sudo-secure-path'),
         noEtcdTools: opt.get('no-etcd-tools')?.split(',').filter(Boolean),
         etcd: opt.get('etcd') as LabOptions['etcd'],
+        kubelet: opt.get('kubelet') as LabOptions['kubelet'],
         varQuotaMB: opt.has('var-quota-mb') ? num('var-quota-mb', 2048) : undefined,
         waitReady: !opt.has('no-wait'),
         baseDir,
@@ -121,7 +124,8 @@ async function main(): Promise<number> {
     default:
       console.log(`usage: npm run lab -- up|down|status|ssh HOST|list|leftovers|release-archive [options]
   up:   --masters N(1-5, 3) --workers N(0) --spares N(0-5, 0) --lb haproxy|nginx|none --user root|NAME
-        --prefix P --subnet CIDR(in 198.18.0.0/15) --no-etcd-tools h1,h2 --etcd 3.6|3.5|3.4 --var-quota-mb N --no-wait --json
+        --prefix P --subnet CIDR(in 198.18.0.0/15) --no-etcd-tools h1,h2 --etcd 3.6|3.5|3.4 --kubelet stand-in|real --var-quota-mb N --no-wait --json
+        --sudo-secure-path DIRS (with --user NAME: that user's sudo secure_path)
   down: --prefix P | --all      status/ssh: --prefix P (optional when only one lab exists)`);
       return cmd === 'help' ? 0 : 2;
   }

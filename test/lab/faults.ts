@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostExec, hostRunning, killHost, startHost, waitHostGone } from './host';
 import { setLink } from './net';
+import { resetHostCgroups } from './realkubelet';
 import type { HostSpec, LabState } from './types';
 import { run, shq } from './util';
 
@@ -15,7 +16,8 @@ export async function stopHost(h: HostSpec): Promise<void> {
 /** Boot a stopped host again: same disks (overlays, /var), units the host had enabled start again. */
 export function bootHost(state: LabState, h: HostSpec): void {
   if (hostRunning(h)) throw new Error(`host ${h.name} is running`);
-  h.pid = startHost(h, state.prefix);
+  if (state.kubelet === 'real') resetHostCgroups(state, h);
+  h.pid = startHost(h, state.prefix, state.kubelet === 'real');
 }
 
 /** Unplug / replug the host's network cable (its veth end on the bridge). */

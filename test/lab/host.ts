@@ -93,6 +93,8 @@ export interface InitOptions {
   host: HostSpec;
   enableUnits: string[];
   sudoUser?: { name: string; pubkey: string };
+  /** Extra init.sh lines (real-kubelet mode), run after the overlays, before /tmp is made private. */
+  extraInit?: string;
 }
 
 /** The host's init script (runs as PID 1 inside the new namespaces until it execs sshd). */
@@ -146,7 +148,7 @@ ${
 }
   touch ${D}/booted
 fi
-mount --bind ${D}/tmp /tmp
+${o.extraInit ?? ''}mount --bind ${D}/tmp /tmp
 cd /
 /usr/local/bin/systemctl __boot </dev/null >/dev/null 2>&1 || echo "some units failed to start" >&2
 exec env -i PATH=$PATH LANG=C.UTF-8 /usr/sbin/sshd -D -e
@@ -176,15 +178,17 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 `;
 }
 
-/** Boot the host; returns the pid of the unshare process (outside the host). */
-export function startHost(h: HostSpec, prefix: string): number {
+/**
+ * Boot the host; returns the pid of the unshare process (outside the host). `keepSys` (real-kubelet
+ * mode): enter the netns with `nsenter --net` instead of `ip netns exec`, which remounts /sys and so
+ * hides the cgroup mounts the real kubelet needs.
+ */
+export function startHost(h: HostSpec, prefix: string, keepSys = false): number {
   const log = openSync(join(h.dir, 'host.log'), 'a');
   const child = spawn(
-    'ip',
+    keepSys ? 'nsenter' : 'ip',
     [
-      'netns',
-      'exec',
-      h.netns,
+      ...(keepSys ? [`--net=/run/netns/${h.netns}`] : ['netns', 'exec', h.netns]),
       'unshare',
       '--mount',
       '--uts',

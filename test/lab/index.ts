@@ -51,12 +51,22 @@ import {
 } from './kubeadm';
 import {
   defaultEtcdMinor,
+  defaultKubeletKind,
   etcdRelease,
   etcdTools,
   KUBE_BINARIES,
   kubernetesBinDir,
   KUBERNETES_VERSION,
+  realKubeletUnavailable,
 } from './binaries';
+import {
+  createCgroupRoots,
+  ensureImages,
+  importImages,
+  realKubeletInit,
+  realKubeletSeed,
+  removeCgroupRoots,
+} from './realkubelet';
 import { lbFiles } from './lb';
 import { leftovers, type Leftovers } from './leftovers';
 import {
@@ -78,7 +88,7 @@ export * from './types';
 export { assertLabAddress, assertLabUrl, LAB_RANGE } from './guard';
 export { leftovers, isClean, type Leftovers } from './leftovers';
 export { packEtcdRelease, type EtcdRelease } from './release';
-export { KUBERNETES_VERSION, etcdRelease, ETCD_MINORS, type EtcdMinor } from './binaries';
+export { KUBERNETES_VERSION, etcdRelease, ETCD_MINORS, type EtcdMinor, realKubeletUnavailable } from './binaries';
 export { EtcdClient } from './emul/etcd-client';
 export { KubeClient } from './emul/k8s-common';
 
@@ -126,7 +136,19 @@ export class Lab {
     if (spares < 0 || spares > 5) throw new Error('spares must be 0..5');
     if (workers < 0 || workers > 20) throw new Error('workers must be 0..20');
     if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(user)) throw new Error(`bad user name ${user}`);
+    if (opts.sudoSecurePath !== undefined) {
+      if (user === 'root') throw new Error('sudoSecurePath needs a sudo user (user: NAME)');
+      if (!/^\/[A-Za-z0-9_./-]*(:\/[A-Za-z0-9_./-]*)*$/.test(opts.sudoSecurePath))
+        throw new Error(`bad sudoSecurePath ${opts.sudoSecurePath}: absolute dirs joined by ':'`);
+    }
     preflight({ lb: lbKind, sudoUser: user !== 'root' });
+    const kubelet = opts.kubelet ?? defaultKubeletKind();
+    if (kubelet !== 'stand-in' && kubelet !== 'real')
+      throw new Error(`kubelet must be 'stand-in' or 'real', not ${kubelet}`);
+    if (kubelet === 'real') {
+      const why = realKubeletUnavailable();
+      if (why) throw new Error(why);
+    }
     const baseDir = opts.baseDir ?? DEFAULT_BASE_DIR;
     mkdirSync(baseDir, { recursive: true, mode: 0o700 });
     const prefix = opts.prefix ?? freshPrefix(baseDir);
@@ -168,10 +190,12 @@ export class Lab {
       clusterName: opts.clusterName ?? `lab-${prefix}`,
       lb: lbKind,
       user,
+      sudoSecurePath: opts.sudoSecurePath,
       varQuotaMB: opts.varQuotaMB ?? 2048,
       k8sVersion: KUBERNETES_VERSION,
       etcdMinor: opts.etcd ?? defaultEtcdMinor(),
       etcdVersion: etcdRelease(opts.etcd ?? defaultEtcdMinor()).version,
+      ...(kubelet === 'real' ? { kubelet } : {}),
       kubeadm: newKubeadmSecrets(),
       createdAt: new Date().toISOString(),
       hosts,
@@ -244,14 +268,32 @@ export class Lab {
     ]);
     installImages(s);
     t('keys, stand-ins, images, network', t1);
+    const real = s.kubelet === 'real';
+    let tars: string[] = [];
+    if (real) {
+      t1 = Date.now();
+      tars = await ensureImages(s);
+      createCgroupRoots(s);
+      t('real kubelet: image tars, cgroup roots', t1);
+    }
     t1 = Date.now();
     for (const h of s.hosts) this.seedHost(h);
-    for (const h of s.hosts) h.pid = startHost(h, s.prefix);
+    for (const h of s.hosts) h.pid = startHost(h, s.prefix, real);
     this.save();
     await Promise.all(
       s.hosts.map((h) => waitFor(`sshd on ${h.name}`, () => sshBanner(h.address, s.subnet, 500), 20_000, 50)),
     );
     t('hosts booted, sshd answering', t1);
+    if (real) {
+      t1 = Date.now();
+      await Promise.all(
+        // workers run no control-plane pod: the pause image (pod sandboxes) is all they need
+        s.hosts
+          .filter((h) => h.role === 'master' || h.role === 'worker')
+          .map((h) => importImages(h, h.role === 'worker' ? tars.slice(0, 1) : tars)),
+      );
+      t('real kubelet: containerd up, images imported', t1);
+    }
     if (!waitReady) return;
     await this.kubeadmCluster(t);
   }
@@ -305,7 +347,15 @@ export class Lab {
       { path: '/usr/local/bin/journalctl', copyFrom: join(emul, 'systemd.cjs') },
     ];
     if (s.user === 'root') files.push({ path: '/root/.ssh/authorized_keys', content: `${pub}\n`, mode: 0o600 });
-    else files.push({ path: '/etc/sudoers.d/90-kes-lab', content: `${s.user} ALL=(ALL) NOPASSWD:ALL\n`, mode: 0o440 });
+    else {
+      // a user-specific secure_path overrides the machine's `Defaults secure_path` (e.g. one without /usr/local/bin)
+      const path = s.sudoSecurePath ? `Defaults:${s.user} secure_path="${s.sudoSecurePath}"\n` : '';
+      files.push({
+        path: '/etc/sudoers.d/90-kes-lab',
+        content: `${path}${s.user} ALL=(ALL) NOPASSWD:ALL\n`,
+        mode: 0o440,
+      });
+    }
     const enable: string[] = [];
     if (h.etcdTools) {
       // the etcd tools of the lab's etcd version, as a distribution package would put them
@@ -337,6 +387,12 @@ export class Lab {
       mkdirSync(join(h.dir, 'upper', 'etc', 'kubernetes', 'manifests'), { recursive: true });
       enable.push('kubelet.service');
     }
+    if (s.kubelet === 'real' && (h.role === 'master' || h.role === 'worker')) {
+      // the real kubelet and crictl replace the stand-ins (later entries win), containerd runs as
+      // Debian's own unit under the systemd stand-in
+      files.push(...realKubeletSeed(s, h));
+      enable.push('containerd.service');
+    }
     if (h.role === 'lb' && s.lb !== 'none') {
       const lb = lbFiles(
         s.lb,
@@ -354,6 +410,9 @@ export class Lab {
         host: h,
         enableUnits: enable,
         sudoUser: s.user === 'root' ? undefined : { name: s.user, pubkey: pub },
+        ...(s.kubelet === 'real' && (h.role === 'master' || h.role === 'worker')
+          ? { extraInit: realKubeletInit(h) }
+          : {}),
       }),
       { mode: 0o755 },
     );
@@ -507,6 +566,7 @@ wait $kpid; rc=$?; wait; cat /root/kubeadm-${verb}.log; exit $rc`,
       .map((l) => l.split(' ')[4])
       .filter((m): m is string => !!m && m.startsWith(`${s.dir}/`));
     for (const m of mounts.reverse()) runSync('umount', ['-l', m], { allowFail: true });
+    if (s.kubelet === 'real') removeCgroupRoots(s);
     releaseSubnet(s.subnet, join(s.dir, '..'), s.prefix);
     rmSync(s.dir, { recursive: true, force: true });
   }

@@ -62,6 +62,15 @@ function nodeRegistration(h: HostSpec, taints: boolean): string {
 ${taints ? '' : '  taints: []\n'}`;
 }
 
+/** The KubeletConfiguration document kubeadm gets in the real-kubelet mode (cluster-wide). */
+export const REAL_KUBELET_CONFIG = `---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+failCgroupV1: false
+protectKernelDefaults: true
+`;
+
 /** InitConfiguration + ClusterConfiguration (v1beta4) for the first master. */
 export function initConfig(state: LabState, first: HostSpec, secrets: KubeadmSecrets, etcdVersion: string): string {
   return `apiVersion: kubeadm.k8s.io/v1beta4
@@ -99,7 +108,7 @@ etcd:
   local:
     imageTag: ${etcdImageTag(etcdVersion)}
     dataDir: /var/lib/etcd
-`;
+${state.kubelet === 'real' ? REAL_KUBELET_CONFIG : ''}`;
 }
 
 /** JoinConfiguration (v1beta4) for another master (controlPlane) or a worker. */

@@ -1,4 +1,6 @@
 // Lab self-test, main topology: 3 stacked masters + haproxy LB + 2 spare hosts (one lab for the file).
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidrContains, LAB_RANGE } from './guard';
@@ -13,6 +15,20 @@ import {
 } from './helpers';
 import { isClean, Lab } from './index';
 import { run, waitFor } from './util';
+
+/** A static pod that takes 8 s to stop after SIGTERM (a stand-in for a slowly exiting apiserver). */
+const SLOW_POD = [
+  'apiVersion: v1',
+  'kind: Pod',
+  'metadata: {name: kes-slow, namespace: kube-system}',
+  'spec:',
+  '  hostNetwork: true',
+  '  containers:',
+  '  - name: kes-slow',
+  '    image: registry.k8s.io/kes-slow:1',
+  `    command: [/bin/sh, -c, 'trap "sleep 8; exit 0" TERM; while :; do sleep 0.2; done', kes-slow-marker]`,
+  '',
+].join('\n');
 
 let lab: Lab;
 let upMs = 0;
@@ -184,6 +200,79 @@ describe('lab: 3 masters + haproxy + 2 spares', () => {
     for (let i = 0; i < 20; i++) codes.push(await lbReady());
     expect(codes.every((c) => c === 200)).toBe(true);
     await lab.ssh('m1', 'mv /etc/kubernetes/kube-apiserver.yaml.off /etc/kubernetes/manifests/kube-apiserver.yaml');
+    await waitApiReady(lab);
+  });
+
+  it('kubelet: a pod taking its grace period to stop holds up no other pod, only a new pod of its own name', async () => {
+    // The real kubelet's per-pod workers (pod_workers.go, allowStaticPodStart): kube-apiserver
+    // 1.36 often exits only 12–30 s after SIGTERM; meanwhile other static pods change freely, and
+    // a pod's own new manifest waits until the old process has gone. A static pod that takes 8 s
+    // to stop stands in for the apiserver (whose exit time varies from run to run).
+    const M = '/etc/kubernetes/manifests';
+    const pids = async (pattern: string): Promise<string[]> =>
+      (await lab.ssh('m2', `pgrep -f '${pattern}' || true`)).stdout.split('\n').filter(Boolean);
+    await lab.exec('m2', `cat > ${M}/kes-slow.yaml`, { input: SLOW_POD });
+    const [oldSlow] = await waitFor(
+      'the slow pod',
+      async () => {
+        const p = await pids('^/bin/sh -c trap.*[k]es-slow-marker');
+        return p.length === 1 ? p : undefined;
+      },
+      20_000,
+      100,
+    );
+    const [oldSched] = await pids('^[^ ]*kube-scheduler ');
+    await lab.ssh('m2', `mv ${M}/kes-slow.yaml /tmp/slow.yaml && mv ${M}/kube-scheduler.yaml /tmp/ks.yaml`);
+    await lab.ssh('m2', `sleep 1; mv /tmp/ks.yaml ${M}/kube-scheduler.yaml; mv /tmp/slow.yaml ${M}/kes-slow.yaml`);
+    await waitFor(
+      'a new scheduler while the slow pod is still stopping',
+      async () => {
+        const s = await pids('^[^ ]*kube-scheduler ');
+        return s.length === 1 && s[0] !== oldSched;
+      },
+      6_000,
+      100,
+    );
+    expect(await pids('^/bin/sh -c trap.*[k]es-slow-marker')).toEqual([oldSlow]);
+    let most = 0; // never two of the same name at once
+    await waitFor(
+      'the new slow pod, after the old one exited',
+      async () => {
+        const a = await pids('^/bin/sh -c trap.*[k]es-slow-marker');
+        most = Math.max(most, a.length);
+        return a.length === 1 && a[0] !== oldSlow;
+      },
+      30_000,
+      100,
+    );
+    expect(most).toBe(1);
+    await lab.ssh('m2', `rm -f ${M}/kes-slow.yaml`);
+  });
+
+  it('static-pod.sh park with an exit wait: a pod still running after its ports closed is stopped through the runtime', async () => {
+    const script = readFileSync(resolve(__dirname, '../../resources/scripts/static-pod.sh'));
+    const gone = async (pattern: string) =>
+      (await lab.ssh('m3', `pgrep -f '${pattern}' || echo gone`)).stdout.trim() === 'gone';
+    // A pod that takes 8 s to stop after SIGTERM, listening on nothing (port 1 stays closed).
+    await lab.exec('m3', 'cat > /etc/kubernetes/manifests/kes-slow.yaml', { input: SLOW_POD });
+    await waitFor('the slow pod', async () => !(await gone('^/bin/sh -c trap.*[k]es-slow-marker')), 20_000, 100);
+    let t0 = Date.now();
+    const s = await lab.exec('m3', 'bash -s -- park kes-slow 1 60 "" 2', { input: script });
+    expect(s.stderr).toMatch(/still running 2s after its port closed/);
+    expect(s.stdout).toContain('KES_RUNTIME_STOPPED=kes-slow');
+    expect(await gone('^/bin/sh -c trap.*[k]es-slow-marker')).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(7_000); // the pod alone: 8 s
+    await lab.ssh('m3', 'rm -f /etc/kubernetes/kes-parked/kes-slow.yaml');
+
+    // kube-apiserver, its port read from kubeadm's manifest ("secure-port"): gone within seconds
+    // whether it exits by itself (sometimes at once, often 12–30 s later) or is stopped.
+    t0 = Date.now();
+    const r = await lab.exec('m3', 'bash -s -- park kube-apiserver secure-port 60 "" 2', { input: script });
+    expect(r.stdout).toContain('KES_PORT_closed=6443');
+    expect(await gone('^[^ ]*kube-apiserver ')).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const u = await lab.exec('m3', 'bash -s -- unpark kube-apiserver secure-port 60', { input: script });
+    expect(u.stdout).toContain('KES_PORT_open=6443');
     await waitApiReady(lab);
   });
 

@@ -3,6 +3,7 @@
 // so by default this waits ~2 s first.
 import { readdirSync, readFileSync } from 'node:fs';
 import { listLinks, listNetns } from './net';
+import { cgroupLeftovers } from './realkubelet';
 import { sleep } from './util';
 
 export interface Leftovers {
@@ -10,10 +11,12 @@ export interface Leftovers {
   links: string[];
   mounts: string[];
   processes: string[];
+  /** Real-kubelet mode: the lab's cgroup roots still there (only present when some are). */
+  cgroups?: string[];
 }
 
 export function isClean(l: Leftovers): boolean {
-  return !l.netns.length && !l.links.length && !l.mounts.length && !l.processes.length;
+  return !l.netns.length && !l.links.length && !l.mounts.length && !l.processes.length && !l.cgroups?.length;
 }
 
 export async function leftovers(prefix: string, labDir: string, opts: { waitMs?: number } = {}): Promise<Leftovers> {
@@ -23,6 +26,7 @@ export async function leftovers(prefix: string, labDir: string, opts: { waitMs?:
     .split('\n')
     .filter((l) => l.includes(`${labDir}/`) || l.includes(`/run/netns/${p}`) || l.includes(`kes-lab-${p}`));
   const processes: string[] = [];
+  const cgroups = cgroupLeftovers(prefix);
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     if (Number(pid) === process.pid) continue;
     try {
@@ -38,5 +42,6 @@ export async function leftovers(prefix: string, labDir: string, opts: { waitMs?:
     links: listLinks().filter((n) => n.startsWith(p)),
     mounts,
     processes,
+    ...(cgroups.length ? { cgroups } : {}),
   };
 }

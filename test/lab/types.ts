@@ -5,6 +5,8 @@ import type { EtcdMinor } from './binaries';
 import type { KubeadmSecrets } from './kubeadm';
 
 export type LbKind = 'haproxy' | 'nginx' | 'none';
+/** 'stand-in': emul/kubelet.ts + emul/crictl.ts (default); 'real': kubelet 1.36 + containerd + crictl (README). */
+export type KubeletKind = 'stand-in' | 'real';
 export type HostRole = 'lb' | 'master' | 'worker' | 'spare';
 /** Roles as the app's inventory names them (a spare host has none until the app gives it one). */
 export type NodeRole = 'lb' | 'master' | 'worker' | 'etcd';
@@ -20,10 +22,18 @@ export interface LabOptions {
   lb?: LbKind; // default haproxy
   /** 'root' (default) or a user name: that account gets the key and passwordless sudo. */
   user?: string;
+  /**
+   * Only with a sudo `user`: that user's sudo `secure_path` (a `Defaults:<user> secure_path=…` line in
+   * its sudoers.d file), e.g. "/usr/sbin:/usr/bin:/sbin:/bin" — /usr/local/bin left out as on many
+   * distributions. Default: the machine's own sudoers setting.
+   */
+  sudoSecurePath?: string;
   /** etcd minor of the static pods and the hosts' etcd tools (default KES_LAB_ETCD or 3.6). */
   etcd?: EtcdMinor;
   /** Hosts (by name, e.g. 's1') whose /usr/bin has no etcd/etcdctl. */
   noEtcdTools?: string[];
+  /** Kubelet of masters and workers (default KES_LAB_KUBELET or 'stand-in'); 'real' = kubelet + containerd + crictl. */
+  kubelet?: KubeletKind;
   /** Size cap of each host's /var upper layer (tmpfs); fillDisk() shrinks it at runtime. Default 2048. */
   varQuotaMB?: number;
   /** Parent of the per-lab dir. Default /tmp/kes-lab (hosts get a private /tmp so they cannot see it). */
@@ -57,10 +67,14 @@ export interface LabState {
   clusterName: string;
   lb: LbKind;
   user: string;
+  /** See LabOptions.sudoSecurePath. */
+  sudoSecurePath?: string;
   varQuotaMB: number;
   k8sVersion: string;
   etcdMinor: EtcdMinor;
   etcdVersion: string; // "3.6.16": the etcd that runs (static pods) and the hosts' etcd tools
+  /** Absent in labs made before the option existed: 'stand-in'. */
+  kubelet?: KubeletKind;
   kubeadm: KubeadmSecrets; // bootstrap token + certificate key of the lab's joins
   createdAt: string;
   hosts: HostSpec[];

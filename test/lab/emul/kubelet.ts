@@ -450,6 +450,10 @@ function podStatus(containers: Container[], nodeIP: string, startTime: string): 
   };
 }
 
+function fullName(p: { namespace: string; name: string }): string {
+  return `${p.namespace}/${p.name}`;
+}
+
 class StaticPod implements PodOfContainer {
   readonly containers: Container[];
   readonly uid: string;
@@ -618,6 +622,8 @@ class Kubelet {
   nodeIP = '';
   api?: KubeClient;
   private pods = new Map<string, StaticPod>(); // by manifest file
+  /** Static pods being stopped, by full name (namespace/name). */
+  private terminating = new Map<string, Promise<void>>();
   private apiPods = new Map<string, ApiPod>(); // by uid
   private orphans: Orphan[] = [];
   private dirty = true;
@@ -670,6 +676,7 @@ class Kubelet {
   /** Stop orphans once allowed: static ones at once, API ones after the first API sync (sources ready). */
   private async reapOrphans(): Promise<void> {
     const keep: Orphan[] = [];
+    const kills: Promise<void>[] = [];
     for (const o of this.orphans) {
       if (!processAlive(o.state.pid)) {
         rmSync(o.file, { force: true });
@@ -680,22 +687,27 @@ class Kubelet {
         keep.push(o);
         continue;
       }
-      klog('I', `killing orphaned container ${o.state.podName}/${o.state.name} pid ${o.state.pid}`);
-      const grace = Date.now() + 30_000;
-      try {
-        process.kill(o.state.pid, 'SIGTERM');
-      } catch {
-        /* gone */
-      }
-      while (processAlive(o.state.pid) && Date.now() < grace) await new Promise((r) => setTimeout(r, 50));
-      try {
-        process.kill(o.state.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-      rmSync(o.file, { force: true });
+      kills.push(
+        (async () => {
+          klog('I', `killing orphaned container ${o.state.podName}/${o.state.name} pid ${o.state.pid}`);
+          const grace = Date.now() + 30_000;
+          try {
+            process.kill(o.state.pid, 'SIGTERM');
+          } catch {
+            /* gone */
+          }
+          while (processAlive(o.state.pid) && Date.now() < grace) await new Promise((r) => setTimeout(r, 50));
+          try {
+            process.kill(o.state.pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+          rmSync(o.file, { force: true });
+        })(),
+      );
     }
     this.orphans = keep;
+    await Promise.all(kills); // together, as the real kubelet's per-pod workers do
   }
 
   /** Compare the manifest dir with running pods: start new, restart changed, stop removed. */
@@ -736,8 +748,16 @@ class Kubelet {
               if (st) this.orphans.push({ state: st, file: st.file });
             }
           } else {
+            // Each pod has its own worker in the real kubelet: a pod that takes its grace period
+            // to stop (kube-apiserver exits ~12 s after SIGTERM) holds up no other pod — only a new
+            // static pod of the same full name waits for it (pod_workers.go allowStaticPodStart).
             klog('I', `${w ? 'manifest changed' : 'manifest removed'}: stopping static pod ${pod.name}`);
-            await pod.stop();
+            const key = fullName(pod);
+            const done: Promise<void> = pod.stop().finally(() => {
+              if (this.terminating.get(key) === done) this.terminating.delete(key);
+              setTimeout(() => void this.reconcile(), 20);
+            });
+            this.terminating.set(key, done);
           }
           this.markDirty();
         }
@@ -745,6 +765,10 @@ class Kubelet {
       for (const [path, w] of want) {
         if (this.pods.has(path)) continue;
         const pod = new StaticPod(this, path, w.manifest, w.hash);
+        if (this.terminating.has(fullName(pod))) {
+          klog('I', `static pod ${pod.name} waits until its previous instance has terminated`);
+          continue;
+        }
         this.pods.set(path, pod);
         klog('I', `starting static pod ${pod.name} from ${path}`);
         pod.start();
