@@ -6,8 +6,18 @@
 set -euo pipefail
 [ $# -ge 4 ] || { echo "usage: etcdctl.sh ENDPOINTS CACERT CERT KEY args…" >&2; exit 2; }
 endpoints=$1 cacert=$2 cert=$3 key=$4; shift 4
-ctl=$(command -v etcdctl || true)
-for c in /usr/local/bin/etcdctl /opt/kube-etcd-switch/bin/etcdctl; do [ -n "$ctl" ] || { [ -x "$c" ] && ctl=$c; }; done
+# etcd tools are called by absolute path: the app passes the paths it discovered on this node as
+# KES_ETCDCTL / KES_ETCDUTL (sudo's secure_path leaves /usr/local/bin out on many systems, so PATH
+# is not enough); run by hand without them, the script looks where discover.sh looks.
+etcd_tool() { # NAME [PATH]: PATH (what the app found on this node), else the first of the usual places
+  local c
+  if [ -n "${2:-}" ] && [ ! -x "$2" ]; then echo "warning: no $1 at $2 any more (where it was found); looking for it" >&2; fi
+  for c in "${2:-}" /usr/local/bin/"$1" /opt/kube-etcd-switch/bin/"$1" "$(command -v "$1" 2>/dev/null)" \
+    /usr/local/sbin/"$1" /usr/sbin/"$1" /usr/bin/"$1" /sbin/"$1" /bin/"$1"; do
+    case "$c" in /*) if [ -f "$c" ] && [ -x "$c" ]; then echo "$c"; return 0; fi ;; esac
+  done
+}
+ctl=$(etcd_tool etcdctl "${KES_ETCDCTL:-}")
 [ -n "$ctl" ] || { echo "etcdctl not found on $(hostname); install etcd tools first" >&2; exit 127; }
 export ETCDCTL_API=3
 exec "$ctl" --endpoints="$endpoints" --cacert="$cacert" --cert="$cert" --key="$key" --dial-timeout=3s --command-timeout=15s "$@"

@@ -8,7 +8,11 @@ archive=$1 want=$2 dest=${3:-/usr/local/bin}
 got=$(sha256sum "$archive" | cut -d' ' -f1)
 [ "$got" = "$want" ] || { echo "archive sha256 mismatch: $got != $want" >&2; exit 3; }
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-tar -xzf "$archive" -C "$t"
+tar --no-same-owner -xzf "$archive" -C "$t"
+# A release holds regular files and folders only; a link or device could make install copy another file.
+if [ -n "$(find "$t" -mindepth 1 ! -type f ! -type d -print -quit)" ]; then
+  echo "refusing: the archive holds links or special files" >&2; exit 4
+fi
 top=$(find "$t" -mindepth 1 -maxdepth 1 -type d -name 'etcd-v*' | head -n1)
 [ -n "$top" ] || { echo "not an etcd release archive (no etcd-v*/ folder)" >&2; exit 4; }
 # Binaries for another CPU would install fine and then fail to run: refuse them here.
@@ -23,4 +27,5 @@ done
 [ ${#installed[@]} -gt 0 ] || { echo "archive holds no etcd binaries" >&2; exit 4; }
 rm -f "$archive"
 echo "KES_INSTALLED=${installed[*]}"
+echo "KES_DEST=$dest"   # the app calls them by these absolute paths from now on
 echo "KES_VERSION=$("$dest/etcdctl" version 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)"

@@ -25,8 +25,19 @@ refuse() { # the tool on this node cannot write a data dir for this server: say 
   echo "refusing on $(hostname): $1. Install etcd tools${server:+ ${server#v}} on this node (in the app: Settings → etcd tools, then \"Install etcd tools\"), then run the restore again. Nothing was changed." >&2
   exit 5
 }
-utl=$(command -v etcdutl 2>/dev/null || true)
-ctl=$(command -v etcdctl 2>/dev/null || true)
+# etcd tools are called by absolute path: the app passes the paths it discovered on this node as
+# KES_ETCDCTL / KES_ETCDUTL (sudo's secure_path leaves /usr/local/bin out on many systems, so PATH
+# is not enough); run by hand without them, the script looks where discover.sh looks.
+etcd_tool() { # NAME [PATH]: PATH (what the app found on this node), else the first of the usual places
+  local c
+  if [ -n "${2:-}" ] && [ ! -x "$2" ]; then echo "warning: no $1 at $2 any more (where it was found); looking for it" >&2; fi
+  for c in "${2:-}" /usr/local/bin/"$1" /opt/kube-etcd-switch/bin/"$1" "$(command -v "$1" 2>/dev/null)" \
+    /usr/local/sbin/"$1" /usr/sbin/"$1" /usr/bin/"$1" /sbin/"$1" /bin/"$1"; do
+    case "$c" in /*) if [ -f "$c" ] && [ -x "$c" ]; then echo "$c"; return 0; fi ;; esac
+  done
+}
+utl=$(etcd_tool etcdutl "${KES_ETCDUTL:-}")
+ctl=$(etcd_tool etcdctl "${KES_ETCDCTL:-}")
 need=$(minor "$server")
 tool=
 if [ -n "$utl" ]; then

@@ -7,10 +7,23 @@ set -euo pipefail
 [ $# -ge 5 ] || { echo "usage: snapshot-save.sh ENDPOINT CACERT CERT KEY OUT_FILE [OWNER]" >&2; exit 2; }
 endpoint=$1 cacert=$2 cert=$3 key=$4 out=$5 owner=${6:-}
 case "$endpoint" in *,*) echo "snapshot save takes exactly one endpoint" >&2; exit 2;; esac
+# etcd tools are called by absolute path: the app passes the paths it discovered on this node as
+# KES_ETCDCTL / KES_ETCDUTL (sudo's secure_path leaves /usr/local/bin out on many systems, so PATH
+# is not enough); run by hand without them, the script looks where discover.sh looks.
+etcd_tool() { # NAME [PATH]: PATH (what the app found on this node), else the first of the usual places
+  local c
+  if [ -n "${2:-}" ] && [ ! -x "$2" ]; then echo "warning: no $1 at $2 any more (where it was found); looking for it" >&2; fi
+  for c in "${2:-}" /usr/local/bin/"$1" /opt/kube-etcd-switch/bin/"$1" "$(command -v "$1" 2>/dev/null)" \
+    /usr/local/sbin/"$1" /usr/sbin/"$1" /usr/bin/"$1" /sbin/"$1" /bin/"$1"; do
+    case "$c" in /*) if [ -f "$c" ] && [ -x "$c" ]; then echo "$c"; return 0; fi ;; esac
+  done
+}
+etcdctl=$(etcd_tool etcdctl "${KES_ETCDCTL:-}")
+etcdutl=$(etcd_tool etcdutl "${KES_ETCDUTL:-}")
+[ -n "$etcdctl" ] || { echo "etcdctl not found on $(hostname); install etcd tools first" >&2; exit 127; }
 # Scripts run as `bash -s` (one file, no siblings), so the etcdctl call is spelled out here.
 ctl() {
-  local bin; bin=$(command -v etcdctl || echo /usr/local/bin/etcdctl)
-  ETCDCTL_API=3 "$bin" --endpoints="$endpoint" --cacert="$cacert" --cert="$cert" --key="$key" \
+  ETCDCTL_API=3 "$etcdctl" --endpoints="$endpoint" --cacert="$cacert" --cert="$cert" --key="$key" \
     --dial-timeout=3s --command-timeout=600s "$@"
 }
 umask 077
@@ -27,7 +40,7 @@ if [ "${7:-}" = --no-describe ]; then exit 0; fi
 sum=$(mktemp)
 trap 'rm -f "$sum"' EXIT
 sha256sum "$out" > "$sum" & sumpid=$!
-if command -v etcdutl >/dev/null 2>&1; then st=$(etcdutl snapshot status -w json "$out"); else st=$(ETCDCTL_API=3 etcdctl snapshot status -w json "$out"); fi
+if [ -n "$etcdutl" ]; then st=$("$etcdutl" snapshot status -w json "$out"); else st=$(ETCDCTL_API=3 "$etcdctl" snapshot status -w json "$out"); fi
 wait "$sumpid"
 echo "KES_SHA256=$(cut -d' ' -f1 "$sum")"
 echo "KES_STATUS=$st"

@@ -11,16 +11,31 @@
 # second or two, the apiserver on SIGTERM, etcd after at most a leadership hand-over), the
 # pod's containers are stopped through the container runtime (crictl stop + rm), said on stderr;
 # if that does not work either, the manifest is put back (nothing changed) and the script fails.
-# Usage: bash static-pod.sh park|unpark NAME PORTS [TIMEOUT_SECONDS [FALLBACK_SECONDS]]
+# EXIT_SECONDS (park only, default 0 = do not wait): once the ports are closed, wait this long for
+# the pod's containers to exit, then stop them through the runtime. kube-apiserver stops listening
+# at once on SIGTERM but exits only 12-30 s later (measured: 1.36), and the kubelet starts no new
+# pod of the same name before the old one has exited — so a switch that unparks it 10 s later
+# would wait for that. The few seconds given first let requests already accepted finish before
+# etcd is snapshotted.
+# PORTS may be "secure-port" (below).
+# Usage: bash static-pod.sh park|unpark NAME PORTS [TIMEOUT_SECONDS [FALLBACK_SECONDS [EXIT_SECONDS]]]
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: static-pod.sh park|unpark NAME PORTS [TIMEOUT [FALLBACK]]" >&2; exit 2; }
 action=$1 name=$2 ports=$3 timeout=${4:-90}
 case "$timeout" in *[!0-9]*|'') echo "bad timeout: $timeout" >&2; exit 2;; esac
 fallback=${5:-$(( timeout / 2 < 20 ? timeout / 2 : 20 ))}
 case "$fallback" in *[!0-9]*|'') echo "bad fallback: $fallback" >&2; exit 2;; esac
+exit_wait=${6:-0}
+case "$exit_wait" in *[!0-9]*|'') echo "bad exit wait: $exit_wait" >&2; exit 2;; esac
 case "$name" in *[!a-z0-9-]*|'') echo "bad static pod name: $name" >&2; exit 2;; esac
-case "$ports" in *[!0-9,]*|''|,*|*,) echo "bad port list: $ports" >&2; exit 2;; esac
 manifests=/etc/kubernetes/manifests parked=/etc/kubernetes/kes-parked
+# "secure-port": the port the manifest itself names (--secure-port, kube-apiserver's default 6443),
+# so an apiserver moved off 6443 is still waited for on its own port.
+if [ "$ports" = secure-port ]; then
+  ports=$(grep -Eho -- '--secure-port=[0-9]+' "$manifests/$name.yaml" "$parked/$name.yaml" 2>/dev/null | head -n1 | grep -Eo '[0-9]+$' || true)
+  ports=${ports:-6443}
+fi
+case "$ports" in *[!0-9,]*|''|,*|*,) echo "bad port list: $ports" >&2; exit 2;; esac
 # all: every port listens; none: no port listens
 listening() {
   local p n=0 total=0
@@ -43,9 +58,17 @@ case "$action" in
 esac
 # The pod's containers as the runtime sees them (crictl names containers after the manifest's
 # container, which kubeadm names after the component).
+# crictl by absolute path: installs made without packages put it in /usr/local/bin, which sudo's
+# secure_path often leaves out.
+crictl_path() {
+  local t
+  for t in "$(command -v crictl 2>/dev/null)" /usr/local/bin/crictl /usr/bin/crictl /usr/local/sbin/crictl /usr/sbin/crictl /opt/bin/crictl; do
+    case "$t" in /*) if [ -f "$t" ] && [ -x "$t" ]; then echo "$t"; return; fi ;; esac
+  done
+}
 crictl_stop() {
   local crictl ids id
-  crictl=$(command -v crictl 2>/dev/null || true)
+  crictl=$(crictl_path)
   [ -n "$crictl" ] || { echo "crictl is not installed: cannot stop $name through the container runtime" >&2; return 1; }
   ids=$("$crictl" ps -q --name "^$name\$" 2>/dev/null || true)
   [ -n "$ids" ] || { echo "crictl lists no running $name container" >&2; return 1; }
@@ -73,4 +96,22 @@ while :; do
   sleep 0.2
 done
 [ $fell_back = 1 ] && echo "KES_RUNTIME_FALLBACK=$name"
+if [ $want = closed ] && [ "$exit_wait" -gt 0 ]; then
+  crictl=$(crictl_path)
+  if [ -z "$crictl" ]; then
+    echo "crictl is not installed: not waiting for $name's containers to exit" >&2
+  else
+    ids=
+    for (( i = 0; i < exit_wait * 5; i++ )); do
+      ids=$("$crictl" ps -q --name "^$name\$" 2>/dev/null || true)
+      [ -n "$ids" ] || break
+      sleep 0.2
+    done
+    if [ -n "$ids" ]; then
+      echo "$name still running ${exit_wait}s after its port closed: stopping its containers through the container runtime (crictl stop)" >&2
+      for id in $ids; do "$crictl" stop --timeout 0 "$id" >&2 || true; done
+      echo "KES_RUNTIME_STOPPED=$name"
+    fi
+  fi
+fi
 echo "KES_PORT_$want=$ports"

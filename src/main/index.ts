@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { IPC_EVENT, IPC_INVOKE } from '@shared/contract';
 import { createServices, type Services } from './services';
 import { createSecretStore } from './secrets';
-import { ELECTRON_CSP, SECURE_WEB_PREFERENCES } from './window';
+import { ELECTRON_CSP, rendererUrl, SECURE_WEB_PREFERENCES } from './window';
 import { APP_VERSION } from './version';
 
 let services: Services | null = null;
@@ -17,7 +17,7 @@ function trustedSender(e: IpcMainInvokeEvent): boolean {
   const frame = e.senderFrame;
   if (!mainWindow || e.sender !== mainWindow.webContents || !frame || frame.parent) return false;
   const url = frame.url;
-  const devUrl = process.env.ELECTRON_RENDERER_URL;
+  const devUrl = rendererUrl(app.isPackaged, process.env);
   if (devUrl && url.startsWith(devUrl)) return true;
   return url.startsWith(pathToFileURL(join(__dirname, '../renderer/')).href);
 }
@@ -43,7 +43,8 @@ async function createWindow(): Promise<void> {
   });
   lockDown(mainWindow.webContents);
   mainWindow.once('ready-to-show', () => mainWindow?.show());
-  if (process.env.ELECTRON_RENDERER_URL) await mainWindow.loadURL(process.env.ELECTRON_RENDERER_URL);
+  const devUrl = rendererUrl(app.isPackaged, process.env);
+  if (devUrl) await mainWindow.loadURL(devUrl);
   else await mainWindow.loadFile(join(__dirname, '../renderer/index.html'));
 }
 

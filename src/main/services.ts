@@ -8,7 +8,7 @@ import { createDispatcher, EventHub, type Dispatch } from './api/dispatch';
 import { ApiError } from './api/errors';
 import { createHandlers } from './api/handlers';
 import { InventoryStore } from './inventory/store';
-import { ensureScriptsFolder } from './scripts/folder';
+import { syncScriptsFolder } from './scripts/folder';
 import type { SecretStore } from './secrets/types';
 import { SettingsStore } from './settings/store';
 import { HostKeyStore } from './ssh/hostkeys';
@@ -68,7 +68,11 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const events = new EventHub();
   const inventory = await InventoryStore.open(opts.dataDir);
   const settings = await SettingsStore.open(opts.dataDir);
-  const scriptsDir = await ensureScriptsFolder(join(opts.resourcesDir, 'scripts'), opts.dataDir);
+  const synced = await syncScriptsFolder(join(opts.resourcesDir, 'scripts'), opts.dataDir);
+  const scriptsDir = synced.dir;
+  if (synced.updated.length) log(`scripts updated to this version: ${synced.updated.join(', ')}`);
+  if (synced.kept.length)
+    log(`scripts you changed are kept, a new version is available (Settings): ${synced.kept.join(', ')}`);
   const s = settings.get();
   const hostKeys = await HostKeyStore.open(opts.dataDir, { readSystemKnownHosts: s.readSystemKnownHosts });
 

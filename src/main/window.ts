@@ -25,3 +25,14 @@ export const ELECTRON_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+/**
+ * Where the window loads the renderer from: electron-vite's dev server (ELECTRON_RENDERER_URL) in
+ * development only. A packaged app ignores the variable and loads its own files (null), so nobody
+ * can point an installed app at another page by setting it; an unpackaged one takes only http(s).
+ */
+export function rendererUrl(isPackaged: boolean, env: Record<string, string | undefined>): string | null {
+  if (isPackaged) return null;
+  const url = env.ELECTRON_RENDERER_URL;
+  return url && /^https?:\/\/[^\s]+$/.test(url) ? url : null;
+}

@@ -144,6 +144,7 @@ export const methods = {
 
   'scripts.list': returns<ScriptInfo[]>()(Empty),
   'scripts.reset': returns<ScriptInfo>()(z.object({ name: scriptNameSchema }).strict()),
+  'scripts.diff': returns<{ name: string; diff: string }>()(z.object({ name: scriptNameSchema }).strict()),
 
   'tools.list': returns<ToolArchive[]>()(Empty),
   'tools.add': returns<ToolArchive>()(
@@ -157,7 +158,19 @@ export const methods = {
       })
       .strict(),
   ),
-  'tools.download': returns<ToolArchive>()(z.object({ version: z.string().regex(/^\d+\.\d+\.\d+$/) }).strict()),
+  // The sha256 is needed only for a release whose checksum the app does not pin.
+  'tools.download': returns<ToolArchive>()(
+    z
+      .object({
+        version: z.string().regex(/^\d+\.\d+\.\d+$/),
+        arch: z.enum(['amd64', 'arm64']).optional(),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-fA-F]{64}$/)
+          .optional(),
+      })
+      .strict(),
+  ),
 
   'settings.get': returns<Settings>()(Empty),
   'settings.set': returns<Settings>()(SettingsPatch),

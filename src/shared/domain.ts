@@ -208,6 +208,12 @@ export const MasterFact = z.object({
   /** Data dir of its stacked member (from etcd.yaml, parked or not). */
   etcdDataDir: z.string().nullable(),
   etcdManifest: z.enum(['active', 'parked', 'absent']),
+  /**
+   * Folder of kubeadm's etcd PKI on this master (ca.crt, ca.key, healthcheck-client.*), read from
+   * its etcd.yaml `--trusted-ca-file` (or the apiserver's `--etcd-cafile`); kubeadm's default when
+   * neither says (older facts files have none).
+   */
+  etcdPkiDir: z.string().default('/etc/kubernetes/pki/etcd'),
   tools: ToolSet,
   versions: ToolSet,
   problems: z.array(z.string()),
@@ -228,8 +234,16 @@ export const ClusterFacts = z.object({
   members: z.array(EtcdMemberFact),
   mode: ModeName,
   modeDetails: z.array(z.string()),
+  /**
+   * Absolute paths of the etcd tools on every node the app has looked at (masters at initialize,
+   * external etcd nodes when provisioned, any node after tools were installed), by node id. Scripts
+   * get these paths (KES_ETCD, KES_ETCDCTL, KES_ETCDUTL) instead of searching PATH: sudo's
+   * secure_path leaves /usr/local/bin out on many distributions.
+   */
+  nodeTools: z.record(z.string(), ToolSet).default({}),
 });
 export type ClusterFacts = z.infer<typeof ClusterFacts>;
+export type ToolPaths = z.infer<typeof ToolSet>;
 
 export const Cluster = z.object({
   id: Id,
@@ -246,7 +260,7 @@ const settingsFields = {
   /** Also accept host keys already listed in ~/.ssh/known_hosts. */
   readSystemKnownHosts: z.boolean(),
   sshConfigPath: LocalPath,
-  /** Where "download etcd tools" fetches release archives + SHA256SUMS (a mirror for air-gapped sites). */
+  /** Where "download etcd tools" fetches release archives (https only; a mirror for air-gapped sites). */
   etcdReleaseBaseUrl: z
     .string()
     .max(2048)
@@ -340,8 +354,11 @@ export interface SshConfigEntry {
 export interface ScriptInfo {
   name: string;
   path: string;
+  /** The copy differs from the shipped version it came from (a hand edit). */
   modified: boolean;
   missing: boolean;
+  /** A changed copy while this app ships another version: see `scripts.diff`, take it with `scripts.reset`. */
+  updateAvailable: boolean;
 }
 
 /** An etcd release archive in the desktop cache. */

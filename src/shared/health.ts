@@ -5,8 +5,24 @@ export interface ApiserverHealth {
   nodeId: string;
   name: string;
   ready: boolean;
+  /** From its manifest (the parked one when the app parked it). */
   etcdServers: string[] | null;
+  /** Its manifest is parked by the app (moved to /etc/kubernetes/kes-parked: stopped). */
+  parked?: boolean;
   error?: string;
+}
+
+/**
+ * A static-pod manifest the app moved aside (stopped) on a master. `expected` when that is how the
+ * cluster runs (the stacked etcd of a master whose apiserver uses an external etcd); otherwise a
+ * job left it so (cut short by a crash, or still running): bring back a state or finish the job.
+ */
+export interface ParkedManifest {
+  nodeId: string;
+  node: string;
+  component: 'kube-apiserver' | 'etcd';
+  path: string;
+  expected: boolean;
 }
 
 export interface MemberHealth {
@@ -42,5 +58,7 @@ export interface HealthReport {
   members: MemberHealth[];
   clusterId: string | null;
   pods: PodHealth[];
+  /** Manifests the app parked, per master and component. */
+  parked: ParkedManifest[];
   errors: string[];
 }

@@ -59,7 +59,8 @@ export interface JobDef<C> {
   rollback?: { title: string; when: (ctx: C) => boolean; run: (ctx: C, step: StepContext) => Promise<void> };
 }
 
-export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
+/** `interrupted`: the step was running when the app stopped (crash); whether it finished is unknown. */
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled' | 'interrupted';
 export type JobStatus = 'planned' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface StepRecord {

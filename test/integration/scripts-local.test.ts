@@ -467,3 +467,78 @@ describe('snapshot-status.sh with the real tools of each version', () => {
     expect(JSON.parse(/KES_STATUS=(.*)/.exec(r.stdout)![1]).totalKey).toBeGreaterThanOrEqual(20);
   });
 });
+
+describe('etcd tools by the absolute paths the app passes (KES_ETCDCTL, KES_ETCDUTL)', () => {
+  // sudo's secure_path often lacks /usr/local/bin, where the app installs tools: the app passes the
+  // paths it discovered on the node, and the scripts call those, not whatever PATH finds.
+  const server = e36 ?? e35;
+  it.skipIf(!server)('restore-member.sh restores with the etcdutl it is given, though PATH has none', async () => {
+    const s = server!;
+    const snapFile = await snapshotOf(s.bin);
+    const args = (target: string, peer: number) => [
+      snapFile.file,
+      snapFile.sha,
+      'r1',
+      `r1=http://127.0.0.1:${peer}`,
+      'tok-p',
+      `http://127.0.0.1:${peer}`,
+      target,
+      s.version,
+    ];
+    const bare = await toolPath({}); // no etcd tools on PATH (at most the system's etcdctl 3.4 elsewhere)
+    const without = await runScript('restore-member.sh', args(join(dir, 'no-path'), 23801), bare);
+    expect(without.code).toBe(5);
+    const target = join(dir, 'by-path');
+    const peer = await freePort();
+    const r = await runScript('restore-member.sh', args(target, peer), {
+      ...bare,
+      KES_ETCDUTL: join(s.bin, 'etcdutl'),
+      KES_ETCDCTL: join(s.bin, 'etcdctl'),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`restoring with etcdutl ${s.version}`);
+    const e = await startEtcd(s.bin, target, peer, 'tok-p');
+    try {
+      expect((await e.ctl('get', '--prefix', '/registry/', '--keys-only')).split('\n').filter(Boolean)).toHaveLength(
+        20,
+      );
+    } finally {
+      await e.stop();
+    }
+  });
+
+  it.skipIf(!e34)('snapshot-save.sh and snapshot-status.sh use the etcdctl they are given, not PATH', async () => {
+    // an etcdctl in a folder no PATH names, noting each call (and dropping the empty TLS flags a
+    // plain-HTTP test etcd does not need)
+    const bin = await fs.mkdtemp(join(dir, 'tools-'));
+    const calls = join(bin, 'calls');
+    await fs.writeFile(
+      join(bin, 'etcdctl'),
+      `#!/bin/bash\necho called >> ${calls}\nargs=()\nfor a in "$@"; do case "$a" in --cacert=|--cert=|--key=) ;; *) args+=("$a");; esac; done\nexec ${join(e34!.bin, 'etcdctl')} "\${args[@]}"\n`,
+      { mode: 0o755 },
+    );
+    const env = { ...(await toolPath({})), KES_ETCDCTL: join(bin, 'etcdctl') };
+    const out = join(dir, 'by-path.db');
+    const saved = await runScript('snapshot-save.sh', [etcd.endpoint, '', '', '', out], env);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(JSON.parse(/KES_STATUS=(.*)/.exec(saved.stdout)![1]).totalKey).toBeGreaterThanOrEqual(20);
+    const st = await runScript('snapshot-status.sh', [out, '--no-sha256'], env);
+    expect(st.code, st.stderr).toBe(0);
+    expect(JSON.parse(/KES_STATUS=(.*)/.exec(st.stdout)![1]).totalKey).toBeGreaterThanOrEqual(20);
+    // snapshot save, endpoint status and snapshot status, then snapshot status again
+    expect((await fs.readFile(calls, 'utf8')).trim().split('\n')).toHaveLength(4);
+  });
+
+  it.skipIf(!e34)(
+    'a path that no longer holds the tool is said on stderr, and the usual places are searched',
+    async () => {
+      const env = {
+        ...(await toolPath({ etcdctl: join(e34!.bin, 'etcdctl') })),
+        KES_ETCDCTL: join(dir, 'gone/etcdctl'),
+      };
+      const r = await runScript('snapshot-status.sh', [snap, '--no-sha256'], env);
+      expect(r.stderr).toContain(`no etcdctl at ${join(dir, 'gone/etcdctl')} any more`);
+      expect(r.code, r.stderr).toBe(0);
+    },
+  );
+});

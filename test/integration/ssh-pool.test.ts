@@ -3,6 +3,7 @@
 // timeouts, idle close and explicit disconnect.
 import { promises as fs } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SshError, type SshTarget } from '../../src/main/ssh/types';
@@ -252,5 +253,44 @@ describe('connect failures', () => {
     await expect(h.pool.exec(target(sshd, auth(), { port: closed }), 'true')).rejects.toMatchObject({
       code: 'UNREACHABLE',
     });
+  });
+});
+
+describe('time limits and in-memory writes', () => {
+  it("times out a command still queued for a session slot with the command's own timeout", async () => {
+    const p = await makePool(dir, { hostKeys: h.hostKeys });
+    const t = target(sshd, auth());
+    try {
+      // Every session slot of the connection is busy for 4 s.
+      const busy = Array.from({ length: 8 }, () => p.pool.exec(t, 'sleep 4'));
+      await new Promise((r) => setTimeout(r, 500));
+      const started = Date.now();
+      await expect(p.pool.exec(t, 'echo late', { timeoutMs: 400 })).rejects.toMatchObject({
+        code: 'TIMEOUT',
+        message: expect.stringMatching(/waiting for one of the 8 sessions/),
+      });
+      expect(Date.now() - started).toBeLessThan(2000);
+      await Promise.all(busy);
+      // The slot it gave up is not lost: a command runs at once afterwards.
+      expect((await p.pool.exec(t, 'echo ok', { timeoutMs: 5000 })).stdout).toBe('ok\n');
+    } finally {
+      await p.pool.closeAll();
+    }
+  });
+
+  it('writes a buffer over SFTP as a 0600 file, with no local copy', async () => {
+    const remote = join(dir, 'written.key');
+    const secret = `-----BEGIN PRIVATE KEY-----\n${'k'.repeat(60)}-${Date.now()}\n-----END PRIVATE KEY-----\n`;
+    const r = await h.pool.writeFile(target(sshd, auth()), remote, secret, { mode: 0o600 });
+    expect(r.bytes).toBe(Buffer.byteLength(secret));
+    expect(await fs.readFile(remote, 'utf8')).toBe(secret);
+    expect((await fs.stat(remote)).mode & 0o777).toBe(0o600);
+    // Only the remote file holds it (the "remote" here is this machine's test dir).
+    const holders: string[] = [];
+    for (const root of [dir, tmpdir()])
+      for (const e of await fs.readdir(root, { withFileTypes: true }).catch(() => []))
+        if (e.isFile() && (await fs.readFile(join(root, e.name), 'utf8').catch(() => '')).includes(secret))
+          holders.push(join(root, e.name));
+    expect(holders).toEqual([remote]);
   });
 });

@@ -12,6 +12,7 @@ import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
 import { etcdRelease, packEtcdRelease } from '../lab';
 import { createDemoPod, initialize, podStatus, runJob, startSystem, type System } from './support';
+import { kubeadmDisagreements } from './kubeadm-upgrade';
 
 const run = promisify(execFile);
 let sys: System;
@@ -144,8 +145,13 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
         job: { kind: 'restore-embedded', snapshotId: snap.id },
       },
     );
-    const diffs = planned.plan.flatMap((p) => p.items).filter((i) => i.kind === 'file');
+    const files = planned.plan.flatMap((p) => p.items) as { kind: string; path?: string; diff?: string }[];
+    const diffs = files.filter((i) => i.kind === 'file' && i.path === '/etc/kubernetes/manifests/etcd.yaml');
     expect(diffs).toHaveLength(3);
+    // and kubeadm's stored configuration follows the new data dir
+    const cm = files.find((i) => i.kind === 'file' && i.path?.includes('/configmaps/kubeadm-config'));
+    expect(cm?.diff).toMatch(/^-\s+dataDir: \/var\/lib\/etcd$/m);
+    expect(cm?.diff).toMatch(/^\+\s+dataDir: \/var\/lib\/etcd-kes-/m);
     expect(diffs[0].diff).toMatch(/^-\s+- --data-dir=\/var\/lib\/etcd$/m);
     expect(diffs[0].diff).toMatch(/^\+\s+path: \/var\/lib\/etcd-kes-/m);
     await sys.call('jobs.start', { jobId: planned.id, confirmation: sys.lab.state.clusterName });
@@ -195,6 +201,8 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     ).toBe('ok');
     const refreshed = await initialize(sys);
     expect(refreshed.masters.every((m) => /\/var\/lib\/etcd-kes-/.test(m.etcdDataDir!))).toBe(true);
+    // a kubeadm upgrade now would keep etcd on the restored data dirs (kubeadm-config kept true)
+    expect.soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after the restore').toEqual([]);
   });
 
   it('kept the state from before the restore, and bringing it back returns to the old data dirs', async () => {
@@ -214,5 +222,6 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect(f.mode).toBe('embedded-up');
     // the old data had the pod deleted by the drill
     expect(await podExists()).toBe(false);
+    expect.soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after bringing back the state').toEqual([]);
   });
 });

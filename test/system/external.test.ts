@@ -6,10 +6,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
 import { addLabNode, createDemoPod, initialize, podStatus, runJob, startSystem, type System } from './support';
+import { kubeadmDisagreements, storedClusterConfiguration } from './kubeadm-upgrade';
 
 const run = promisify(execFile);
 let sys: System;
@@ -38,10 +40,19 @@ const name = () => sys.lab.state.clusterName;
 
 describe('external etcd: the whole story', () => {
   let snap: SnapshotMeta;
+  /** etcd.local of kubeadm's stored configuration as kubeadm init wrote it, without the data dir. */
+  let localSettings: unknown;
+  const localOf = async () => {
+    const { dataDir: _d, ...rest } = (
+      parse(await storedClusterConfiguration(sys.lab, 'm1')) as { etcd: { local: Record<string, unknown> } }
+    ).etcd.local;
+    return rest;
+  };
 
   it('initializes, creates the demo pod, snapshots, and the drill wipes it', async () => {
     const f = await initialize(sys);
     expect(f.mode).toBe('embedded-up');
+    localSettings = await localOf();
     expect(await createDemoPod(sys.lab)).toBe(201);
     expect((await runJob(sys, { kind: 'snapshot', note: 'story' })).status).toBe('succeeded');
     [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
@@ -86,23 +97,30 @@ describe('external etcd: the whole story', () => {
     const restore = await runJob(sys, { kind: 'restore-external', snapshotId: snap.id }, name());
     expect(restore.status, restore.error).toBe('succeeded');
     sys.svc.etcd.gateTimeoutMs = 120_000;
-    const sw = await runJob<{ metrics?: Record<string, number> }>(
-      sys,
-      { kind: 'switch', direction: 'to-external' },
-      name(),
-    );
+    const sw = await runJob<{
+      metrics?: Record<string, number>;
+      log: { path: string; stream: string; text: string }[];
+    }>(sys, { kind: 'switch', direction: 'to-external' }, name());
     expect(sw.status, sw.error).toBe('succeeded');
+    for (const l of sw.log.filter((x) => x.path === 'kubeadm-config' && x.stream !== 'cmd'))
+      console.log(`[ks5] kubeadm-config: ${l.text}`);
     expect(sw.metrics?.apiserverUnavailableMs).toBeGreaterThan(0);
     const h = await health();
     expect(h.mode).toBe('external-up');
     expect(h.members.map((m) => m.name).sort()).toEqual(['lb', 's1', 's2']);
     expect(await lbReady()).toBe(true);
+    // a kubeadm upgrade now would keep the apiservers on the external etcd (kubeadm-config kept true)
+    expect.soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after switching to external').toEqual([]);
     // the snapshot was taken before the drill; the switch snapshot was taken after it — so the
     // external cluster holds the post-drill data; restore the story snapshot to bring the pod back
     const back = await runJob(sys, { kind: 'restore-external', snapshotId: snap.id }, name());
     expect(back.status, back.error).toBe('succeeded');
     await new Promise((r) => setTimeout(r, 2000));
     expect(await podExists()).toBe(true);
+    // the restored snapshot carries the ClusterConfiguration of its time (stacked etcd)
+    expect
+      .soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after restoring onto the external etcd in use')
+      .toEqual([]);
     const facts = sys.svc.inventory.get(sys.clusterId).facts as ClusterFacts;
     expect(facts.mode).toBe('external-up');
   });
@@ -141,6 +159,9 @@ describe('external etcd: the whole story', () => {
     expect(h.members).toHaveLength(3);
     expect(await podExists()).toBe(true);
     expect(await lbReady()).toBe(true);
+    expect.soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after switching to embedded').toEqual([]);
+    // the stacked member's other settings (imageTag …) came back with it
+    expect(await localOf()).toEqual(localSettings);
   });
 
   it('kept a state for each restore and switch, and can bring one back', async () => {
@@ -150,6 +171,9 @@ describe('external etcd: the whole story', () => {
     expect(beforeBack.mode).toBe('external-up');
     const rec = await runJob(sys, { kind: 'restore-state', stateId: beforeBack.id }, name());
     expect(rec.status, rec.error).toBe('succeeded');
+    // the job itself refreshed the stored mode (snapshots and states record it), no initialize needed
+    expect.soft(sys.svc.inventory.get(sys.clusterId).facts?.mode, 'stored mode after the job').toBe('external-up');
+    expect.soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after bringing back the state').toEqual([]);
     const f = await initialize(sys);
     expect(f.mode).toBe('external-up');
     expect(await lbReady()).toBe(true);

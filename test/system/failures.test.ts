@@ -4,15 +4,14 @@
 // after the restore is rolled back automatically to the old data dirs with no key lost; an app
 // killed in the middle shows the job as interrupted on the next start and the saved state brings
 // the cluster back. One 3-master lab for the file, brought back to health between tests.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthReport } from '../../src/shared/health';
 import type { JobRecord, LogLine } from '../../src/main/jobs/types';
 import type { ScriptInfo } from '../../src/shared/domain';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
-import { initialize, reopenServices, runJob, startSystem, type System } from './support';
+import { initialize, reopenServices, runJob, spawnChildJob, startSystem, type System } from './support';
 
 let sys: System;
 let snap: SnapshotMeta;
@@ -395,23 +394,7 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     const dirsBefore = (await initialize(sys)).masters.map((m) => m.etcdDataDir).sort();
     // The app runs in a child process on the same data dir; this process lets go of it meanwhile.
     await sys.svc.close();
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        resolve(__dirname, 'child-job.ts'),
-        sys.dataDir,
-        sys.clusterId,
-        snap.id,
-        sys.lab.state.clusterName,
-      ],
-      {
-        cwd: resolve(__dirname, '../..'),
-        env: { ...process.env, TSX_TSCONFIG_PATH: resolve(__dirname, '../../tsconfig.node.json') },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawnChildJob(sys, snap.id);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     let jobId = '';
@@ -430,7 +413,7 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
             const u = JSON.parse(l) as { id: string; steps: [string, string][] };
             jobId = u.id;
             if (!killing && u.steps.some(([p, s]) => p === 'stop' && s === 'done')) {
-              // Kill once the history on disk says so too (saves are coalesced every 500 ms).
+              // Kill once the history on disk says so too (the live update may come before the write).
               killing = true;
               void (async () => {
                 const file = join(sys.dataDir, 'jobs', `${u.id}.json`);

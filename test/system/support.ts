@@ -1,6 +1,7 @@
 // Shared set-up for system tests: a lab (network-namespace hosts shaped like kubeadm) and the
 // app's real main-process services pointed at it, exactly as a user would: add one master by
 // address, confirm host keys, initialize.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,6 +78,31 @@ export async function startSystem(labOpts: LabOptions, opts: { seed?: string } =
 }
 
 /** Close the services and open new ones on the same data dir: what an app restart does. */
+/**
+ * The app in a child process (child-job.ts) restoring `snapshotId` on the system's data dir, for
+ * tests that kill it mid-job; the caller has closed its own services first.
+ */
+export function spawnChildJob(sys: System, snapshotId: string): ChildProcessWithoutNullStreams {
+  const root = resolve(__dirname, '../..');
+  return spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      resolve(__dirname, 'child-job.ts'),
+      sys.dataDir,
+      sys.clusterId,
+      snapshotId,
+      sys.lab.state.clusterName,
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, TSX_TSCONFIG_PATH: resolve(root, 'tsconfig.node.json') },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+}
+
 export async function reopenServices(sys: System): Promise<void> {
   await sys.svc.close();
   sys.svc = await openServices(sys.dataDir);
@@ -117,11 +143,20 @@ export async function runJob<T = unknown>(
 
 // --- helpers for the external-etcd tests and bench (added; the ones above are unchanged) --------
 
-/** Add an inventory node for a lab host (key auth) and trust its host key, as a user would. */
+/**
+ * Add an inventory node for a lab host (key auth, the lab's login user: root or its sudo user) and
+ * trust its host key, as a user would.
+ */
 export async function addLabNode(sys: System, name: string, roles: string[] = []): Promise<string> {
   const n = await sys.call<{ id: string }>('nodes.upsert', {
     clusterId: sys.clusterId,
-    node: { name, address: sys.lab.host(name).address, roles, auth: { method: 'key-file', keyPath: sys.lab.keyPath } },
+    node: {
+      name,
+      address: sys.lab.host(name).address,
+      user: sys.lab.state.user,
+      roles,
+      auth: { method: 'key-file', keyPath: sys.lab.keyPath },
+    },
   });
   const t = await sys.call<{ hostKey: { fingerprint: string; status: string } }>('ssh.test', {
     clusterId: sys.clusterId,

@@ -91,6 +91,7 @@ const VALID: Record<MethodName, unknown[]> = {
   'jobs.get': [{ jobId: UUID }],
   'scripts.list': [{}],
   'scripts.reset': [{ name: 'discover.sh' }],
+  'scripts.diff': [{ name: 'discover.sh' }],
   'tools.list': [{}],
   'tools.add': [{ path: '/tmp/etcd-v3.5.21-linux-amd64.tar.gz', sha256: 'a'.repeat(64) }],
   'tools.download': [{ version: '3.5.21' }],

@@ -23,7 +23,7 @@ import {
   restoreToolProblem,
   type CachedArchive,
 } from '../../src/main/etcd/tools';
-import { editEtcdEnv, parseEtcdEnv, renderEtcdEnv } from '../../src/main/etcd/external-config';
+import { checkEtcdEnvValue, editEtcdEnv, parseEtcdEnv, renderEtcdEnv } from '../../src/main/etcd/external-config';
 import { prepareProvision, provisionJob } from '../../src/main/etcd/external';
 import { planStackedMembers, restoreEmbeddedJob } from '../../src/main/etcd/restore-embedded';
 
@@ -214,6 +214,21 @@ describe('/etc/default/etcd of external members', () => {
     for (const bad of ['/var/lib/$(id)', 'a"b', 'a\nETCD_NAME=x', 'a\\b', 'a`id`'])
       expect(() => editEtcdEnv(text, { dataDir: bad })).toThrow(/Unsafe character/);
     expect(parseEtcdEnv(editEtcdEnv(text, { token: 'kes-2' })).get('ETCD_INITIAL_CLUSTER_TOKEN')).toBe('kes-2');
+  });
+
+  it('refuses NUL, CR and other control characters alike in rendered and edited values (one check)', () => {
+    const member = { name: 'e1', address: '198.18.0.9', dataDir: '/var/lib/etcd' };
+    const cluster = { initialCluster: 'e1=https://198.18.0.9:2380', token: 't1', state: 'new' as const };
+    const text = renderEtcdEnv(member, cluster, '3.6.16');
+    for (const bad of ['a\u0000b', 'a\rETCD_NAME=x', 'a\tb', 'a\u001bb', 'a\u007fb', 'a\nb', 'a"b']) {
+      expect(() => checkEtcdEnvValue(bad)).toThrow(/Unsafe character/);
+      expect(() => renderEtcdEnv({ ...member, dataDir: bad }, cluster, '3.6.16')).toThrow(/Unsafe character/);
+      expect(() => renderEtcdEnv(member, { ...cluster, token: bad }, '3.6.16')).toThrow(/Unsafe character/);
+      expect(() => editEtcdEnv(text, { dataDir: bad })).toThrow(/Unsafe character/);
+      expect(() => editEtcdEnv(text, { initialCluster: bad })).toThrow(/Unsafe character/);
+      expect(() => editEtcdEnv(text, { token: bad })).toThrow(/Unsafe character/);
+    }
+    expect(() => checkEtcdEnvValue('e1=https://198.18.0.9:2380,e2=https://[fd00::2]:2380')).not.toThrow();
   });
 });
 

@@ -32,7 +32,10 @@ function fakeCluster() {
       node: (_c: string, id: string) => [master, ...ext].find((n) => n.id === id)!,
     },
     targetOf: (_c: string, id: string) => ({ label: id }),
-    pool: { upload: async () => ({ bytes: 1, sha256: 'sha-1' }) },
+    pool: {
+      upload: async () => ({ bytes: 1, sha256: 'sha-1' }),
+      writeFile: async () => ({ bytes: 1, sha256: 'sha-1' }),
+    },
     states: {
       load: async () => ({
         manifest: {

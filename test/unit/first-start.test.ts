@@ -19,7 +19,7 @@ function fakeDeps(opts: { failUnparkOn?: string } = {}) {
   const deps = {
     inventory: { get: () => ({ nodes: masters }) },
     targetOf: (_c: string, id: string) => ({ label: nameOf(id) }),
-    pool: { upload: async () => ({ bytes: 1, sha256: 'x' }) },
+    pool: { upload: async () => ({ bytes: 1, sha256: 'x' }), writeFile: async () => ({ bytes: 1, sha256: 'x' }) },
     ops: {
       run: async (_c: string, id: string, script: string, args: (string | number)[]) => {
         if (script === 'transfer-dir.sh') return { stdout: 'KES_DIR=/t\nKES_FREE_KB=1\n' };

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobHistory } from '../../src/main/jobs/history';
 import { flatten, JobRunner } from '../../src/main/jobs/runner';
-import type { JobDef, StepDef } from '../../src/main/jobs/types';
+import { atJobEnd } from '../../src/main/jobs/scope';
+import type { JobDef, JobRecord, StepDef } from '../../src/main/jobs/types';
 
 let dir: string;
 beforeEach(async () => {
@@ -91,7 +92,7 @@ describe('job runner', () => {
       title: id,
       run: async () => {
         peak = Math.max(peak, ++now);
-        await sleep(30);
+        await sleep(100);
         now--;
       },
     });
@@ -102,7 +103,8 @@ describe('job runner', () => {
     const rec = await runner.run(await runner.plan(def, { trace: [] }), def, { trace: [] });
     expect(rec.status).toBe('succeeded');
     expect(peak).toBe(2);
-    expect(Date.now() - t0).toBeLessThan(5 * 30); // faster than one after another
+    // faster than one after another (each step transition also waits for its record write)
+    expect(Date.now() - t0).toBeLessThan(5 * 100);
   });
 
   it('wraps errors with the step path and says what was done', async () => {
@@ -166,15 +168,200 @@ describe('job runner', () => {
     const rec = await runner.plan(def, { trace: [] });
     void runner.run(rec, def, { trace: [] });
     await sleep(50);
-    await history.save(rec, true);
     await history.flush();
-    // A new process opens the same data dir.
+    // A new process opens the same data dir (no save forced: the runner wrote at the transition).
     const reopened = await JobHistory.open(dir);
     const got = await reopened.get(rec.id);
     expect(got!.status).toBe('interrupted');
     expect(got!.outcome).toMatch(/Completed: Stop etcd\./);
     expect(got!.outcome).toMatch(/In progress when it stopped: Restore data\./);
+    expect(got!.steps.map((s) => `${s.path}:${s.status}`)).toEqual(['one:done', 'two:interrupted']);
     expect((await reopened.list('c1')).map((j) => j.id)).toContain(rec.id);
+  });
+});
+
+describe('job record on disk at every step transition (crash in the middle)', () => {
+  const onDisk = async (id: string) =>
+    JSON.parse(await fs.readFile(join(dir, 'jobs', `${id}.json`), 'utf8')) as JobRecord;
+  /** Poll the file (as another process would see it) until `ok`, or give up after `ms`. */
+  const until = async (id: string, ok: (r: JobRecord) => boolean, ms = 2000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const r = await onDisk(id).catch(() => null);
+      if (r && ok(r)) return r;
+      if (Date.now() > end) return r;
+      await sleep(5);
+    }
+  };
+  const statuses = (r: JobRecord | null) => r?.steps.map((s) => `${s.path}:${s.status}`);
+
+  it('writes the start of a step before the step runs, and its end before the next one starts', async () => {
+    const history = await JobHistory.open(dir);
+    const runner = new JobRunner({ history });
+    const seen: Record<string, string[] | undefined> = {};
+    let id = '';
+    const def = job([
+      { id: 'prep', title: 'Prepare', run: async () => void (seen.prep = statuses(await onDisk(id))) },
+      {
+        id: 'members',
+        title: 'Restore every member',
+        parallel: true,
+        children: [
+          { id: 'm1', title: 'Restore m1', run: async () => void (seen.m1 = statuses(await onDisk(id))) },
+          { id: 'm2', title: 'Restore m2', run: async () => void (seen.m2 = statuses(await onDisk(id))) },
+        ],
+      },
+      { id: 'last', title: 'Last', run: async () => void (seen.last = statuses(await onDisk(id))) },
+    ]);
+    const rec = await runner.plan(def, { trace: [] });
+    id = rec.id;
+    const done = await runner.run(rec, def, { trace: [] });
+    expect(done.status).toBe('succeeded');
+    // What each step read from disk as it began: itself running, everything before it done.
+    expect(seen.prep).toEqual([
+      'prep:running',
+      'members:pending',
+      'members/m1:pending',
+      'members/m2:pending',
+      'last:pending',
+    ]);
+    expect(seen.m1?.slice(0, 3)).toEqual(['prep:done', 'members:running', 'members/m1:running']);
+    expect(seen.m2?.slice(0, 2)).toEqual(['prep:done', 'members:running']);
+    expect(seen.m2?.[3]).toBe('members/m2:running');
+    expect(seen.last).toEqual(['prep:done', 'members:done', 'members/m1:done', 'members/m2:done', 'last:running']);
+    expect(statuses(await onDisk(id))).toEqual([
+      'prep:done',
+      'members:done',
+      'members/m1:done',
+      'members/m2:done',
+      'last:done',
+    ]);
+    expect((await onDisk(id)).status).toBe('succeeded');
+  });
+
+  it('after a crash with parallel steps in flight: the file names them running; the next start says interrupted', async () => {
+    const history = await JobHistory.open(dir);
+    const runner = new JobRunner({ history });
+    const def = job([
+      { id: 'stop', title: 'Stop the members', run: async () => undefined },
+      {
+        id: 'restore',
+        title: 'Restore every member',
+        parallel: true,
+        children: [
+          { id: 'm1', title: 'Restore member on m1', run: () => new Promise(() => undefined) },
+          { id: 'm2', title: 'Restore member on m2', run: () => new Promise(() => undefined) },
+          {
+            id: 'm3',
+            title: 'Restore member on m3',
+            run: async () => {
+              throw new Error('disk full');
+            },
+          },
+        ],
+      },
+      { id: 'start', title: 'Start etcd', run: async () => undefined },
+    ]);
+    const rec = await runner.plan(def, { trace: [] });
+    void runner.run(rec, def, { trace: [] });
+    // No flush, no forced save: the file as a crash at this moment would leave it.
+    const before = await until(rec.id, (r) => r.steps.find((s) => s.path === 'restore/m3')?.status === 'failed');
+    expect(before!.status).toBe('running');
+    expect(statuses(before)).toEqual([
+      'stop:done',
+      'restore:running',
+      'restore/m1:running',
+      'restore/m2:running',
+      'restore/m3:failed',
+      'start:pending',
+    ]);
+    // The next start of the app.
+    const reopened = await JobHistory.open(dir);
+    const got = (await reopened.get(rec.id))!;
+    expect(got.status).toBe('interrupted');
+    expect(statuses(got)).toEqual([
+      'stop:done',
+      'restore:interrupted',
+      'restore/m1:interrupted',
+      'restore/m2:interrupted',
+      'restore/m3:failed',
+      'start:cancelled',
+    ]);
+    expect(got.outcome).toMatch(/The app stopped while this job was running\./);
+    expect(got.outcome).toMatch(/Completed: Stop the members\./);
+    expect(got.outcome).toMatch(/In progress when it stopped: Restore member on m1; Restore member on m2\./);
+    expect(got.outcome).toMatch(/restore the state saved before this job/);
+    expect(got.endedAt).toBeTruthy();
+    expect(got.steps.find((s) => s.path === 'restore/m1')!.error).toMatch(/app stopped while this step was running/);
+    expect((await reopened.list('c1')).find((j) => j.id === rec.id)?.status).toBe('interrupted');
+  });
+
+  it('runs what code below the steps registered for the end of the job, on success and on failure', async () => {
+    const history = await JobHistory.open(dir);
+    const runner = new JobRunner({ history });
+    const ended: string[] = [];
+    let statusDuringEnd = '';
+    const mk = (fail: boolean) =>
+      job([
+        {
+          id: 'upload',
+          title: 'Upload',
+          children: ['m1', 'm2'].map((n) => ({
+            id: n,
+            title: `Upload to ${n}`,
+            run: async () => {
+              // registered twice for m1: runs once
+              atJobEnd(`clean ${n}`, async (log) => {
+                statusDuringEnd = rec.status;
+                ended.push(n);
+                log('info', `cleaned ${n}`);
+              });
+              atJobEnd(`clean ${n}`, async () => void ended.push(`${n} again`));
+            },
+          })),
+        },
+        {
+          id: 'gate',
+          title: 'Gate',
+          run: async () => {
+            if (fail) throw new Error('gate failed');
+          },
+        },
+      ]);
+    let rec = await runner.plan(mk(false), { trace: [] });
+    const ok = await runner.run(rec, mk(false), { trace: [] });
+    expect(ok.status).toBe('succeeded');
+    expect(ended.sort()).toEqual(['m1', 'm2']);
+    expect(statusDuringEnd).toBe('running'); // the job ends only after its end tasks
+    expect(ok.log.some((l) => l.path === 'tidy-up' && l.text === 'cleaned m2')).toBe(true);
+    ended.length = 0;
+    rec = await runner.plan(mk(true), { trace: [] });
+    const bad = await runner.run(rec, mk(true), { trace: [] });
+    expect(bad.status).toBe('failed');
+    expect(ended.sort()).toEqual(['m1', 'm2']);
+    // Outside a job nothing is registered.
+    expect(atJobEnd('x', async () => undefined)).toBe(false);
+  });
+
+  it('a failing or hanging end task is logged and does not change the outcome', async () => {
+    const history = await JobHistory.open(dir);
+    const runner = new JobRunner({ history, endTaskTimeoutMs: 200 });
+    const def = job([
+      {
+        id: 'a',
+        title: 'A',
+        run: async () => {
+          atJobEnd('broken', async () => {
+            throw new Error('ssh: connection refused');
+          });
+          atJobEnd('hangs', () => new Promise(() => undefined));
+        },
+      },
+    ]);
+    const done = await runner.run(await runner.plan(def, { trace: [] }), def, { trace: [] });
+    expect(done.status).toBe('succeeded');
+    const errs = done.log.filter((l) => l.path === 'tidy-up' && l.stream === 'error').map((l) => l.text);
+    expect(errs.sort()).toEqual(['broken: ssh: connection refused', 'hangs: no answer within 0.2 s']);
   });
 });
 

@@ -1,12 +1,13 @@
 // Intent: external member certificates are signed by the cluster's etcd CA (kubeadm-style PKCS#1
 // RSA key), carry the right SANs and usages, and openssl accepts them; a mismatched CA key is
-// refused before anything is issued.
+// refused before anything is issued. Names from nodes and the inventory go into certificates only
+// as RFC 1123 host names (IPs as IP SANs), in a subject built from fields, never from text.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueMemberCerts, loadCa } from '../../src/main/etcd/pki';
+import { issueCert, issueMemberCerts, isDnsName, loadCa } from '../../src/main/etcd/pki';
 
 let dir: string;
 const openssl = (...args: string[]) =>
@@ -88,5 +89,73 @@ describe('etcd PKI', () => {
 
   it('refuses a CA key that does not match the certificate', async () => {
     await expect(loadCa(read('ca.crt'), read('other.key'))).rejects.toThrow(/does not match/);
+  });
+
+  it('refuses hostile host names, addresses and names with a clear error, before issuing anything', async () => {
+    const ca = await loadCa(read('ca.crt'), read('ca.key'));
+    const hostile = [
+      'a/b',
+      'a,b',
+      'CN=x',
+      'x, O=system:masters',
+      'a\nb',
+      'a\u0000b',
+      `${'a'.repeat(64)}.example`,
+      'a..b',
+    ];
+    for (const bad of hostile) {
+      await expect(issueMemberCerts(ca, { hostname: bad, address: '198.18.0.20', name: 's1' })).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        message: expect.stringMatching(/host name of "s1" .* is not a valid host name \(RFC 1123/),
+      });
+      await expect(issueMemberCerts(ca, { hostname: 's1', address: bad, name: 's1' })).rejects.toThrow(
+        /not a valid host name/,
+      );
+      // ("a..b" fits the inventory's name charset: a label that is simply left out, tested below)
+      if (bad !== 'a..b')
+        await expect(issueMemberCerts(ca, { hostname: 's1', address: '198.18.0.20', name: bad })).rejects.toThrow(
+          /not a valid host name/,
+        );
+      await expect(issueCert(ca, { commonName: bad, dnsNames: [], ips: [], usage: 'server' })).rejects.toThrow(
+        /not a valid host name/,
+      );
+      await expect(issueCert(ca, { commonName: 's1', dnsNames: [bad], ips: [], usage: 'server' })).rejects.toThrow(
+        /not a valid host name/,
+      );
+    }
+    await expect(issueCert(ca, { commonName: 's1', dnsNames: [], ips: ['s1'], usage: 'server' })).rejects.toThrow(
+      /not an IP address/,
+    );
+    await expect(
+      issueCert(ca, { commonName: 's1', dnsNames: [], ips: [], usage: 'client', organization: 'a\nO=x' }),
+    ).rejects.toThrow(/not plain printable/);
+  });
+
+  it('puts IPs in IP SANs, host-name addresses in DNS SANs, and builds a one-attribute subject', async () => {
+    expect(['s1', 'etcd-1.lab.example', 'A1'].every(isDnsName)).toBe(true);
+    expect(['', '-a', 'a-', 'a_b', '1.2.3', 'a'.repeat(64), `${'a.'.repeat(127)}a`].some(isDnsName)).toBe(false);
+    const ca = await loadCa(read('ca.crt'), read('ca.key'));
+    // The node reports an IP as its host name; the address is a DNS name; the inventory label is not one.
+    const { server } = await issueMemberCerts(ca, {
+      hostname: '198.18.0.21',
+      address: 'e1.lab.example',
+      name: 'etcd_1',
+    });
+    writeFileSync(join(dir, 'names.crt'), server.cert);
+    const text = openssl('x509', '-in', join(dir, 'names.crt'), '-noout', '-text', '-nameopt', 'RFC2253');
+    expect(text).toMatch(/IP Address:198\.18\.0\.21/);
+    expect(text).not.toMatch(/DNS:198/);
+    expect(text).toMatch(/DNS:e1\.lab\.example/);
+    expect(text).not.toMatch(/etcd_1/);
+    const { cert } = await issueCert(ca, {
+      commonName: 's1',
+      dnsNames: ['s1'],
+      ips: [],
+      usage: 'client',
+      organization: 'kes',
+    });
+    writeFileSync(join(dir, 'subject.crt'), cert);
+    const subject = openssl('x509', '-in', join(dir, 'subject.crt'), '-noout', '-subject', '-nameopt', 'RFC2253');
+    expect(subject.trim()).toBe('subject=O=kes,CN=s1');
   });
 });

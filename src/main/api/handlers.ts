@@ -164,10 +164,12 @@ export function createHandlers(svc: ServiceCore): Handlers {
 
     'scripts.list': () => svc.scripts.list(),
     'scripts.reset': ({ name }) => svc.scripts.reset(name),
+    'scripts.diff': ({ name }) => svc.scripts.diff(name),
 
     'tools.list': () => svc.tools.list(),
     'tools.add': ({ path, sha256 }) => svc.tools.add(expandHome(path), sha256),
-    'tools.download': ({ version }) => svc.tools.download(version, { baseUrl: settings.get().etcdReleaseBaseUrl }),
+    'tools.download': ({ version, arch, sha256 }) =>
+      svc.tools.download(version, { arch, sha256, baseUrl: settings.get().etcdReleaseBaseUrl }),
 
     'settings.get': () => settings.get(),
     'settings.set': (patch) => settings.update(patch),

@@ -7,8 +7,19 @@ import {
   type EtcdManifestInfo,
 } from '../etcd/manifests';
 
+/** kubeadm's default etcd PKI folder (`certificatesDir` + /etcd). */
+export const DEFAULT_ETCD_PKI_DIR = '/etc/kubernetes/pki/etcd';
+
 export interface NodeFacts {
   hostname: string;
+  /** Where kubeadm's etcd PKI is on this node (discover.sh reads it from the manifests). */
+  etcdPkiDir: string;
+  /** The kubelet's `staticPodPath` (/var/lib/kubelet/config.yaml); null when unreadable. */
+  staticPodPath: string | null;
+  /** /etc/machine-id ("" when absent): with the hostname, tells one machine reached twice. */
+  machineId: string;
+  /** Every address of the node's interfaces (`hostname -I`). */
+  addresses: string[];
   user: string;
   /** `uname -m` (x86_64, aarch64 …): which etcd release archive fits this node. */
   machine: string | null;
@@ -22,6 +33,8 @@ export interface NodeFacts {
   etcdUnit: string | null;
   etcdUnitActive: string | null;
   parkedManifests: string[];
+  /** The kube-apiserver manifest the app parked (stopped), when it is parked. */
+  parkedApiserver: ApiserverManifestInfo | null;
   tools: { etcd: string | null; etcdctl: string | null; etcdutl: string | null; kubectl: string | null };
   versions: { etcd: string | null; etcdctl: string | null; etcdutl: string | null };
   listening: number[];
@@ -65,8 +78,21 @@ export function parseDiscovery(output: string): NodeFacts {
       problems.push(`kube-apiserver.yaml: ${(e as Error).message}`);
     }
   }
+  let parkedApiserver: ApiserverManifestInfo | null = null;
+  const parkedApiserverManifest = fromB64(kv.get('parked_apiserver_manifest'));
+  if (parkedApiserverManifest) {
+    try {
+      parkedApiserver = readApiserverManifest(parkedApiserverManifest);
+    } catch (e) {
+      problems.push(`parked kube-apiserver.yaml: ${(e as Error).message}`);
+    }
+  }
   return {
     hostname: kv.get('hostname') ?? '',
+    etcdPkiDir: kv.get('etcd_pki_dir') || DEFAULT_ETCD_PKI_DIR,
+    staticPodPath: orNull(kv.get('static_pod_path')),
+    machineId: kv.get('machine_id') ?? '',
+    addresses: (kv.get('addresses') ?? '').split(/\s+/).filter(Boolean),
     user: kv.get('user') ?? '',
     machine: orNull(kv.get('machine')),
     etcdManifest,
@@ -79,6 +105,7 @@ export function parseDiscovery(output: string): NodeFacts {
     etcdUnit: fromB64(kv.get('etcd_unit')),
     etcdUnitActive: orNull(kv.get('etcd_unit_active')),
     parkedManifests: (kv.get('parked_manifests') ?? '').split(/\s+/).filter(Boolean),
+    parkedApiserver,
     tools: {
       etcd: orNull(kv.get('tool_etcd')),
       etcdctl: orNull(kv.get('tool_etcdctl')),

@@ -1,19 +1,23 @@
 // Health of a cluster, read through SSH: each apiserver's readiness and which etcd it uses, every
 // etcd member's status (leader, raft index, db size, alarms, reachable), and kube-system pods.
 import type { ClusterFacts } from '@shared/domain';
-import type { ApiserverHealth, HealthReport, MemberHealth, PodHealth } from '@shared/health';
+import type { ApiserverHealth, HealthReport, MemberHealth, ParkedManifest, PodHealth } from '@shared/health';
 import type { InventoryStore } from '../inventory/store';
-import { classifyMode } from './facts';
+import { classifyMode, isLocalEtcd } from './facts';
 import { parseAlarms, parseEndpointStatus, parseMemberList } from './etcdjson';
 import { STACKED_ETCD_TLS, type ClusterOps } from './ops';
 
-export type { ApiserverHealth, HealthReport, MemberHealth, PodHealth };
+export type { ApiserverHealth, HealthReport, MemberHealth, ParkedManifest, PodHealth };
 
 interface PodJson {
   metadata: { name: string };
   spec?: { nodeName?: string; containers?: unknown[] };
   status?: { phase?: string; containerStatuses?: { ready?: boolean; restartCount?: number }[] };
 }
+
+/** Where static-pod.sh parks manifests (etcd/files.ts PARKED; not imported: cluster/ stays below etcd/). */
+const PARKED_DIR = '/etc/kubernetes/kes-parked';
+const LOCAL_ETCD = 'https://127.0.0.1:2379';
 
 export async function clusterHealth(
   deps: { ops: ClusterOps; inventory: InventoryStore },
@@ -24,40 +28,101 @@ export async function clusterHealth(
   if (!facts) throw Object.assign(new Error('Initialize the cluster first'), { code: 'NOT_INITIALIZED' });
   const errors: string[] = [];
   const masters = facts.masters.filter((m) => inventory.get(clusterId).nodes.some((n) => n.id === m.nodeId));
+  const addresses = masters.map((m) => inventory.node(clusterId, m.nodeId).address);
 
-  const apiservers: ApiserverHealth[] = await Promise.all(
+  // Every master's files first (one discover.sh each, side by side): manifests, parked ones, ports.
+  const seen = await Promise.all(
     masters.map(async (m) => {
       try {
-        const f = await ops.discover(clusterId, m.nodeId);
-        const etcdServers = f.apiserver?.etcdServers ?? null;
-        if (!etcdServers)
-          return { nodeId: m.nodeId, name: m.name, ready: false, etcdServers, error: 'no kube-apiserver manifest' };
+        return { m, f: await ops.discover(clusterId, m.nodeId) };
+      } catch (e) {
+        return { m, error: (e as Error).message };
+      }
+    }),
+  );
+
+  const apiservers: ApiserverHealth[] = await Promise.all(
+    seen.map(async ({ m, f, error }): Promise<ApiserverHealth> => {
+      const base = { nodeId: m.nodeId, name: m.name };
+      if (!f) return { ...base, ready: false, etcdServers: m.etcdServers, error };
+      if (!f.apiserver) {
+        if (f.parkedApiserver || f.parkedManifests.includes('kube-apiserver.yaml'))
+          return {
+            ...base,
+            ready: false,
+            parked: true,
+            etcdServers: f.parkedApiserver?.etcdServers ?? null,
+            error: `kube-apiserver.yaml is parked by the app in ${PARKED_DIR} (stopped)`,
+          };
+        return { ...base, ready: false, etcdServers: null, error: 'no kube-apiserver manifest' };
+      }
+      const etcdServers = f.apiserver.etcdServers;
+      try {
         const r = await ops.kubeGet(clusterId, m.nodeId, '/readyz');
         return {
-          nodeId: m.nodeId,
-          name: m.name,
+          ...base,
           ready: r.status === 200,
           etcdServers,
           ...(r.status === 200 ? {} : { error: `readyz: HTTP ${r.status}` }),
         };
       } catch (e) {
-        return {
-          nodeId: m.nodeId,
-          name: m.name,
-          ready: false,
-          etcdServers: m.etcdServers,
-          error: (e as Error).message,
-        };
+        return { ...base, ready: false, etcdServers, error: (e as Error).message };
       }
     }),
   );
 
+  // Manifests the app parked. A parked stacked etcd is how a master runs once its apiserver uses
+  // an external etcd; anything else parked was left by a job (cut short, or still running).
+  const parked: ParkedManifest[] = [];
+  for (const { m, f } of seen) {
+    if (!f) continue;
+    const usesExternal =
+      !!f.apiserver?.etcdServers.length && f.apiserver.etcdServers.every((u) => !isLocalEtcd(u, addresses));
+    if (f.parkedManifests.includes('kube-apiserver.yaml') && !f.apiserverManifest)
+      parked.push({
+        nodeId: m.nodeId,
+        node: m.name,
+        component: 'kube-apiserver',
+        path: `${PARKED_DIR}/kube-apiserver.yaml`,
+        expected: false,
+      });
+    if (f.parkedManifests.includes('etcd.yaml') && !f.etcdManifest)
+      parked.push({
+        nodeId: m.nodeId,
+        node: m.name,
+        component: 'etcd',
+        path: `${PARKED_DIR}/etcd.yaml`,
+        expected: usesExternal,
+      });
+  }
+  for (const m of masters) {
+    const left = parked.filter((p) => p.nodeId === m.nodeId && !p.expected).map((p) => p.component);
+    if (left.length)
+      errors.push(
+        `${m.name}: ${left.join(' and ')} stopped by the app (manifest${left.length > 1 ? 's' : ''} parked in ${PARKED_DIR}): ` +
+          'a job was cut short or is still running. Finish the job, or bring back a state (States view)',
+      );
+  }
+
   // etcd: ask through the first master that answers; the endpoints are what the apiservers use,
-  // plus every member's client URL (so a member no apiserver uses still shows up).
+  // plus every member's client URL (so a member no apiserver uses still shows up). A master whose
+  // apiserver would ask its own member while nothing listens on 2379 there (etcd parked or down)
+  // is passed over at once rather than waited for (etcdctl's timeouts, ~15 s each).
   const members: MemberHealth[] = [];
   let etcdClusterId: string | null = null;
+  const passedOver: string[] = [];
   for (const a of apiservers) {
-    const endpoints = a.etcdServers ?? ['https://127.0.0.1:2379'];
+    const endpoints = a.etcdServers ?? [LOCAL_ETCD];
+    const f = seen.find((x) => x.m.nodeId === a.nodeId)?.f;
+    const own = inventory.node(clusterId, a.nodeId).address;
+    const local = endpoints.every((u) => isLocalEtcd(u, [own]));
+    if (local && f?.listening.length && !f.listening.includes(2379)) {
+      const why = parked.some((p) => p.nodeId === a.nodeId && p.component === 'etcd')
+        ? ': its etcd.yaml is parked'
+        : '';
+      passedOver.push(`etcd via ${a.name}: nothing listens on ${a.name}:2379${why}`);
+      continue;
+    }
     try {
       const list = parseMemberList(await ops.etcdctl(clusterId, a.nodeId, endpoints, ['member', 'list', '-w', 'json']));
       const clientUrls = [...new Set(list.flatMap((m) => m.clientUrls))];
@@ -95,6 +160,7 @@ export async function clusterHealth(
       errors.push(`etcd via ${a.name}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  if (!members.length) errors.push(...passedOver);
 
   let pods: PodHealth[] = [];
   const ready = apiservers.find((a) => a.ready);
@@ -119,11 +185,12 @@ export async function clusterHealth(
     errors.push('No apiserver is ready: pods cannot be listed');
   }
 
-  const addresses = masters.map((m) => inventory.node(clusterId, m.nodeId).address);
   const mode = classifyMode(
     apiservers.map((a) => ({ name: a.name, address: '', etcdServers: a.etcdServers, apiserverReady: a.ready })),
     addresses,
   );
+  for (const p of parked)
+    if (!p.expected) mode.details.push(`${p.node}: ${p.component} stopped by the app (manifest parked)`);
   return {
     at: new Date().toISOString(),
     mode: mode.mode,
@@ -132,6 +199,7 @@ export async function clusterHealth(
     members,
     clusterId: etcdClusterId,
     pods,
+    parked,
     errors,
   };
 }

@@ -10,9 +10,33 @@ import type { ClusterOps, Log } from './ops';
 import type { InventoryStore } from '../inventory/store';
 
 const LOCAL_ETCD = 'https://127.0.0.1:2379';
+/** kubeadm's static pod folder, where the jobs read and edit manifests. */
+const STATIC_POD_DIR = '/etc/kubernetes/manifests';
 
 function hostOf(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
+}
+
+/** Whether `host` (an address or a name) is one of the node's own. */
+function ownsHost(f: NodeFacts, host: string): boolean {
+  return f.addresses.includes(host) || (!!f.hostname && f.hostname === host);
+}
+
+/**
+ * Pairs of nodes that are one machine: same machine-id and same hostname (a machine-id alone is
+ * not enough — VMs cloned from one image often share it).
+ */
+export function sameMachines<T extends { node: ClusterNode; facts: NodeFacts }>(
+  list: T[],
+): [ClusterNode, ClusterNode][] {
+  const out: [ClusterNode, ClusterNode][] = [];
+  for (let i = 0; i < list.length; i++)
+    for (let j = i + 1; j < list.length; j++) {
+      const [a, b] = [list[i].facts, list[j].facts];
+      if (a.machineId && a.machineId === b.machineId && a.hostname === b.hostname)
+        out.push([list[i].node, list[j].node]);
+    }
+  return out;
 }
 
 export async function initializeCluster(
@@ -60,22 +84,59 @@ export async function initializeCluster(
     }
   }
 
+  // Masters already in the inventory are discovered first: their addresses (every NIC) tell which
+  // hosts named by etcd or the API are machines we know under another name or address.
+  const factsByNode = new Map<string, NodeFacts>([[seed.id, seedFacts]]);
+  const unknownKeys: { nodeId: string; name: string; hostKey: unknown }[] = [];
+  const failures: string[] = [];
+  const discoverAll = (nodes: ClusterNode[]) =>
+    Promise.all(
+      nodes
+        .filter((n) => !factsByNode.has(n.id))
+        .map(async (n) => {
+          log('info', `Discovering ${n.name} (${n.address})`);
+          try {
+            factsByNode.set(n.id, await ops.discover(clusterId, n.id, log));
+          } catch (e) {
+            const err = e as { code?: string; details?: { hostKey?: unknown }; message: string };
+            if (err.code === 'HOST_KEY_UNKNOWN')
+              unknownKeys.push({ nodeId: n.id, name: n.name, hostKey: err.details?.hostKey });
+            else failures.push(`${n.name}: ${err.message}`);
+          }
+        }),
+    );
+  await discoverAll(inventory.get(clusterId).nodes.filter((n) => n.roles.includes('master')));
+  /** The known node a host (address or name) belongs to, when exactly one claims it. */
+  const knownNodeOf = (host: string): ClusterNode | undefined => {
+    const owners = inventory
+      .get(clusterId)
+      .nodes.filter((n) => n.address === host || (factsByNode.get(n.id) && ownsHost(factsByNode.get(n.id)!, host)));
+    return owners.length === 1 ? owners[0] : undefined;
+  };
+
   // Master hosts: the seed; with stacked etcd, every member's host (kubeadm runs one member per
-  // control-plane node); when the API answers, every node labelled control-plane.
+  // control-plane node); when the API answers, every node labelled control-plane. Keyed by the
+  // inventory address when the host is a known machine (no second master for another NIC/name).
   const masterHosts = new Map<string, string>(); // address -> suggested name
+  const addHost = (host: string, name: string): void => {
+    const known = knownNodeOf(host);
+    if (known && known.address !== host)
+      log('info', `${host} is ${known.name} (${known.address}), already known: not a new master`);
+    const key = known?.address ?? host;
+    if (!masterHosts.has(key)) masterHosts.set(key, known?.name ?? name);
+  };
   masterHosts.set(seed.address, seed.name);
   // Stacked means the seed runs an active member AND its apiserver uses it; in external mode the
   // members live on other nodes and must not be mistaken for masters.
   const seedUsesLocal = (seedFacts.apiserver?.etcdServers ?? ['https://127.0.0.1:2379']).every((u) =>
-    isLocalEtcd(u, [seed.address]),
+    isLocalEtcd(u, [seed.address, ...seedFacts.addresses]),
   );
   const seedIsStacked = !!seedFacts.etcd && seedUsesLocal;
-  for (const n of inventory.get(clusterId).nodes)
-    if (n.roles.includes('master') && !masterHosts.has(n.address)) masterHosts.set(n.address, n.name);
+  for (const n of inventory.get(clusterId).nodes) if (n.roles.includes('master')) addHost(n.address, n.name);
   if (seedIsStacked) {
     for (const m of members) {
       const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;
-      if (host && !masterHosts.has(host)) masterHosts.set(host, m.name || host);
+      if (host) addHost(host, m.name || host);
     }
   }
   try {
@@ -88,7 +149,7 @@ export async function initializeCluster(
       for (const n of (JSON.parse(r.body) as { items?: NodeJson[] }).items ?? []) {
         if (!n.metadata.labels || !('node-role.kubernetes.io/control-plane' in n.metadata.labels)) continue;
         const ip = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
-        if (ip && !masterHosts.has(ip)) masterHosts.set(ip, n.metadata.name);
+        if (ip) addHost(ip, n.metadata.name);
       }
     }
   } catch {
@@ -121,25 +182,8 @@ export async function initializeCluster(
     masterNodes.push(node);
   }
 
-  // Discover every master in parallel (the seed's facts are fresh already).
-  const factsByNode = new Map<string, NodeFacts>([[seed.id, seedFacts]]);
-  const unknownKeys: { nodeId: string; name: string; hostKey: unknown }[] = [];
-  const failures: string[] = [];
-  await Promise.all(
-    masterNodes
-      .filter((n) => n.id !== seed.id)
-      .map(async (n) => {
-        log('info', `Discovering ${n.name} (${n.address})`);
-        try {
-          factsByNode.set(n.id, await ops.discover(clusterId, n.id, log));
-        } catch (e) {
-          const err = e as { code?: string; details?: { hostKey?: unknown }; message: string };
-          if (err.code === 'HOST_KEY_UNKNOWN')
-            unknownKeys.push({ nodeId: n.id, name: n.name, hostKey: err.details?.hostKey });
-          else failures.push(`${n.name}: ${err.message}`);
-        }
-      }),
-  );
+  // Discover the masters not seen yet, in parallel.
+  await discoverAll(masterNodes);
   // New masters are first contacts: their host keys need the user's confirmation, like any node.
   if (unknownKeys.length) {
     throw new ApiError(
@@ -149,9 +193,39 @@ export async function initializeCluster(
     );
   }
   if (failures.length) throw new ApiError('DISCOVERY_FAILED', `Cannot reach every master: ${failures.join('; ')}`);
+  // kubeadm always writes its static pod manifests to /etc/kubernetes/manifests (a constant in
+  // kubeadm: GetStaticPodDirectory, not configurable), and the jobs edit them there; a kubelet
+  // changed to read another folder would see neither kubeadm's files nor the jobs' edits. Refuse
+  // such a cluster instead of guessing.
+  const elsewhere = masterNodes.filter((n) => {
+    const p = factsByNode.get(n.id)?.staticPodPath;
+    return p && p.replace(/\/+$/, '') !== STATIC_POD_DIR;
+  });
+  if (elsewhere.length)
+    throw new ApiError(
+      'UNSUPPORTED_LAYOUT',
+      `The kubelet on ${elsewhere.map((n) => `${n.name} reads static pods from ${factsByNode.get(n.id)!.staticPodPath}`).join(', ')}; this version of the app works only with kubeadm's ${STATIC_POD_DIR}`,
+    );
+  // One machine listed twice (by name and by address, or through two NICs) would be restored as
+  // two members: refuse, naming both, rather than guess which entry the user wants.
+  const twins = sameMachines(masterNodes.map((n) => ({ node: n, facts: factsByNode.get(n.id)! })));
+  if (twins.length)
+    throw new ApiError(
+      'DUPLICATE_NODE',
+      twins
+        .map(
+          ([a, b]) =>
+            `${a.name} (${a.address}) and ${b.name} (${b.address}) are the same machine (hostname ${factsByNode.get(a.id)!.hostname}, same machine-id)`,
+        )
+        .join('; ') + ': remove one of them from the cluster, then initialize again',
+      { nodes: twins.map(([a, b]) => [a.id, b.id]) },
+    );
 
   // Which etcd each apiserver uses and whether it is ready.
-  const masterAddresses = masterNodes.map((n) => n.address);
+  // Every address of every master (all NICs): an etcd URL or peer URL on any of them is local.
+  const masterAddresses = [
+    ...new Set(masterNodes.flatMap((n) => [n.address, ...(factsByNode.get(n.id)?.addresses ?? [])])),
+  ];
   const readiness = await Promise.all(
     masterNodes.map(async (n) => {
       if (!factsByNode.get(n.id)?.apiserver) return false;
@@ -171,6 +245,7 @@ export async function initializeCluster(
       etcdServers: f.apiserver?.etcdServers ?? null,
       etcdDataDir: f.etcd?.dataDir ?? null,
       etcdManifest: f.etcd ? 'active' : f.parkedManifests.includes('etcd.yaml') ? 'parked' : 'absent',
+      etcdPkiDir: f.etcdPkiDir,
       tools: f.tools,
       versions: f.versions,
       problems: f.problems,
@@ -178,7 +253,7 @@ export async function initializeCluster(
   });
   for (const m of members) {
     const host = m.peerUrls[0] ? hostOf(m.peerUrls[0]) : null;
-    const node = inventory.get(clusterId).nodes.find((n) => n.address === host);
+    const node = host ? knownNodeOf(host) : undefined;
     m.nodeId = node?.id ?? null;
     m.kind = host && masterAddresses.includes(host) ? 'stacked' : 'external';
   }
@@ -208,6 +283,17 @@ export async function initializeCluster(
     members,
     mode: mode.mode,
     modeDetails: mode.details,
+    // Where each node's etcd tools are: what was known of other nodes (external etcd), and every
+    // master as just discovered. Scripts call the tools by these paths (see ClusterOps.toolPaths).
+    nodeTools: {
+      ...inventory.get(clusterId).facts?.nodeTools,
+      ...Object.fromEntries(
+        masterNodes.map((n) => {
+          const t = factsByNode.get(n.id)!.tools;
+          return [n.id, { etcd: t.etcd, etcdctl: t.etcdctl, etcdutl: t.etcdutl }];
+        }),
+      ),
+    },
   };
   // A member whose URLs are not local to its master means external etcd is in use somewhere.
   for (const m of masters) {

@@ -1,21 +1,25 @@
 // Cluster operations shared by initialize, health and the etcd jobs: run a named script on a
 // node, talk to etcd with the node's own client certificates, read the Kubernetes API through a
 // master (so neither the API nor a cluster-admin credential has to reach the desktop).
-import type { ClusterNode } from '@shared/domain';
+import type { ClusterNode, ToolPaths } from '@shared/domain';
 import type { InventoryStore } from '../inventory/store';
 import { runScript, type ScriptLibrary } from '../remote/scripts';
 import type { SshPool } from '../ssh/pool';
 import type { ExecResult, SshTarget } from '../ssh/types';
-import { parseDiscovery, type NodeFacts } from './facts';
+import { DEFAULT_ETCD_PKI_DIR, parseDiscovery, type NodeFacts } from './facts';
 
 export type Log = (stream: 'info' | 'cmd' | 'stdout' | 'stderr' | 'error', text: string) => void;
 
-/** kubeadm's etcd PKI on every master: the healthcheck client may call any etcd API we need. */
-export const STACKED_ETCD_TLS = {
-  ca: '/etc/kubernetes/pki/etcd/ca.crt',
-  cert: '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
-  key: '/etc/kubernetes/pki/etcd/healthcheck-client.key',
-};
+/** kubeadm's etcd client files in an etcd PKI folder: the healthcheck client may call any etcd API we need. */
+export function stackedEtcdTls(dir: string): { ca: string; cert: string; key: string } {
+  return { ca: `${dir}/ca.crt`, cert: `${dir}/healthcheck-client.crt`, key: `${dir}/healthcheck-client.key` };
+}
+
+/**
+ * "The master's own kubeadm etcd client files": passed as `tls`, ClusterOps.etcdctl uses the files
+ * in that master's etcd PKI folder as discovered (MasterFact.etcdPkiDir), kubeadm's default until then.
+ */
+export const STACKED_ETCD_TLS = stackedEtcdTls(DEFAULT_ETCD_PKI_DIR);
 
 export interface OpsDeps {
   inventory: InventoryStore;
@@ -53,12 +57,51 @@ export class ClusterOps {
       signal: opts.signal,
       timeoutMs: opts.timeoutMs ?? 120_000,
       check: opts.check,
+      tools: this.toolPaths(clusterId, nodeId),
     });
+  }
+
+  /**
+   * Where the node's etcd tools are (absolute paths, as last discovered or installed there):
+   * every script run gets them, so no script depends on PATH (sudo's secure_path often lacks
+   * /usr/local/bin). Empty before the node was ever looked at.
+   */
+  toolPaths(clusterId: string, nodeId: string): Partial<ToolPaths> {
+    try {
+      return this.deps.inventory.get(clusterId).facts?.nodeTools?.[nodeId] ?? {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** The master's kubeadm etcd client files, in its etcd PKI folder as discovered. */
+  stackedTls(clusterId: string, nodeId: string): { ca: string; cert: string; key: string } {
+    return stackedEtcdTls(this.etcdPkiDir(clusterId, nodeId));
+  }
+
+  /** The master's etcd PKI folder as discovered (kubeadm's default before discovery). */
+  etcdPkiDir(clusterId: string, nodeId: string): string {
+    try {
+      return (
+        this.deps.inventory.get(clusterId).facts?.masters.find((m) => m.nodeId === nodeId)?.etcdPkiDir ??
+        DEFAULT_ETCD_PKI_DIR
+      );
+    } catch {
+      return DEFAULT_ETCD_PKI_DIR;
+    }
+  }
+
+  /** Remember where a node's etcd tools are (after discovery or an install); see toolPaths. */
+  async recordTools(clusterId: string, nodeId: string, tools: ToolPaths, versions?: Partial<ToolPaths>): Promise<void> {
+    await this.deps.inventory.recordNodeTools(clusterId, nodeId, tools, versions);
   }
 
   async discover(clusterId: string, nodeId: string, log?: Log): Promise<NodeFacts> {
     const res = await this.run(clusterId, nodeId, 'discover.sh', [], { log: quietStdout(log) });
-    return parseDiscovery(res.stdout);
+    const f = parseDiscovery(res.stdout);
+    const { etcd, etcdctl, etcdutl } = f.tools;
+    await this.recordTools(clusterId, nodeId, { etcd, etcdctl, etcdutl }, f.versions);
+    return f;
   }
 
   /** etcdctl on `nodeId` against `endpoints`, with the stacked healthcheck-client certs. */
@@ -69,7 +112,7 @@ export class ClusterOps {
     args: string[],
     opts: { log?: Log; tls?: typeof STACKED_ETCD_TLS; timeoutMs?: number } = {},
   ): Promise<string> {
-    const tls = opts.tls ?? STACKED_ETCD_TLS;
+    const tls = !opts.tls || opts.tls === STACKED_ETCD_TLS ? this.stackedTls(clusterId, nodeId) : opts.tls;
     const res = await this.run(
       clusterId,
       nodeId,
@@ -87,7 +130,7 @@ export class ClusterOps {
   async kubeApi(
     clusterId: string,
     nodeId: string,
-    method: 'GET' | 'POST' | 'DELETE',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     body?: unknown,
     log?: Log,

@@ -8,6 +8,7 @@ import type { SshPool } from '../ssh/pool';
 import type { SshTarget } from '../ssh/types';
 import type { SnapshotVault } from '../vault/snapshots';
 import type { StateVault } from '../vault/states';
+import { cleanAtJobEnd } from './transfers';
 
 export interface EtcdDeps {
   ops: ClusterOps;
@@ -45,7 +46,10 @@ export function masterNodes(deps: EtcdDeps, clusterId: string): ClusterNode[] {
   });
 }
 
-/** The private transfer folder on a node (see transfer-dir.sh), created on first use. */
+/**
+ * The private transfer folder on a node (see transfer-dir.sh), created on first use. Inside a job,
+ * the app's files in it are removed when the job ends, whatever the outcome (transfers.ts).
+ */
 export async function transferDir(
   deps: EtcdDeps,
   clusterId: string,
@@ -56,6 +60,7 @@ export async function transferDir(
   const v = kesValues(res.stdout);
   const dir = v.get('DIR');
   if (!dir) throw new EtcdOpError('REMOTE_FAILED', `transfer-dir.sh printed no folder on ${node.name}`);
+  cleanAtJobEnd(deps, clusterId, node);
   return { dir, freeKb: Number(v.get('FREE_KB') ?? 0) };
 }
 

@@ -57,10 +57,13 @@ WantedBy=multi-user.target
 
 /**
  * A value goes into `KEY="value"` of an EnvironmentFile: systemd would interpret quotes,
- * backslashes and `$`, and a newline would start a new setting, so such values are refused.
+ * backslashes and `$`, a newline (or CR) would start a new setting, and a NUL or other control
+ * character has no place in a setting — such values are refused. renderEtcdEnv and editEtcdEnv
+ * both check every value they write with this one function.
  */
-function checkEnvValue(v: string): void {
-  if (/["\n\\$`]/.test(v)) throw new Error(`Unsafe character in etcd setting: ${v}`);
+export function checkEtcdEnvValue(v: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (/["\\$`\x00-\x1f\x7f]/.test(v)) throw new Error(`Unsafe character in etcd setting: ${JSON.stringify(v)}`);
 }
 
 /**
@@ -104,7 +107,7 @@ export function renderEtcdEnv(m: ExternalMember, c: ExternalClusterConfig, etcdV
     ['ETCD_SNAPSHOT_COUNT', '10000'],
     ...versionedSettings(etcdVersion),
   ];
-  for (const [, v] of vars) checkEnvValue(v);
+  for (const [, v] of vars) checkEtcdEnvValue(v);
   return `# Managed by Kube Etcd Switch — read by etcd.service (EnvironmentFile).\n${vars.map(([k, v]) => `${k}="${v}"`).join('\n')}\n`;
 }
 
@@ -136,7 +139,7 @@ export function editEtcdEnv(
     ETCD_INITIAL_CLUSTER_STATE: edit.state,
   };
   // The same check as renderEtcdEnv: these values come from etcd.yaml, member lists and plans.
-  for (const v of Object.values(map)) if (v !== undefined) checkEnvValue(v);
+  for (const v of Object.values(map)) if (v !== undefined) checkEtcdEnvValue(v);
   const seen = new Set<string>();
   const lines = text.split('\n').map((line) => {
     const m = /^(\s*(?:export\s+)?)([A-Z_][A-Z0-9_]*)=/.exec(line);

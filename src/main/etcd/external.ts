@@ -31,7 +31,8 @@ import {
   renderEtcdUnit,
 } from './external-config';
 import { issueMemberCerts, loadCa, type EtcdCa } from './pki';
-import { bringBackState, captureState } from './state';
+import { bringBackState, captureState, waitHealthy } from './state';
+import { kubeadmConfigStep, liveLayout, type KubeadmConfigTrack } from './kubeadm-config-step';
 import { readEtcdManifest, unifiedDiff } from './manifests';
 import { checkRestoreTools, chooseEtcdInstall, installTools, type CachedArchive, type ToolCache } from './tools';
 
@@ -73,7 +74,7 @@ export async function readCa(deps: EtcdDeps, clusterId: string, log?: Log): Prom
         deps,
         clusterId,
         n.id,
-        ['/etc/kubernetes/pki/etcd/ca.crt', '/etc/kubernetes/pki/etcd/ca.key'],
+        [`${deps.ops.etcdPkiDir(clusterId, n.id)}/ca.crt`, `${deps.ops.etcdPkiDir(clusterId, n.id)}/ca.key`],
         [],
         (s, t) => s !== 'stdout' && log?.(s, t),
       );
@@ -83,7 +84,10 @@ export async function readCa(deps: EtcdDeps, clusterId: string, log?: Log): Prom
       log?.('error', `reading the etcd CA from ${n.name}: ${(e as Error).message}`);
     }
   }
-  throw new EtcdOpError('CA_UNAVAILABLE', 'No master could provide the etcd CA key (/etc/kubernetes/pki/etcd/ca.key)');
+  throw new EtcdOpError(
+    'CA_UNAVAILABLE',
+    "No master could provide the etcd CA key (ca.key in kubeadm's etcd PKI folder)",
+  );
 }
 
 /** etcd health of the external cluster, checked from a master with its healthcheck-client cert. */
@@ -352,7 +356,7 @@ export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<Pro
       if (archive) {
         const r = await installTools(deps, clusterId, n, archive, s.log);
         s.log('info', `installed ${r.installed.join(', ')} ${r.version}`);
-        c.etcdBinary.set(n.id, '/usr/local/bin/etcd');
+        c.etcdBinary.set(n.id, r.paths.etcd ?? '/usr/local/bin/etcd');
       }
       await deps.ops.run(clusterId, n.id, 'prepare-external.sh', [c.dataDirs.get(n.id)!], { log: s.log });
       const certs = await issueMemberCerts(c.ca!, {
@@ -534,6 +538,8 @@ export interface ExternalRestoreCtx {
   changed: boolean;
   state?: StateManifest;
   gateTimeoutMs: number;
+  /** kubeadm-config rewritten when the apiservers use this etcd (kubeadm-config-step.ts). */
+  kubeadmConfig?: KubeadmConfigTrack;
 }
 
 export async function prepareExternalRestore(
@@ -622,10 +628,28 @@ export function restoreExternalJob(ctx: ExternalRestoreCtx, clusterName: string)
             s.log,
           ),
       },
+      // The restored data carries the ClusterConfiguration of the snapshot's time: when the
+      // apiservers use this etcd, they serve it as kubeadm's stored configuration.
+      kubeadmConfigStep<ExternalRestoreCtx>(deps, clusterId, {
+        masters: () => masterNodes(deps, clusterId),
+        planned: async () => {
+          const l = await liveLayout(deps, clusterId, masterNodes(deps, clusterId)).catch(() => null);
+          return l?.layout.kind === 'external' ? l.layout : null;
+        },
+        onlyExternal: true,
+        before: (c, log) =>
+          waitHealthy(deps, clusterId, masterNodes(deps, clusterId), {
+            etcd: false,
+            apiserver: true,
+            timeoutMs: c.gateTimeoutMs,
+            log,
+          }),
+      }),
     ],
     rollback: {
       title: 'Roll back: bring back the external members’ previous configuration',
-      when: (c) => c.changed && !!c.state,
+      // Once the kubeadm-config step began, the restore itself was healthy: keep it.
+      when: (c) => c.changed && !!c.state && !c.kubeadmConfig,
       run: async (c, s) =>
         rollbackExternal(
           deps,

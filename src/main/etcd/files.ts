@@ -1,8 +1,6 @@
 // Moving configuration files to and from nodes: read a set of files (collect-files.sh), and put
 // one file in place atomically (SFTP to the private transfer folder, then install-file.sh as root).
-import { promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from '@shared/domain';
 import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
@@ -59,7 +57,11 @@ export async function readFiles(
   return { files, dirs: dirMap, unitActive };
 }
 
-/** Put `content` at `path` on the node with `mode`, atomically. */
+/**
+ * Put `content` at `path` on the node with `mode`, atomically. The bytes go from memory straight to
+ * a 0600 file in the node's private transfer folder over SFTP — never through a local file, since
+ * they may be a member's private key — then install-file.sh puts them in place as root.
+ */
 export async function putFile(
   deps: EtcdDeps,
   clusterId: string,
@@ -70,18 +72,12 @@ export async function putFile(
   log?: Log,
 ): Promise<void> {
   const { dir } = await transferDir(deps, clusterId, node);
-  const local = join(tmpdir(), `kes-put-${randomUUID()}`);
-  await fs.writeFile(local, content, { mode: 0o600 });
   const remote = posix.join(dir, `put-${randomUUID()}`);
-  try {
-    log?.('info', `write ${path} on ${node.name} (${Buffer.byteLength(content)} bytes, mode ${mode.toString(8)})`);
-    await deps.pool.upload(deps.targetOf(clusterId, node.id), local, remote);
-    await deps.ops.run(clusterId, node.id, 'install-file.sh', [remote, path, mode.toString(8).padStart(4, '0')], {
-      log,
-    });
-  } finally {
-    await fs.rm(local, { force: true });
-  }
+  log?.('info', `write ${path} on ${node.name} (${Buffer.byteLength(content)} bytes, mode ${mode.toString(8)})`);
+  await deps.pool.writeFile(deps.targetOf(clusterId, node.id), remote, content, { mode: 0o600 });
+  await deps.ops.run(clusterId, node.id, 'install-file.sh', [remote, path, mode.toString(8).padStart(4, '0')], {
+    log,
+  });
 }
 
 export async function removeFile(
@@ -98,7 +94,15 @@ export async function removeFile(
  * kubeadm's ports. etcd counts as stopped only when its peer port is closed too: that is when the
  * process is gone (see static-pod.sh), and a new etcd could not bind it before.
  */
-export const STATIC_POD_PORTS = { etcd: '2379,2380', 'kube-apiserver': '6443' } as const;
+export const STATIC_POD_PORTS = { etcd: '2379,2380', 'kube-apiserver': 'secure-port' } as const;
+
+/**
+ * Seconds a parked pod's containers get to exit once its ports are closed before the runtime stops
+ * them (static-pod.sh EXIT_SECONDS). kube-apiserver closes its port at once on SIGTERM but exits
+ * 12–30 s later, and the kubelet starts no new pod of that name until it has: without this, a
+ * switch's new apiserver waited for the old one (bench:switch). etcd exits once its peer port closes.
+ */
+export const STATIC_POD_EXIT_S = { etcd: 0, 'kube-apiserver': 2 } as const;
 
 /** The command line `staticPod` runs, for plans. */
 export function staticPodCommand(action: 'park' | 'unpark', name: keyof typeof STATIC_POD_PORTS): string {
@@ -118,7 +122,13 @@ export async function staticPod(
     clusterId,
     node.id,
     'static-pod.sh',
-    [action, name, STATIC_POD_PORTS[name], opts.timeoutS ?? 120],
+    [
+      action,
+      name,
+      STATIC_POD_PORTS[name],
+      opts.timeoutS ?? 120,
+      ...(action === 'park' && STATIC_POD_EXIT_S[name] ? ['', STATIC_POD_EXIT_S[name]] : []),
+    ],
     {
       log: opts.log,
       timeoutMs: ((opts.timeoutS ?? 120) + 30) * 1000,

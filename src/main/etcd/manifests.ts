@@ -2,7 +2,6 @@
 // `yaml` library's document model, so comments, key order and formatting survive an edit and the
 // diff shown in a plan touches only the lines we meant to change.
 import { parseDocument, isMap, isSeq, type Document, YAMLSeq, YAMLMap } from 'yaml';
-import { createTwoFilesPatch } from 'diff';
 
 export class ManifestError extends Error {
   readonly code = 'MANIFEST_INVALID';
@@ -266,8 +265,4 @@ export function editApiserverEtcdServers(text: string, servers: string[]): strin
   return dump(doc, text);
 }
 
-/** Unified diff for plan previews ("" when nothing changes). */
-export function unifiedDiff(path: string, before: string, after: string): string {
-  if (before === after) return '';
-  return createTwoFilesPatch(`a${path}`, `b${path}`, before, after, undefined, undefined, { context: 3 });
-}
+export { unifiedDiff } from '../util/diff';

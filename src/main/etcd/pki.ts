@@ -4,7 +4,9 @@
 // The CA key is read from a master only for the duration of a job and lives only in memory.
 import 'reflect-metadata';
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import { EtcdOpError } from './deps';
 
 // Node's WebCrypto is the standard one; the cast only bridges DOM vs Node typings.
 x509.cryptoProvider.set(webcrypto as never);
@@ -89,7 +91,48 @@ async function authorityKeyId(caCert: x509.X509Certificate): Promise<x509.Extens
   return x509.AuthorityKeyIdentifierExtension.create(caCert, false);
 }
 
+// ------------------------------------------------------------- names that go into certificates
+
+/** One RFC 1123 label: letters, digits and inner hyphens, 1–63 characters. */
+const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/** An RFC 1123 host name (≤ 253 characters of dot-separated labels), not a dotted all-numeric string. */
+export function isDnsName(s: string): boolean {
+  if (!s || s.length > 253 || /^[\d.]+$/.test(s)) return false;
+  return s.split('.').every((l) => LABEL_RE.test(l));
+}
+
+/** A value as it can be shown in an error message (quoted, escapes visible, bounded). */
+function shown(s: string): string {
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+}
+
+/** `s` when it is a host name, else a refusal naming `what` (the value comes from a node or the inventory). */
+export function checkDnsName(s: string, what: string): string {
+  if (isDnsName(s)) return s;
+  throw new EtcdOpError(
+    'INVALID_INPUT',
+    `${what} ${shown(s)} is not a valid host name (RFC 1123: letters, digits and "-", dot-separated labels of ` +
+      'at most 63 characters): refusing to put it in a certificate',
+  );
+}
+
+function checkIp(s: string, what: string): string {
+  if (isIP(s)) return s;
+  throw new EtcdOpError(
+    'INVALID_INPUT',
+    `${what} ${shown(s)} is not an IP address: refusing to put it in a certificate`,
+  );
+}
+
 export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair> {
+  // Checked before anything is generated; the subject is built from fields, never from text, so a
+  // name can neither add attributes ("," or "=") nor break the encoding.
+  const commonName = isIP(req.commonName) ? req.commonName : checkDnsName(req.commonName, 'The certificate name');
+  const dnsNames = req.dnsNames.map((d) => checkDnsName(d, 'The DNS name'));
+  const ips = req.ips.map((a) => checkIp(a, 'The IP address'));
+  if (req.organization !== undefined && !/^[\x20-\x7e]{1,64}$/.test(req.organization))
+    throw new EtcdOpError('INVALID_INPUT', `Organization ${shown(req.organization)} is not plain printable text`);
   const keys = (await subtle.generateKey(
     ca.algorithm.name === 'ECDSA'
       ? { name: 'ECDSA', namedCurve: 'P-256' }
@@ -104,8 +147,8 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
       : // kubeadm gives etcd server and peer certs both usages (members dial each other).
         [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
   const names = [
-    ...req.dnsNames.map((v) => ({ type: 'dns' as const, value: v })),
-    ...req.ips.map((v) => ({ type: 'ip' as const, value: v })),
+    ...dnsNames.map((v) => ({ type: 'dns' as const, value: v })),
+    ...ips.map((v) => ({ type: 'ip' as const, value: v })),
   ];
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
@@ -114,7 +157,7 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
     await authorityKeyId(ca.cert),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));
-  const subject = req.organization ? `CN=${req.commonName}, O=${req.organization}` : `CN=${req.commonName}`;
+  const subject: x509.JsonName = [{ CN: [commonName] }, ...(req.organization ? [{ O: [req.organization] }] : [])];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject,
@@ -136,16 +179,38 @@ export async function issueCert(ca: EtcdCa, req: IssueRequest): Promise<CertPair
   return { cert: cert.toString('pem') + '\n', key };
 }
 
-/** Server, peer and healthcheck-client certificates for one external member. */
+/** The inventory's node-name charset: a label the user chose, which may not be a DNS name (e.g. "etcd_1"). */
+const INVENTORY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * Server, peer and healthcheck-client certificates for one external member. The host name the
+ * node reports and its address are its identity: an IP goes to the IP SANs, anything else must be
+ * an RFC 1123 host name or nothing is issued. The inventory name is an alias: added when it is a
+ * host name (or IP), left out when it is an inventory label that is not one, refused otherwise.
+ */
 export async function issueMemberCerts(
   ca: EtcdCa,
   node: { hostname: string; address: string; name: string },
 ): Promise<{ server: CertPair; peer: CertPair; client: CertPair }> {
-  const dns = [...new Set([node.hostname, node.name, 'localhost'].filter(Boolean))];
-  const ips = [...new Set([node.address, '127.0.0.1', '::1'].filter((a) => /^[\d.]+$|:/.test(a)))];
+  const dns = new Set<string>();
+  const ips = new Set<string>();
+  const add = (v: string, what: string, alias = false) => {
+    if (!v) return;
+    if (isIP(v)) ips.add(v);
+    else if (alias && !isDnsName(v) && INVENTORY_NAME_RE.test(v)) return;
+    else dns.add(checkDnsName(v, what));
+  };
+  add(node.hostname, `The host name of ${shown(node.name)}`);
+  add(node.address, `The address of ${shown(node.name)}`);
+  add(node.name, 'The node name', true);
+  dns.add('localhost');
+  ips.add('127.0.0.1');
+  ips.add('::1');
+  const cn = node.hostname || node.name;
+  const member = { commonName: cn, dnsNames: [...dns], ips: [...ips] };
   return {
-    server: await issueCert(ca, { commonName: node.hostname || node.name, dnsNames: dns, ips, usage: 'server' }),
-    peer: await issueCert(ca, { commonName: node.hostname || node.name, dnsNames: dns, ips, usage: 'peer' }),
+    server: await issueCert(ca, { ...member, usage: 'server' }),
+    peer: await issueCert(ca, { ...member, usage: 'peer' }),
     client: await issueCert(ca, { commonName: 'kube-etcd-healthcheck-client', dnsNames: [], ips: [], usage: 'client' }),
   };
 }

@@ -16,6 +16,12 @@ import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from
 import { bringBackState, captureState, waitHealthy } from './state';
 import { sh } from '../remote/quote';
 import { checkRestoreTools } from './tools';
+import {
+  kubeadmConfigOutcome,
+  kubeadmConfigStep,
+  undoKubeadmConfig,
+  type KubeadmConfigTrack,
+} from './kubeadm-config-step';
 
 export interface MemberPlan {
   node: ClusterNode;
@@ -60,6 +66,8 @@ export interface RestoreCtx {
   state?: StateManifest;
   /** Health gate timeout (tests shorten it). */
   gateTimeoutMs: number;
+  /** kubeadm-config rewritten for the new data dir (kubeadm-config-step.ts). */
+  kubeadmConfig?: KubeadmConfigTrack;
 }
 
 /** A data dir next to the old one: /var/lib/etcd → /var/lib/etcd-kes-<time> (never reused). */
@@ -71,6 +79,20 @@ export function nextDataDir(current: string, suffix: string): string {
  * Read every master's etcd.yaml (active or parked) and compute the restored one: new data dir,
  * one new token, the full initial cluster. Nothing is changed on the nodes.
  */
+/** Throws when two nodes plan the same member (by name or by peer URL). */
+export function refuseDuplicateMembers(list: { node: ClusterNode; name: string; peerUrl: string }[]): void {
+  for (let i = 0; i < list.length; i++)
+    for (let j = i + 1; j < list.length; j++) {
+      const [a, b] = [list[i], list[j]];
+      const what = a.name === b.name ? `member "${a.name}"` : a.peerUrl === b.peerUrl ? `peer URL ${a.peerUrl}` : null;
+      if (what)
+        throw new EtcdOpError(
+          'DUPLICATE_MEMBER',
+          `${a.node.name} and ${b.node.name} both have ${what}: one machine listed twice (by name and by address, or through two NICs)? Remove one of them from the cluster's nodes, then initialize again`,
+        );
+    }
+}
+
 export async function planStackedMembers(
   deps: EtcdDeps,
   clusterId: string,
@@ -91,6 +113,11 @@ export async function planStackedMembers(
       const text = f.content.toString('utf8');
       return { node, manifestPath: f.path, text, info: readEtcdManifest(text) };
     }),
+  );
+  // One member per machine: two masters answering with the same member (one machine listed twice,
+  // by name and by address) would make a cluster with a duplicate member — refuse the plan.
+  refuseDuplicateMembers(
+    read.map((i) => ({ node: i.node, name: i.info.name, peerUrl: i.info.initialAdvertisePeerUrls.split(',')[0] })),
   );
   // The full initial cluster: every stacked member with its advertised peer URL.
   const initialCluster = read.map((i) => `${i.info.name}=${i.info.initialAdvertisePeerUrls.split(',')[0]}`).join(',');
@@ -381,6 +408,10 @@ export function restoreEmbeddedJob(
       title: 'Remove the uploaded snapshot copies',
       run: async (c, s) => removeCopies(c, s.log),
     },
+    kubeadmConfigStep<RestoreCtx>(deps, clusterId, {
+      masters: () => nodes(),
+      planned: (c) => ({ kind: 'stacked', dataDir: c.members[0].newDataDir }),
+    }),
   ];
   return {
     kind: 'restore-embedded',
@@ -401,6 +432,8 @@ export function restoreEmbeddedJob(
     tidyUp: (c, s) => removeCopies(c, s.log, 15_000),
     describeStop: (c, done) => {
       if (c.checkBackFailed) return CHECK_BACK_FAILED;
+      if (c.kubeadmConfig?.failed)
+        return `The restore itself succeeded: the apiservers serve the restored data. ${kubeadmConfigOutcome(c.kubeadmConfig)}`;
       if (!c.changed)
         return `Nothing on the cluster was changed (${done.length} preparatory step(s) done). It runs as before.`;
       // The runner appends what the automatic rollback did.
@@ -435,6 +468,13 @@ async function removeCopies(c: RestoreCtx, log: Log, timeoutMs?: number): Promis
 /** Put the saved state's files back on every master, start what it ran, wait for health. */
 async function rollbackTo(c: RestoreCtx, log: Log): Promise<void> {
   await bringBackState(c.deps, c.clusterId, c.state!.id, { log, nodeIds: c.members.map((m) => m.node.id) });
+  await undoKubeadmConfig(
+    c.deps,
+    c.clusterId,
+    c.members.map((m) => m.node),
+    c.kubeadmConfig,
+    log,
+  );
 }
 
 export function firstStartMembers(members: MemberPlan[]): FirstStartMember[] {

@@ -15,6 +15,7 @@ import { drillJob, type DrillCtx } from './drill';
 import { prepareRestore, restoreEmbeddedJob } from './restore-embedded';
 import { captureState, restoreStateSteps, type RestoreStateCtx } from './state';
 import { takeSnapshot } from './snapshot';
+import { cleanTransferDirs } from './transfers';
 import { installTools, type ToolCache } from './tools';
 import { prepareExternalRestore, prepareProvision, provisionJob, restoreExternalJob, unitAction } from './external';
 import { prepareSwitch, switchJob } from './switch';
@@ -44,8 +45,18 @@ export class EtcdService {
     private readonly dataDir: string,
   ) {}
 
-  initialize(clusterId: string, nodeId: string, log?: Log): Promise<ClusterFacts> {
-    return initializeCluster(this.deps, clusterId, nodeId, log);
+  /**
+   * Discover the cluster; then remove what a job cut short by a crash left in the transfer
+   * folders of its masters and etcd nodes (not while this app runs a job on the cluster).
+   */
+  async initialize(clusterId: string, nodeId: string, log?: Log): Promise<ClusterFacts> {
+    const facts = await initializeCluster(this.deps, clusterId, nodeId, log);
+    if (!this.jobs.running(clusterId).length) {
+      const ids = new Set([...facts.masters.map((m) => m.nodeId)]);
+      const nodes = this.deps.inventory.get(clusterId).nodes.filter((n) => ids.has(n.id) || n.roles.includes('etcd'));
+      await cleanTransferDirs(this.deps, clusterId, nodes, log);
+    }
+    return facts;
   }
 
   health(clusterId: string): Promise<HealthReport> {

@@ -3,7 +3,7 @@
 // node's own sha256, and only then commit it to the vault. The remote copy is always removed.
 import { posix } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { kesValues, STACKED_ETCD_TLS, type Log } from '../cluster/ops';
+import { kesValues, type Log } from '../cluster/ops';
 import { isLocalEtcd } from '../cluster/facts';
 import { parseEndpointStatus, parseSnapshotStatus } from '../cluster/etcdjson';
 import type { SnapshotMeta } from '../vault/snapshots';
@@ -44,9 +44,7 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
         'snapshot-save.sh',
         [
           endpoint,
-          STACKED_ETCD_TLS.ca,
-          STACKED_ETCD_TLS.cert,
-          STACKED_ETCD_TLS.key,
+          ...(({ ca, cert, key }) => [ca, cert, key])(deps.ops.stackedTls(clusterId, node.id)),
           remote,
           node.user,
           '--no-describe',

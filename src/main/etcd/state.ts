@@ -3,6 +3,9 @@
 // waited for). Bringing a state back refuses when the topology changed, and says what differs.
 import type { ClusterNode } from '@shared/domain';
 import { readEtcdManifest } from './manifests';
+import { initializeCluster } from '../cluster/initialize';
+import { layoutFromLive, type EtcdLayout } from '../cluster/kubeadm-config';
+import { kubeadmConfigStep, liveMaster, type KubeadmConfigTrack } from './kubeadm-config-step';
 import type { Log } from '../cluster/ops';
 import type { StateManifest } from '../vault/states';
 import type { StepDef } from '../jobs/types';
@@ -130,6 +133,8 @@ export interface RestoreStateCtx {
   state?: StateManifest;
   content?: (node: string, path: string) => Buffer | null;
   log?: Log;
+  /** kubeadm-config rewritten for the layout brought back (kubeadm-config-step.ts). */
+  kubeadmConfig?: KubeadmConfigTrack;
 }
 
 /** etcd and apiserver endpoints healthy again after a state or restore change. */
@@ -355,7 +360,35 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
         await waitHealthy(deps, clusterId, nodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log: s.log });
       },
     },
+    {
+      // Snapshots and states record the stored mode: it must be the one brought back.
+      id: 'refresh',
+      title: 'Refresh what the app knows about the cluster (mode)',
+      run: async (_c, s) => {
+        const f = await initializeCluster(deps, clusterId, requireFacts(deps, clusterId).seedNodeId, s.log);
+        s.log('info', `mode is now ${f.mode}`);
+      },
+    },
+    kubeadmConfigStep<RestoreStateCtx>(deps, clusterId, {
+      masters: () => masterNodes(deps, clusterId),
+      planned: () => stateLayout(deps, clusterId, ctx.stateId),
+    }),
   ];
+}
+
+/** The etcd layout a state's active manifests describe (for the plan; null when unclear). */
+async function stateLayout(deps: EtcdDeps, clusterId: string, stateId: string): Promise<EtcdLayout | null> {
+  try {
+    const { manifest, content } = await deps.states.load(stateId);
+    const text = (node: string, name: string) => content(node, `${MANIFESTS}/${name}.yaml`)?.toString('utf8');
+    const masters = masterNodes(deps, clusterId).map((n) => {
+      const sn = manifest.nodes.find((x) => x.nodeId === n.id);
+      return liveMaster(n, sn && text(sn.name, 'kube-apiserver'), sn && text(sn.name, 'etcd'));
+    });
+    return layoutFromLive(masters).layout;
+  } catch {
+    return null;
+  }
 }
 
 /**

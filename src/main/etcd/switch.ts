@@ -6,13 +6,20 @@
 // the apiservers were unavailable is measured and recorded.
 import type { ClusterNode } from '@shared/domain';
 import type { JobDef } from '../jobs/types';
+import type { EtcdLayout } from '../cluster/kubeadm-config';
 import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { initializeCluster } from '../cluster/initialize';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, type EtcdDeps } from './deps';
 import { MANIFESTS, PARKED, parkStackedEtcd, putFile, readFiles, staticPod, staticPodCommand } from './files';
-import { editApiserverEtcdServers, unifiedDiff } from './manifests';
+import { editApiserverEtcdServers, readApiserverManifest, unifiedDiff } from './manifests';
+import {
+  kubeadmConfigOutcome,
+  kubeadmConfigStep,
+  undoKubeadmConfig,
+  type KubeadmConfigTrack,
+} from './kubeadm-config-step';
 import { bringBackState, captureState, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
 import { CHECK_BACK_FAILED, planStackedMembers, restoreMemberArgs } from './restore-embedded';
@@ -64,6 +71,8 @@ export interface SwitchCtx {
   /** The last change (etcd.yaml back with the corruption check on) failed after a good switch. */
   checkBackFailed?: boolean;
   gateTimeoutMs: number;
+  /** kubeadm-config rewritten for the new layout (kubeadm-config-step.ts). */
+  kubeadmConfig?: KubeadmConfigTrack;
 }
 
 async function readApiservers(deps: EtcdDeps, clusterId: string, masters: ClusterNode[], log?: Log) {
@@ -450,6 +459,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
           s.log('info', `mode is now ${f.mode}`);
         },
       },
+      kubeadmConfigStep<SwitchCtx>(deps, clusterId, { masters, planned: plannedLayout }),
     ],
     rollback: {
       title: 'Roll back: bring back the state saved before the switch',
@@ -460,7 +470,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
     },
     describeStop: (c) =>
       c.downtimeMs !== undefined
-        ? `Switched; the apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s. ${c.checkBackFailed ? CHECK_BACK_FAILED : ''}`
+        ? `Switched; the apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s. ${c.checkBackFailed ? CHECK_BACK_FAILED : ''}${kubeadmConfigOutcome(c.kubeadmConfig)}`
         : c.changed
           ? 'The switch did not complete; see the rollback result. Check the health view.'
           : 'Nothing on the cluster was changed.',
@@ -473,10 +483,24 @@ async function rollbackSwitch(c: SwitchCtx, log: Log): Promise<void> {
     log,
     external: (addresses) => waitExternalHealthy(deps, clusterId, addresses.map(clientUrl), 120_000, log),
   });
+  await undoKubeadmConfig(deps, clusterId, c.masters, c.kubeadmConfig, log);
   await initializeCluster(deps, clusterId, requireFacts(deps, clusterId).seedNodeId, log).catch(() => undefined);
 }
 
 export { STACKED_ETCD_TLS };
+
+/** The layout the switch leaves, for the plan's kubeadm-config diff (the step renders the live one). */
+function plannedLayout(c: SwitchCtx): EtcdLayout {
+  if (c.direction === 'to-embedded') return { kind: 'stacked', dataDir: c.stacked[0].newDataDir };
+  const a = readApiserverManifest(c.apiservers[0].newText);
+  return {
+    kind: 'external',
+    endpoints: a.etcdServers,
+    caFile: a.etcdCaFile ?? '',
+    certFile: a.etcdCertFile ?? '',
+    keyFile: a.etcdKeyFile ?? '',
+  };
+}
 
 function stackedFirstStart(c: SwitchCtx): FirstStartMember[] {
   return c.stacked.map((m) => ({ node: m.node, finalManifest: m.newText, firstStart: m.firstStart }));

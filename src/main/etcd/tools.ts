@@ -1,15 +1,25 @@
 // etcd tools for hosts that lack them (kubeadm runs etcd from an image, so masters often have no
 // etcdctl/etcdutl): official release archives kept in a desktop cache, sha256 checked, then
 // uploaded and installed by install-etcd-tools.sh. Works air-gapped: the user can pick an
-// archive file; with network, the app downloads it with the release's SHA256SUMS.
+// archive file; with network, the app downloads it over https and checks it against the sha256
+// pinned for that release (release-download.ts) or, for another release, the one the user gives.
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import * as tar from 'tar';
-import type { ClusterNode, ToolArchive } from '@shared/domain';
+import type { ClusterNode, ToolArchive, ToolPaths } from '@shared/domain';
 import type { Log } from '../cluster/ops';
 import { kesValues } from '../cluster/ops';
 import { EtcdOpError, transferDir, type EtcdDeps } from './deps';
+import {
+  archiveEntryProblem,
+  checkHttpsUrl,
+  DEFAULT_RELEASE_BASE,
+  expectedSha256,
+  fetchToFile,
+  PINNED_SHA256,
+  type FetchOptions,
+} from './release-download';
 
 const ARCHIVE_RE = /^etcd-v(\d+\.\d+\.\d+)-linux-(amd64|arm64)\.tar\.gz$/;
 
@@ -40,9 +50,15 @@ export class ToolCache {
     if (expectedSha256 && sha !== expectedSha256.toLowerCase())
       throw new EtcdOpError('ARCHIVE_INVALID', `sha256 of ${name} is ${sha}, expected ${expectedSha256}`);
     const binaries: string[] = [];
+    const top = `etcd-v${m[1]}-linux-${m[2]}`;
+    const problems: string[] = [];
     await tar.list({
       file: src,
+      strict: true,
       onReadEntry: (e) => {
+        // Only regular files and folders under the release's own folder (the node extracts it as root).
+        const problem = archiveEntryProblem({ path: e.path, type: e.type }, top);
+        if (problem) problems.push(problem);
         const parts = e.path.split('/');
         if (
           parts.length === 2 &&
@@ -52,6 +68,8 @@ export class ToolCache {
           binaries.push(parts[1]);
       },
     });
+    if (problems.length)
+      throw new EtcdOpError('ARCHIVE_INVALID', `${name} is refused: ${problems.slice(0, 3).join('; ')}`);
     if (!binaries.includes('etcdctl'))
       throw new EtcdOpError('ARCHIVE_INVALID', `${name} holds no etcd-v${m[1]}-linux-${m[2]}/etcdctl`);
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -75,29 +93,35 @@ export class ToolCache {
   }
 
   /**
-   * Download `etcd-vX.Y.Z-linux-ARCH.tar.gz` and SHA256SUMS from `baseUrl` (default: the etcd
-   * GitHub releases) and add it to the cache once the checksum matches.
+   * Download `etcd-vX.Y.Z-linux-ARCH.tar.gz` from `baseUrl` (default: the etcd GitHub releases;
+   * https only, redirects too) straight to disk, and add it to the cache once its sha256 is the
+   * pinned one (PINNED_SHA256) or, for a release the app does not know, the one the user gave.
    */
   async download(
     version: string,
-    opts: { arch?: string; baseUrl?: string; signal?: AbortSignal } = {},
+    opts: FetchOptions & {
+      arch?: string;
+      baseUrl?: string;
+      sha256?: string;
+      /** For tests: the table of known checksums. */
+      pinned?: Readonly<Record<string, string>>;
+    } = {},
   ): Promise<CachedArchive> {
     if (!/^\d+\.\d+\.\d+$/.test(version)) throw new EtcdOpError('INVALID_INPUT', `Bad etcd version: ${version}`);
     const arch = opts.arch ?? 'amd64';
-    const base = (opts.baseUrl ?? 'https://github.com/etcd-io/etcd/releases/download').replace(/\/$/, '');
     const name = `etcd-v${version}-linux-${arch}.tar.gz`;
-    const sums = await fetch(`${base}/v${version}/SHA256SUMS`, { signal: opts.signal });
-    if (!sums.ok) throw new EtcdOpError('DOWNLOAD_FAILED', `SHA256SUMS: HTTP ${sums.status}`);
-    const line = (await sums.text()).split('\n').find((l) => l.trim().endsWith(name));
-    if (!line) throw new EtcdOpError('DOWNLOAD_FAILED', `SHA256SUMS has no entry for ${name}`);
-    const res = await fetch(`${base}/v${version}/${name}`, { signal: opts.signal });
-    if (!res.ok || !res.body) throw new EtcdOpError('DOWNLOAD_FAILED', `${name}: HTTP ${res.status}`);
+    if (!ARCHIVE_RE.test(name))
+      throw new EtcdOpError('INVALID_INPUT', `etcd publishes no ${arch} archive this app installs`);
+    const want = expectedSha256(name, opts.sha256, opts.pinned ?? PINNED_SHA256);
+    const base = checkHttpsUrl(opts.baseUrl ?? DEFAULT_RELEASE_BASE).href.replace(/\/$/, '');
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmpDir = await fs.mkdtemp(join(this.dir, '.dl-'));
     const tmp = join(tmpDir, name);
     try {
-      await fs.writeFile(tmp, Buffer.from(await res.arrayBuffer()));
-      return await this.add(tmp, line.split(/\s+/)[0]);
+      const got = await fetchToFile(`${base}/v${version}/${name}`, tmp, { signal: opts.signal, ca: opts.ca });
+      if (got.sha256 !== want)
+        throw new EtcdOpError('ARCHIVE_INVALID', `sha256 of the downloaded ${name} is ${got.sha256}, expected ${want}`);
+      return await this.add(tmp, want);
     } finally {
       await fs.rm(tmpDir, { recursive: true, force: true });
     }
@@ -253,14 +277,17 @@ export function chooseEtcdInstall(
   return { kind: 'missing', problem: `needs etcd-v${clusterVersion}-linux-${arch}.tar.gz${own}` };
 }
 
-/** Upload the archive to a node and install its binaries into /usr/local/bin. */
+/**
+ * Upload the archive to a node and install its binaries into /usr/local/bin; the facts then name
+ * their absolute paths, which every later script on that node uses (see ClusterOps.toolPaths).
+ */
 export async function installTools(
   deps: EtcdDeps,
   clusterId: string,
   node: ClusterNode,
   archive: CachedArchive,
   log?: Log,
-): Promise<{ installed: string[]; version: string }> {
+): Promise<{ installed: string[]; version: string; paths: Partial<ToolPaths> }> {
   const { dir } = await transferDir(deps, clusterId, node, log);
   const remote = posix.join(dir, archive.name);
   log?.('info', `upload ${archive.name} to ${node.name}`);
@@ -268,8 +295,20 @@ export async function installTools(
   if (t.sha256 !== archive.sha256) throw new EtcdOpError('ARCHIVE_INVALID', `Upload to ${node.name} corrupted`);
   const res = await deps.ops.run(clusterId, node.id, 'install-etcd-tools.sh', [remote, archive.sha256], { log });
   const v = kesValues(res.stdout);
-  return {
-    installed: (v.get('INSTALLED') ?? '').split(' ').filter(Boolean),
-    version: v.get('VERSION') ?? archive.version,
-  };
+  const installed = (v.get('INSTALLED') ?? '').split(' ').filter(Boolean);
+  const version = v.get('VERSION') ?? archive.version;
+  const dest = v.get('DEST') ?? '/usr/local/bin';
+  const paths: Partial<ToolPaths> = {};
+  for (const t of ['etcd', 'etcdctl', 'etcdutl'] as const) if (installed.includes(t)) paths[t] = posix.join(dest, t);
+  // A tool the archive lacks (etcdutl before 3.5) keeps what the node had.
+  const had = deps.ops.toolPaths(clusterId, node.id);
+  const pick = (t: keyof ToolPaths) => paths[t] ?? had[t] ?? null;
+  await deps.ops.recordTools(
+    clusterId,
+    node.id,
+    { etcd: pick('etcd'), etcdctl: pick('etcdctl'), etcdutl: pick('etcdutl') },
+    Object.fromEntries(Object.keys(paths).map((t) => [t, version])),
+  );
+  log?.('info', `${node.name}: ${Object.values(paths).join(', ')} (called by these paths from now on)`);
+  return { installed, version, paths };
 }

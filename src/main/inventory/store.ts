@@ -10,6 +10,7 @@ import {
   type Cluster as ClusterT,
   type ClusterFacts,
   type ClusterNode as NodeT,
+  type ToolPaths,
 } from '@shared/domain';
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile';
 import { ApiError } from '../api/errors';
@@ -123,6 +124,29 @@ export class InventoryStore {
     return structuredClone(c);
   }
 
+  /**
+   * Remember where a node's etcd tools are (absolute paths from discovery or an install) in the
+   * facts, for the scripts that call them; a master's entry follows (with the versions, when
+   * given). Nothing to do before initialize, or when nothing changed.
+   */
+  async recordNodeTools(
+    clusterId: string,
+    nodeId: string,
+    tools: ToolPaths,
+    versions?: Partial<ToolPaths>,
+  ): Promise<void> {
+    const f = this.get(clusterId).facts;
+    if (!f) return;
+    const master = f.masters.find((m) => m.nodeId === nodeId);
+    const was = JSON.stringify([f.nodeTools?.[nodeId], master?.tools, master?.versions]);
+    f.nodeTools = { ...f.nodeTools, [nodeId]: { ...tools } };
+    if (master) {
+      master.tools = { ...tools };
+      if (versions) master.versions = { ...master.versions, ...versions };
+    }
+    if (JSON.stringify([f.nodeTools[nodeId], master?.tools, master?.versions]) !== was) await this.save();
+  }
+
   async removeNode(clusterId: string, nodeId: string): Promise<NodeT> {
     const c = this.get(clusterId);
     const node = this.node(clusterId, nodeId);
@@ -134,6 +158,10 @@ export class InventoryStore {
       );
     }
     c.nodes = c.nodes.filter((n) => n.id !== nodeId);
+    if (c.facts?.nodeTools?.[nodeId]) {
+      const { [nodeId]: _gone, ...rest } = c.facts.nodeTools;
+      c.facts.nodeTools = rest;
+    }
     await this.save();
     return node;
   }

@@ -2,7 +2,18 @@
 // per-step progress, bounded parallelism, cancel at safe points, and a record kept afterwards.
 import { randomUUID } from 'node:crypto';
 import type { JobHistory } from './history';
-import type { JobDef, JobDefExtras, JobRecord, LogLine, PlanEntry, StepContext, StepDef, StepRecord } from './types';
+import { newJobScope, runInJobScope, type JobScope } from './scope';
+import type {
+  JobDef,
+  JobDefExtras,
+  JobRecord,
+  JobStatus,
+  LogLine,
+  PlanEntry,
+  StepContext,
+  StepDef,
+  StepRecord,
+} from './types';
 
 export class JobCancelled extends Error {
   constructor() {
@@ -24,7 +35,11 @@ export class StepError extends Error {
 
 export interface RunnerOptions {
   history: JobHistory;
-  /** Called on every state change (throttling is the transport's business). */
+  /**
+   * Called on every state change (throttling is the transport's business). The record on disk is
+   * written at every step transition (start, end, failure, skip of each step and sub-step) and
+   * the step waits for that write, so a crash leaves a record naming the steps in flight.
+   */
   onUpdate?: (rec: JobRecord) => void;
   onLog?: (jobId: string, line: LogLine) => void;
   concurrency?: number;
@@ -36,7 +51,12 @@ export interface RunnerOptions {
   maxLogBytes?: number;
   /** Longer log lines are cut, saying how many characters were dropped. */
   maxLogLineChars?: number;
+  /** How long an end-of-job task may take (default END_TASK_TIMEOUT_MS). */
+  endTaskTimeoutMs?: number;
 }
+
+/** How long an end-of-job task (see jobs/scope.ts) may take before the job ends without it. */
+export const END_TASK_TIMEOUT_MS = 20_000;
 
 /** Defaults: 20 000 lines, 8 MiB of text, 16 Ki characters per line. */
 export const LOG_LIMITS = { lines: 20_000, bytes: 8 * 1024 * 1024, lineChars: 16 * 1024 } as const;
@@ -83,6 +103,7 @@ export class JobRunner {
   private readonly maxBytes: number;
   private readonly maxLineChars: number;
   private readonly caps = new WeakMap<JobRecord, LogCap>();
+  private readonly unsaved = new WeakSet<JobRecord>();
 
   constructor(private readonly opts: RunnerOptions) {
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
@@ -136,30 +157,40 @@ export class JobRunner {
     this.active.set(rec.id, { rec, cancel });
     rec.status = 'running';
     rec.startedAt = new Date().toISOString();
-    await this.persist(rec, true);
+    await this.persist(rec);
     const byPath = new Map(rec.steps.map((s) => [s.path, s]));
+    const scope = newJobScope(rec.id);
+    let final: JobStatus = 'failed';
     try {
-      await this.runList(def.steps, '', ctx, rec, byPath, cancel.signal);
-      rec.status = 'succeeded';
-    } catch (e) {
-      const cancelled = e instanceof JobCancelled;
-      rec.error = cancelled ? 'Cancelled by the user' : (e as Error).message;
-      for (const s of rec.steps) if (s.status === 'pending') s.status = 'cancelled';
-      const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.path);
-      this.log(rec, '', 'error', rec.error);
-      if (!cancelled && def.rollback?.when(ctx)) await this.rollback(rec, def, ctx);
-      await this.tidyUp(rec, def, ctx);
-      // The job's own words about the cluster, plus what the automatic rollback did, if it ran.
-      rec.outcome = def.describeStop
-        ? [def.describeStop(ctx, done), rollbackOutcome(rec)].filter(Boolean).join(' ')
-        : defaultOutcome(rec);
-      // The final status only now: while the rollback runs the job is still running (a poller
-      // must not take "failed" for the end, and a crash during the rollback shows as interrupted).
-      rec.status = cancelled ? 'cancelled' : 'failed';
+      await runInJobScope(scope, async () => {
+        try {
+          await this.runList(def.steps, '', ctx, rec, byPath, cancel.signal);
+          final = 'succeeded';
+        } catch (e) {
+          const cancelled = e instanceof JobCancelled;
+          rec.error = cancelled ? 'Cancelled by the user' : (e as Error).message;
+          for (const s of rec.steps) if (s.status === 'pending') s.status = 'cancelled';
+          const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.path);
+          this.log(rec, '', 'error', rec.error);
+          await this.persist(rec);
+          if (!cancelled && def.rollback?.when(ctx)) await this.rollback(rec, def, ctx);
+          await this.tidyUp(rec, def, ctx);
+          // The job's own words about the cluster, plus what the automatic rollback did, if it ran.
+          rec.outcome = def.describeStop
+            ? [def.describeStop(ctx, done), rollbackOutcome(rec)].filter(Boolean).join(' ')
+            : defaultOutcome(rec);
+          final = cancelled ? 'cancelled' : 'failed';
+        }
+      });
+      await this.runEndTasks(rec, scope);
     } finally {
+      // The final status only now: while the rollback and the end tasks run the job is still
+      // running (a poller must not take "failed" or "succeeded" for the end, and a crash during
+      // the rollback shows as interrupted).
+      rec.status = final;
       rec.endedAt = new Date().toISOString();
       this.active.delete(rec.id);
-      await this.persist(rec, true);
+      await this.persist(rec);
     }
     return rec;
   }
@@ -175,7 +206,7 @@ export class JobRunner {
     };
     rec.steps.push(sr);
     this.log(rec, 'rollback', 'info', `start: ${rb.title}`);
-    void this.persist(rec);
+    await this.persist(rec);
     try {
       await rb.run(ctx, {
         // A rollback is not cancellable: it is the way back to a known state.
@@ -196,6 +227,7 @@ export class JobRunner {
       this.log(rec, 'rollback', 'error', `rollback failed: ${sr.error}`);
     } finally {
       sr.endedAt = new Date().toISOString();
+      await this.persist(rec);
     }
   }
 
@@ -208,6 +240,34 @@ export class JobRunner {
     } catch (e) {
       log('error', `tidy-up failed: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * What code below the steps registered for the end of the job (e.g. removing the files it put in
+   * nodes' transfer folders), on every outcome. Each task is logged under `tidy-up`; its errors are
+   * logged and never change the job's status. A task that hangs (a node gone) is given up after
+   * `endTaskTimeoutMs` so the job still ends.
+   */
+  private async runEndTasks(rec: JobRecord, scope: JobScope): Promise<void> {
+    scope.closed = true;
+    if (!scope.atEnd.size) return;
+    const log = (stream: LogLine['stream'], text: string) => this.log(rec, 'tidy-up', stream, text);
+    const limitMs = this.opts.endTaskTimeoutMs ?? END_TASK_TIMEOUT_MS;
+    await Promise.all(
+      [...scope.atEnd].map(async ([key, task]) => {
+        let timer: NodeJS.Timeout | undefined;
+        const limit = new Promise<never>((_, rej) => {
+          timer = setTimeout(() => rej(new Error(`no answer within ${limitMs / 1000} s`)), limitMs);
+        });
+        try {
+          await Promise.race([task(log), limit]);
+        } catch (e) {
+          log('error', `${key}: ${(e as Error).message.split('\n')[0]}`);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
   }
 
   /** Ask a running job to stop at its next safe point. */
@@ -267,12 +327,14 @@ export class JobRunner {
     if (s.runIf && !(await s.runIf(ctx))) {
       this.markTree(rec, path, 'skipped');
       this.log(rec, path, 'info', `skipped: ${s.title}`);
+      await this.persist(rec);
       return;
     }
     sr.status = 'running';
     sr.startedAt = new Date().toISOString();
     this.log(rec, path, 'info', `start: ${s.title}${s.node ? ` on ${s.node}` : ''}`);
-    void this.persist(rec);
+    // On disk before the step touches anything: a crash from here on leaves it named as running.
+    await this.persist(rec);
     const stepCtx: StepContext = {
       // Steps see the cancel signal only for work that is safe to interrupt (transfers, waits).
       signal: cancel,
@@ -304,7 +366,7 @@ export class JobRunner {
       throw err;
     } finally {
       sr.endedAt = new Date().toISOString();
-      void this.persist(rec);
+      await this.persist(rec);
     }
   }
 
@@ -380,9 +442,19 @@ export class JobRunner {
     cap.marker.text = `… ${cap.droppedLines} log lines (${formatBytes(cap.droppedBytes)}) left out here to keep the log bounded; the start and the end of the log are kept …`;
   }
 
-  private async persist(rec: JobRecord, now = false): Promise<void> {
+  /**
+   * Tell the UI, and write the record now (see JobHistory.save). A record that cannot be written
+   * (disk full) does not stop the job half-way: the log says so, once per job.
+   */
+  private async persist(rec: JobRecord): Promise<void> {
     this.opts.onUpdate?.(rec);
-    await this.opts.history.save(rec, now);
+    try {
+      await this.opts.history.save(rec);
+    } catch (e) {
+      if (this.unsaved.has(rec)) return;
+      this.unsaved.add(rec);
+      this.log(rec, '', 'error', `could not write the job record: ${(e as Error).message}`);
+    }
   }
 }
 

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { SshPool } from '../ssh/pool';
 import type { ExecResult, SshTarget } from '../ssh/types';
 import { LineSplitter } from '../ssh/exec';
-import { shJoin } from './quote';
+import { asRoot, shJoin } from './quote';
+import { SHIPPED_DIR } from '../scripts/folder';
+import { unifiedDiff } from '../util/diff';
 import type { ScriptInfo } from '@shared/domain';
 
 export type { ScriptInfo };
@@ -36,7 +38,24 @@ export class ScriptLibrary {
     this.check(name);
     const def = await fs.readFile(join(this.defaultsDir, name));
     const user = await fs.readFile(join(this.userDir, name)).catch(() => null);
-    return { name, path: join(this.userDir, name), modified: !!user && sha(user) !== sha(def), missing: !user };
+    // The shipped version the copy came from (scripts/folder.ts); without it, the current one.
+    const base = await fs.readFile(join(this.userDir, SHIPPED_DIR, name)).catch(() => null);
+    const modified = !!user && sha(user) !== sha(base ?? def);
+    return {
+      name,
+      path: join(this.userDir, name),
+      modified,
+      missing: !user,
+      updateAvailable: modified && (!base || sha(base) !== sha(def)),
+    };
+  }
+
+  /** What "take the new version" would change: the user's copy → the version this app ships. */
+  async diff(name: string): Promise<{ name: string; diff: string }> {
+    this.check(name);
+    const def = await fs.readFile(join(this.defaultsDir, name), 'utf8');
+    const user = await fs.readFile(join(this.userDir, name), 'utf8').catch(() => '');
+    return { name, diff: unifiedDiff(name, user, def) };
   }
 
   /** The text the next run will use: the user's copy, or the default when it is gone. */
@@ -51,6 +70,9 @@ export class ScriptLibrary {
     await fs.mkdir(this.userDir, { recursive: true });
     await fs.copyFile(join(this.defaultsDir, name), join(this.userDir, name));
     await fs.chmod(join(this.userDir, name), 0o755);
+    // the copy is now the shipped version: record it, so the next upgrade updates it by itself
+    await fs.mkdir(join(this.userDir, SHIPPED_DIR), { recursive: true, mode: 0o700 });
+    await fs.copyFile(join(this.defaultsDir, name), join(this.userDir, SHIPPED_DIR, name));
     return this.info(name);
   }
 
@@ -83,6 +105,30 @@ export interface RunScriptOptions {
   maxOutputBytes?: number;
   /** Cap on one logged line (longer lines are cut, saying how much); default 16 KiB. */
   maxLineBytes?: number;
+  /**
+   * Absolute paths of the etcd tools on the node (as discovered there). A script gets each one it
+   * names (KES_ETCD, KES_ETCDCTL, KES_ETCDUTL) in its environment and calls the tool by that path,
+   * so nothing depends on PATH — sudo's secure_path leaves /usr/local/bin out on many systems.
+   */
+  tools?: ToolPathsArg;
+}
+
+export type EtcdTool = 'etcd' | 'etcdctl' | 'etcdutl';
+export type ToolPathsArg = Partial<Record<EtcdTool, string | null>>;
+const TOOL_ENV: Record<EtcdTool, string> = { etcd: 'KES_ETCD', etcdctl: 'KES_ETCDCTL', etcdutl: 'KES_ETCDUTL' };
+
+/**
+ * `NAME=/abs/path` words for the tools a script names (`KES_ETCDCTL` …), in a fixed order. Only
+ * absolute paths; a tool the node lacks is left out (the script then says it has none).
+ */
+export function toolEnv(scriptText: string, tools: ToolPathsArg | undefined): string[] {
+  const out: string[] = [];
+  for (const t of ['etcd', 'etcdctl', 'etcdutl'] as const) {
+    const path = tools?.[t];
+    const name = TOOL_ENV[t];
+    if (path && path.startsWith('/') && new RegExp(`\\b${name}\\b`).test(scriptText)) out.push(`${name}=${path}`);
+  }
+  return out;
 }
 
 /** The last `n` lines of a (possibly huge) text, each bounded; only the tail is looked at. */
@@ -122,9 +168,12 @@ export class ScriptFailed extends Error {
   }
 }
 
-/** The command line a script run uses — shown in plans and logs exactly as executed. */
-export function scriptCommand(name: string, args: ReadonlyArray<string | number>): string {
-  return shJoin(['bash', '-s', '--', ...args]) + `  # < scripts/${name}`;
+/**
+ * What the node's login shell receives for a script run: `bash -s -- ARGS`, behind `env NAME=PATH …`
+ * when the script gets tool paths. Every word goes through shJoin.
+ */
+export function scriptExecCommand(args: ReadonlyArray<string | number>, env: ReadonlyArray<string> = []): string {
+  return shJoin([...(env.length ? ['env', ...env] : []), 'bash', '-s', '--', ...args]);
 }
 
 export async function runScript(
@@ -136,15 +185,17 @@ export async function runScript(
   opts: RunScriptOptions = {},
 ): Promise<ExecResult> {
   const text = await lib.read(name);
-  const command = shJoin(['bash', '-s', '--', ...args]);
+  const command = scriptExecCommand(args, toolEnv(text, opts.tools));
+  const root = opts.asRoot ?? true;
   const secret = opts.secretOutput ?? SECRET_OUTPUT_SCRIPTS.has(name);
   const log = opts.log;
-  log?.('cmd', `${target.label}$ ${scriptCommand(name, args)}`);
+  // The log shows the command exactly as it runs: with `sudo -n -- sh -c …` for a non-root login.
+  log?.('cmd', `${target.label}$ ${root ? asRoot(command, target.user) : command}  # < scripts/${name}`);
   // Log whole lines, split as the output arrives; a last line without a newline is flushed at the end.
   const out = log && !secret ? new LineSplitter((l) => log('stdout', l), opts.maxLineBytes) : undefined;
   const err = log ? new LineSplitter((l) => log('stderr', l), opts.maxLineBytes) : undefined;
   const res = await pool.exec(target, command, {
-    asRoot: opts.asRoot ?? true,
+    asRoot: root,
     stdin: text,
     signal: opts.signal,
     timeoutMs: opts.timeoutMs,

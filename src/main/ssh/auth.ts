@@ -50,10 +50,20 @@ export async function authConfig(target: SshTarget, secrets: SecretStore, agentS
         );
       }
       // Servers that do passwords through PAM often offer only keyboard-interactive; the pool
-      // answers its prompts with the same password.
+      // answers its password prompts with the same password (keyboardInteractiveAnswers).
       return { password, tryKeyboard: true };
     }
   }
+}
+
+/**
+ * Answers to one keyboard-interactive round: the stored password, only when every prompt asks for a
+ * password (/password/i) without echo. Any other prompt (a one-time code, a question, an echoed
+ * field) gets no answer at all, so the authentication fails rather than sending the password to a
+ * question that is not asking for it. A round with no prompts is answered with none.
+ */
+export function keyboardInteractiveAnswers(prompts: { prompt: string; echo?: boolean }[], password: string): string[] {
+  return prompts.every((p) => /password/i.test(p.prompt) && !p.echo) ? prompts.map(() => password) : [];
 }
 
 /** Check a private key now, so a missing/wrong passphrase gets its own clear error. */

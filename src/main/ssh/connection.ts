@@ -72,10 +72,15 @@ export class Connection {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** Take one of the MAX_SESSIONS session slots; the returned function gives it back (idempotent). */
-  async session(): Promise<() => void> {
+  /**
+   * Take one of the MAX_SESSIONS session slots; the returned function gives it back (idempotent).
+   * Waiting for a slot counts against the caller's time: past `timeoutMs` the wait fails with
+   * TIMEOUT, and `signal` cancels it (CANCELLED); either way the caller never gets a slot.
+   */
+  async session(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<() => void> {
+    if (opts.signal?.aborted) throw new SshError('CANCELLED', 'Command cancelled');
     if (this.permits > 0) this.permits--;
-    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    else await this.waitForSlot(opts);
     let done = false;
     return () => {
       if (done) return;
@@ -84,6 +89,42 @@ export class Connection {
       if (next) next();
       else this.permits++;
     };
+  }
+
+  private waitForSlot(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const stop = (e: SshError) => {
+        const i = this.waiters.indexOf(grant);
+        if (i < 0) return; // already granted
+        this.waiters.splice(i, 1);
+        settle();
+        reject(e);
+      };
+      const onAbort = () => stop(new SshError('CANCELLED', 'Command cancelled'));
+      const settle = () => {
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const grant = () => {
+        settle();
+        resolve();
+      };
+      this.waiters.push(grant);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.timeoutMs !== undefined)
+        timer = setTimeout(
+          () =>
+            stop(
+              new SshError(
+                'TIMEOUT',
+                `Command did not finish within ${opts.timeoutMs} ms (it was still waiting for one of the ` +
+                  `${MAX_SESSIONS} sessions of the connection to ${this.target.host})`,
+              ),
+            ),
+          opts.timeoutMs,
+        );
+    });
   }
 
   /** The shared SFTP session (opened on first use, reopened if the server closed it). */

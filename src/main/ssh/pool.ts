@@ -7,14 +7,14 @@ import type { Duplex } from 'node:stream';
 import type { ConnState, ConnectionTest } from '@shared/domain';
 import { asRoot } from '../remote/quote';
 import type { SecretStore } from '../secrets/types';
-import { authConfig, expandHome, type AuthConfig } from './auth';
+import { authConfig, expandHome, keyboardInteractiveAnswers, type AuthConfig } from './auth';
 import { ChannelRefusedError, Connection, StaleConnectionError, type Lease } from './connection';
 import { connectError, hostKeyError, viaJump, where } from './errors';
 import { runExec } from './exec';
 import { hostPort } from './fingerprint';
 import type { HostKeyDecision, HostKeyStore } from './hostkeys';
 import { parseProbe, PROBE_COMMAND } from './probe';
-import { downloadFile, uploadFile } from './sftp';
+import { downloadFile, uploadFile, writeBuffer } from './sftp';
 import { openShell } from './shell';
 import {
   SshError,
@@ -95,10 +95,16 @@ export class SshPool {
 
   async exec(target: SshTarget, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const cmd = opts.asRoot ? asRoot(command, target.user) : command;
+    // The command's timeout covers the whole call: waiting for a session slot and every retry too.
+    const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : undefined;
+    const left = () => (deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
     return this.withConnection(target, async (conn) => {
-      const release = await conn.session();
+      const release = await conn.session({ timeoutMs: left(), signal: opts.signal });
       try {
-        return await retryRefused(() => runExec(conn, cmd, opts, target.user === 'root'), opts.signal);
+        return await retryRefused(
+          () => runExec(conn, cmd, { ...opts, timeoutMs: left() }, target.user === 'root'),
+          opts.signal,
+        );
       } finally {
         release();
       }
@@ -139,6 +145,22 @@ export class SshPool {
     );
   }
 
+  /**
+   * Write `content` from memory to `remotePath` over SFTP, created with `mode` (default 0600): for
+   * secrets such as private keys, which must never be written to a local file first.
+   */
+  writeFile(
+    target: SshTarget,
+    remotePath: string,
+    content: Buffer | string,
+    opts: { mode?: number; signal?: AbortSignal } = {},
+  ): Promise<TransferResult> {
+    const buf = typeof content === 'string' ? Buffer.from(content) : content;
+    return this.transfer(target, opts.signal, async (conn, signal) =>
+      writeBuffer(await conn.sftp(), buf, remotePath, { mode: opts.mode ?? 0o600, signal }),
+    );
+  }
+
   download(
     target: SshTarget,
     remotePath: string,
@@ -159,7 +181,7 @@ export class SshPool {
     const started = Date.now();
     try {
       return await this.withConnection(target, async (conn) => {
-        const slot = await conn.session();
+        const slot = await conn.session({ timeoutMs: 20_000 });
         const probe = await retryRefused(() => runExec(conn, PROBE_COMMAND, { timeoutMs: 20_000 })).finally(slot);
         const test: ConnectionTest = {
           reachable: true,
@@ -405,7 +427,7 @@ export class SshPool {
       if (auth.tryKeyboard && auth.password !== undefined) {
         const password = auth.password;
         client.on('keyboard-interactive', (_name, _instr, _lang, prompts, finish) =>
-          finish(prompts.map(() => password)),
+          finish(keyboardInteractiveAnswers(prompts, password)),
         );
       }
       try {

@@ -87,6 +87,41 @@ export async function uploadFile(
   }
 }
 
+/**
+ * Write `content` from memory to `remotePath` (via `<name>.part`, created with `mode` from the
+ * first byte, then renamed): secrets such as private keys never pass through a local file.
+ */
+export async function writeBuffer(
+  sftp: SFTPWrapper,
+  content: Buffer,
+  remotePath: string,
+  opts: { signal: AbortSignal; mode: number },
+): Promise<TransferResult> {
+  const part = `${remotePath}.part`;
+  let handle: Buffer | null = null;
+  try {
+    // Remove a leftover .part first: open would keep its old (maybe wider) mode.
+    await call<void>((cb) => sftp.unlink(part, cb)).catch(() => undefined);
+    handle = await call<Buffer>((cb) => sftp.open(part, 'wx', { mode: opts.mode }, cb));
+    // The server's umask can only narrow the mode; set it exactly before any byte is written.
+    await call<void>((cb) => sftp.fchmod(handle!, opts.mode, cb));
+    for (let at = 0; at < content.length; at += CHUNK) {
+      if (opts.signal.aborted) throw aborted();
+      const len = Math.min(CHUNK, content.length - at);
+      await call<void>((cb) => sftp.write(handle!, content, at, len, at, cb));
+    }
+    if (opts.signal.aborted) throw aborted();
+    await call<void>((cb) => sftp.close(handle!, cb));
+    handle = null;
+    await renameOver(sftp, part, remotePath);
+    return { bytes: content.length, sha256: createHash('sha256').update(content).digest('hex') };
+  } catch (e) {
+    if (handle) await call<void>((cb) => sftp.close(handle!, cb)).catch(() => undefined);
+    await call<void>((cb) => sftp.unlink(part, cb)).catch(() => undefined);
+    throw e;
+  }
+}
+
 /** One read of `len` bytes at `pos`, following short reads (servers cap the read size). */
 async function readFully(sftp: SFTPWrapper, handle: Buffer, pos: number, len: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(len);

@@ -34,6 +34,7 @@ const master = (n: ClusterNode, manifest: MasterFact['etcdManifest'], servers: s
   nodeId: n.id,
   name: n.name,
   hostname: n.name,
+  etcdPkiDir: '/etc/kubernetes/pki/etcd',
   etcdServers: servers,
   etcdDataDir: '/var/lib/etcd',
   etcdManifest: manifest,

@@ -43,6 +43,11 @@ export class SettingsController {
     return info;
   }
 
+  /** The user's copy → the version this app ships (for "take the new version"). */
+  scriptDiff(name: string): Promise<{ name: string; diff: string }> {
+    return api.invoke('scripts.diff', { name });
+  }
+
   async loadTools(): Promise<ToolArchive[]> {
     this.tools = await api.invoke('tools.list', {});
     return this.tools;
