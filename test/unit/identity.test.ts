@@ -99,14 +99,14 @@ function world(
 const M1: Machine = {
   hostname: 'm1',
   machineId: 'a'.repeat(32),
-  addresses: ['198.18.0.11', '10.0.0.11'],
-  reachableAs: ['m1.lab', '198.18.0.11', '10.0.0.11'],
+  addresses: ['198.18.0.11', '198.19.0.11'],
+  reachableAs: ['m1.lab', '198.18.0.11', '198.19.0.11'],
 };
 const M2: Machine = {
   hostname: 'm2',
   machineId: 'b'.repeat(32),
-  addresses: ['198.18.0.12', '10.0.0.12'],
-  reachableAs: ['198.18.0.12', '10.0.0.12'],
+  addresses: ['198.18.0.12', '198.19.0.12'],
+  reachableAs: ['198.18.0.12', '198.19.0.12'],
 };
 
 describe('one machine, one master', () => {
@@ -133,14 +133,14 @@ describe('one machine, one master', () => {
   it('a master reached through another NIC (etcd peers on the back network) stays one master', async () => {
     const w = world(
       [M1, M2],
-      [{ name: 'm1', address: '10.0.0.11' }],
+      [{ name: 'm1', address: '198.19.0.11' }],
       [
         ['m1', '198.18.0.11'],
         ['m2', '198.18.0.12'],
       ],
     );
     await initializeCluster(w.deps, 'c', 'n0');
-    expect(w.nodes.map((n) => n.address)).toEqual(['10.0.0.11', '198.18.0.12']);
+    expect(w.nodes.map((n) => n.address)).toEqual(['198.19.0.11', '198.18.0.12']);
   });
 
   it('one machine listed twice (by name and by address) is refused, naming both', async () => {
