@@ -46,6 +46,10 @@ kv etcd_unit "$(b64 /etc/systemd/system/etcd.service)"
 if command -v systemctl >/dev/null 2>&1 && [ -f /etc/systemd/system/etcd.service ]; then
   kv etcd_unit_active "$(systemctl is-active etcd 2>/dev/null || true)"
 fi
+# The kubelet and the load balancers' units, for the health view (kubelet and LB status).
+if command -v systemctl >/dev/null 2>&1; then
+  for u in kubelet containerd haproxy nginx envoy; do kv "unit_$u" "$(systemctl is-active "$u" 2>/dev/null || true)"; done
+fi
 # Static pods the app moved aside (stopped), so discovery after a switch still sees them.
 kv parked_manifests "$(ls /etc/kubernetes/kes-parked 2>/dev/null | tr '\n' ' ')"
 # A parked apiserver still says which etcd it is configured for (health names it as parked).

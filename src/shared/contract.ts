@@ -30,6 +30,7 @@ import {
 } from './domain';
 import { JobRequest, type JobRecord, type JobSummary, type LogLine, type Schedule } from './jobs';
 import type { HealthReport } from './health';
+import type { PreflightReport } from './preflight';
 import { SnapshotNote, type SnapshotMeta, type StateManifest } from './vault';
 
 /** Declares one method: `returns<Output>()(inputSchema)` — the input type comes from the schema. */
@@ -112,6 +113,12 @@ export const methods = {
 
   'cluster.initialize': returns<ClusterFacts>()(NodeRef),
   'cluster.health': returns<HealthReport>()(ClusterRef),
+  /** "New cluster" pre-flight: every lb/master/worker node of the cluster's inventory, read-only. */
+  /** Save the admin kubeconfig (cluster-admin!) to a new local file, 0600. Only on explicit request. */
+  'cluster.exportKubeconfig': returns<{ path: string; bytes: number }>()(
+    z.object({ clusterId: Id, path: LocalPath }).strict(),
+  ),
+  'cluster.preflight': returns<PreflightReport>()(z.object({ clusterId: Id, lbPort: Port.optional() }).strict()),
 
   'snapshots.list': returns<SnapshotMeta[]>()(z.object({ clusterId: Id.optional() }).strict()),
   'snapshots.update': returns<SnapshotMeta>()(z.object({ id: Uuid, note: SnapshotNote }).strict()),

@@ -245,12 +245,55 @@ export const ClusterFacts = z.object({
 export type ClusterFacts = z.infer<typeof ClusterFacts>;
 export type ToolPaths = z.infer<typeof ToolSet>;
 
+const Cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'Not an IPv4 CIDR (a.b.c.d/n)');
+
+/**
+ * How "New cluster" made (or grows) a cluster: its options; the nodes are the inventory, by role.
+ * Kept on the cluster so growing it (join new nodes) and shrinking it (the LB config) use the same.
+ */
+export const ClusterCreation = z
+  .object({
+    lb: z
+      .object({ kind: z.enum(['haproxy', 'nginx', 'envoy', 'none']), port: z.number().int().min(1).max(65535) })
+      .strict(),
+    kubernetesMinor: z.string().regex(/^1\.\d{2}$/, 'A Kubernetes minor like 1.36'),
+    podCidr: Cidr,
+    serviceCidr: Cidr,
+    cni: z.enum(['calico', 'flannel']),
+    cniManifest: z.discriminatedUnion('source', [
+      z.object({ source: z.literal('url'), url: z.url({ protocol: /^https$/ }).max(2048) }).strict(),
+      z.object({ source: z.literal('file'), path: z.string().min(1).max(4096).startsWith('/') }).strict(),
+    ]),
+    /** kubeadm preflight checks to pass over (`--ignore-preflight-errors`), e.g. "NumCPU"; shown in the plan. */
+    ignorePreflightErrors: z
+      .array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/))
+      .max(30)
+      .default([]),
+    demo: z.boolean().default(true),
+    /** etcd tools (a cached archive, Settings → Tools) installed on the masters: health and snapshots need etcdctl. */
+    etcdToolsArchive: archiveNameSchema.optional(),
+  })
+  .strict();
+export type ClusterCreation = z.infer<typeof ClusterCreation>;
+
+/** The load balancer "New cluster" set up, if any. */
+export function lbOf(
+  creation: ClusterCreation | null | undefined,
+): { kind: 'haproxy' | 'nginx' | 'envoy'; port: number } | undefined {
+  const lb = creation?.lb;
+  return lb && lb.kind !== 'none' ? { kind: lb.kind, port: lb.port } : undefined;
+}
+
 export const Cluster = z.object({
   id: Id,
   name: ClusterName,
   nodes: z.array(ClusterNode),
   createdAt: z.string(),
   facts: ClusterFacts.nullable().default(null),
+  /** The options "New cluster" last ran with (null for a cluster added as existing). */
+  creation: ClusterCreation.nullable().default(null),
 });
 export type Cluster = z.infer<typeof Cluster>;
 

@@ -50,6 +50,13 @@ export interface PodHealth {
   restarts: number;
 }
 
+export interface ServiceHealth {
+  node: string;
+  unit: string;
+  /** active, inactive, failed … ("unknown": the node did not answer). */
+  state: string;
+}
+
 export interface HealthReport {
   at: string;
   mode: ModeName;
@@ -60,5 +67,7 @@ export interface HealthReport {
   pods: PodHealth[];
   /** Manifests the app parked, per master and component. */
   parked: ParkedManifest[];
+  /** The kubelet of every master and worker, and the load balancer's unit (systemctl is-active). */
+  services: ServiceHealth[];
   errors: string[];
 }

@@ -2,7 +2,7 @@
 // target node, runIf, plan, run — nested, and flattened into `job/step` paths. The same
 // declaration drives the plan preview, the run, and the record kept afterwards.
 import { z } from 'zod';
-import { archiveNameSchema, Id, namespaceSchema, noteSchema, stateNoteSchema, Uuid } from './domain';
+import { archiveNameSchema, ClusterCreation, Id, namespaceSchema, noteSchema, stateNoteSchema, Uuid } from './domain';
 
 /** Something the plan shows the user before anything runs. */
 export type PlanItem =
@@ -116,6 +116,10 @@ export interface JobRecord {
 /** A job record without its log and plan (lists, live updates). */
 export type JobSummary = Omit<JobRecord, 'log' | 'plan'>;
 
+/** "New cluster": the options of the creation job (the nodes are the cluster's inventory, by role). */
+export const CreateClusterRequest = ClusterCreation.extend({ kind: z.literal('create-cluster') }).strict();
+export type CreateClusterRequest = z.infer<typeof CreateClusterRequest>;
+
 /** What a user can ask for; each becomes a job with a plan. */
 export const JobRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('snapshot'), note: noteSchema.default(''), nodeId: Id.optional() }).strict(),
@@ -148,6 +152,12 @@ export const JobRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('member-add'), nodeId: Id }).strict(),
   z.object({ kind: z.literal('defrag') }).strict(),
   z.object({ kind: z.literal('alarm-disarm') }).strict(),
+  CreateClusterRequest,
+  /** Take one master or worker out of a cluster (drain, etcd member, kubeadm reset, LB config). */
+  z.object({ kind: z.literal('reset-node'), nodeId: Id }).strict(),
+  /** "Clean up everything": kubeadm reset on every master and worker, the load balancer removed. */
+  z.object({ kind: z.literal('teardown-cluster') }).strict(),
+  z.object({ kind: z.literal('restart-runtime'), nodeIds: z.array(Id).min(1).max(50) }).strict(),
 ]);
 export type JobRequest = z.infer<typeof JobRequest>;
 

@@ -6,14 +6,15 @@
 #   <cache>/etcd/v3.6.16/{etcd,etcdctl,etcdutl}       (Go build from the module proxy)
 #   <cache>/etcd/v3.5.30/{etcd,etcdctl,etcdutl}       (Debian sid: apt-get download + dpkg -x)
 #   <cache>/etcd/v3.4.23/{etcd,etcdctl}               (Debian 12's etcd-server/etcd-client, copied)
+#   <cache>/bin/envoy-check                           (Envoy bootstrap schema checker, go-control-plane)
 # Only what is missing is built; it prints what it did and how long each part took.
 # Versions are pinned by the wrapper modules in test/lab/gobuild/*/go.mod (+ go.sum).
 #   KES_LAB_CACHE   cache root (default /var/cache/kes-lab)
-#   KES_LAB_ONLY    space-separated subset: "kubernetes crictl etcd36 etcd35 etcd34" (default: all)
+#   KES_LAB_ONLY    space-separated subset: "kubernetes crictl etcd36 etcd35 etcd34 envoy-check" (default: all)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${KES_LAB_CACHE:-/var/cache/kes-lab}
-only=${KES_LAB_ONLY:-kubernetes crictl etcd36 etcd35 etcd34}
+only=${KES_LAB_ONLY:-kubernetes crictl etcd36 etcd35 etcd34 envoy-check}
 mkdir -p "$cache"
 export GOCACHE="$cache/go-build" GOMODCACHE="$cache/go-mod" GOFLAGS=-mod=mod GOTOOLCHAIN=local
 export CGO_ENABLED=0
@@ -125,5 +126,20 @@ if want etcd34; then
   else
     rm -rf "$out"; mkdir -p "$out"; cp /usr/bin/etcd /usr/bin/etcdctl "$out/"; touch "$out/.complete"
     log "etcd $ev: copied from Debian 12"
+  fi
+fi
+
+if want envoy-check; then
+  # Schema checker for the Envoy bootstrap the app renders (unit tests; no Envoy binary here).
+  # One file in <cache>/bin (build_go would wipe the whole folder); rebuilt when its module's files
+  # change (by content: a fresh clone's mtimes say nothing).
+  out="$cache/bin/envoy-check"; src="$here/gobuild/envoy-check"
+  stamp=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-64)
+  if [ -x "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "envoy-check ($(modver envoy-check github.com/envoyproxy/go-control-plane/envoy)): cached in $out"
+  else
+    mkdir -p "$cache/bin"; t0=$SECONDS
+    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out.tmp.$$" kes.lab/envoy-check)
+    mv "$out.tmp.$$" "$out"; echo "$stamp" > "$out.stamp"; log "envoy-check: built in $((SECONDS - t0)) s"
   fi
 fi

@@ -1,5 +1,6 @@
 // npm run lab -- up [--masters 3] [--workers 0] [--spares 2] [--lb haproxy|nginx|none] [--user root|NAME]
 //                   [--prefix kl1] [--subnet 198.18.64.0/24] [--no-etcd-tools s1,s2] [--kubelet stand-in|real] [--no-wait] [--json]
+//                   [--bare]   (hosts with nothing of Kubernetes: the app installs and creates the cluster)
 //                   [--sudo-secure-path /usr/sbin:/usr/bin:/sbin:/bin]   (with --user NAME)
 // npm run lab -- down [--prefix P]            tear down (all labs with --all)
 // npm run lab -- status [--prefix P]
@@ -22,7 +23,7 @@ function parseArgs(argv: string[]): { cmd: string; pos: string[]; opt: Map<strin
     if (a.startsWith('--')) {
       const [k, v] = a.slice(2).split('=', 2);
       if (v !== undefined) opt.set(k, v);
-      else if (i + 1 < args.length && !args[i + 1].startsWith('--') && !['no-wait', 'json', 'all'].includes(k))
+      else if (i + 1 < args.length && !args[i + 1].startsWith('--') && !['no-wait', 'json', 'all', 'bare'].includes(k))
         opt.set(k, args[++i]);
       else opt.set(k, 'true');
     } else pos.push(a);
@@ -51,6 +52,7 @@ async function main(): Promise<number> {
         kubelet: opt.get('kubelet') as LabOptions['kubelet'],
         varQuotaMB: opt.has('var-quota-mb') ? num('var-quota-mb', 2048) : undefined,
         waitReady: !opt.has('no-wait'),
+        bare: opt.has('bare'),
         baseDir,
         cleanupOnExit: true, // only while `up` runs: removed below once the lab is complete
         log: opt.has('json') ? undefined : (m) => console.error(`[lab] ${m}`),
@@ -125,6 +127,7 @@ async function main(): Promise<number> {
       console.log(`usage: npm run lab -- up|down|status|ssh HOST|list|leftovers|release-archive [options]
   up:   --masters N(1-5, 3) --workers N(0) --spares N(0-5, 0) --lb haproxy|nginx|none --user root|NAME
         --prefix P --subnet CIDR(in 198.18.0.0/15) --no-etcd-tools h1,h2 --etcd 3.6|3.5|3.4 --kubelet stand-in|real --var-quota-mb N --no-wait --json
+        --bare (hosts without Kubernetes: apt-get & co. are stand-ins that install the lab's cached packages)
         --sudo-secure-path DIRS (with --user NAME: that user's sudo secure_path)
   down: --prefix P | --all      status/ssh: --prefix P (optional when only one lab exists)`);
       return cmd === 'help' ? 0 : 2;

@@ -34,6 +34,10 @@ export function seedPath(h: HostSpec, hostPath: string): string {
     ['/var/', 'varfs/upper/'],
     ['/usr/local/', 'upper/usrlocal/'],
     ['/usr/bin/', 'upper/usrbin/'],
+    // bare hosts only (InitOptions.bare): their own /usr/sbin and unit directory
+    ['/usr/sbin/', 'upper/usrsbin/'],
+    ['/usr/lib/systemd/system/', 'upper/unitlib/'],
+    ['/lib/systemd/system/', 'upper/unitlib/'],
     ['/opt/', 'upper/opt/'],
     ['/home/', 'upper/home/'],
     ['/root/', 'root/'],
@@ -73,7 +77,7 @@ export function seedFiles(h: HostSpec, files: SeedFile[]): void {
 
 /** Create the host's directories and mount its /var tmpfs (root namespace; removed by teardown). */
 export async function prepareHostDirs(h: HostSpec, varQuotaMB: number): Promise<void> {
-  for (const d of ['etc', 'usrlocal', 'opt', 'home', 'usrbin']) {
+  for (const d of ['etc', 'usrlocal', 'opt', 'home', 'usrbin', 'usrsbin', 'unitlib']) {
     mkdirSync(join(h.dir, 'upper', d), { recursive: true });
     mkdirSync(join(h.dir, 'work', d), { recursive: true });
   }
@@ -95,6 +99,12 @@ export interface InitOptions {
   sudoUser?: { name: string; pubkey: string };
   /** Extra init.sh lines (real-kubelet mode), run after the overlays, before /tmp is made private. */
   extraInit?: string;
+  /**
+   * Bare host (bare.ts): /usr/sbin and /usr/lib/systemd/system get overlays too (whiteouts hide what
+   * the machine has installed; the apt stand-in installs there), and only the network namespace's
+   * sysctls (/proc/sys/net) stay writable: the others are the machine's, shared by every host.
+   */
+  bare?: boolean;
 }
 
 /** The host's init script (runs as PID 1 inside the new namespaces until it execs sshd). */
@@ -126,7 +136,14 @@ fi
 # /usr/bin is the host's own too: the packages the lab "installed" (kubeadm, kubectl, the kubelet
 # and crictl stand-ins, the etcd tools of the lab's etcd version) live in its upper layer
 ${ov('usrbin', '/usr/bin')}
-mount --bind ${D}/root /root
+${
+  o.bare
+    ? `${ov('usrsbin', '/usr/sbin')}
+${ov('unitlib', '/usr/lib/systemd/system')}
+mount --bind /proc/sys /proc/sys && mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,ro /proc/sys
+`
+    : ''
+}mount --bind ${D}/root /root
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mkdir -p /run/sshd /run/lock /run/systemd/system && chmod 0755 /run/sshd
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm

@@ -44,8 +44,8 @@ import {
   initConfig,
   joinConfig,
   KUBEADM_CONFIG_PATH,
-  KUBELET_DROPIN,
-  KUBELET_UNIT,
+  kubePackageFiles,
+  LAB_LIB,
   newKubeadmSecrets,
   etcdImageTag,
 } from './kubeadm';
@@ -81,6 +81,7 @@ import {
   reserveSubnet,
 } from './net';
 import { preflight } from './preflight';
+import { bareArchive, bareHostFiles, bareWhiteouts } from './bare';
 import type { HostSpec, LabInventory, LabOptions, LabState, NodeRole } from './types';
 import { run, runSync, shq, waitFor, type RunResult } from './util';
 
@@ -95,8 +96,7 @@ export { KubeClient } from './emul/k8s-common';
 export const DEFAULT_BASE_DIR = process.env.KES_LAB_DIR ?? '/tmp/kes-lab';
 // Shared by every host through the lower layer of their /usr/local overlay (the machine's own
 // /usr/local): the "container images" (hard links of the cached binaries) and the stand-ins.
-const IMAGES = '/usr/local/lib/kes-lab/images';
-const LABLIB = '/usr/local/lib/kes-lab';
+const IMAGES = `${LAB_LIB}/images`;
 
 /** Labs with cleanupOnExit, torn down synchronously if this process is interrupted or exits. */
 const live = new Set<Lab>();
@@ -141,8 +141,11 @@ export class Lab {
       if (!/^\/[A-Za-z0-9_./-]*(:\/[A-Za-z0-9_./-]*)*$/.test(opts.sudoSecurePath))
         throw new Error(`bad sudoSecurePath ${opts.sudoSecurePath}: absolute dirs joined by ':'`);
     }
-    preflight({ lb: lbKind, sudoUser: user !== 'root' });
+    const bare = opts.bare ?? false;
+    // a bare lab configures no LB: the machine's haproxy/nginx only feed the apt stand-in's archive
+    preflight({ lb: bare ? 'none' : lbKind, sudoUser: user !== 'root' });
     const kubelet = opts.kubelet ?? defaultKubeletKind();
+    if (bare && kubelet === 'real') throw new Error('bare hosts have no kubelet: kubelet: real needs the default mode');
     if (kubelet !== 'stand-in' && kubelet !== 'real')
       throw new Error(`kubelet must be 'stand-in' or 'real', not ${kubelet}`);
     if (kubelet === 'real') {
@@ -170,7 +173,7 @@ export class Lab {
         netns: `${prefix}-${name}`,
         veth: `${prefix}-v${i}`,
         dir: join(dir, 'hosts', name),
-        etcdTools: !(opts.noEtcdTools ?? []).includes(name),
+        etcdTools: !bare && !(opts.noEtcdTools ?? []).includes(name),
       });
     };
     if (lbKind !== 'none') add('lb', 'lb');
@@ -196,6 +199,7 @@ export class Lab {
       etcdMinor: opts.etcd ?? defaultEtcdMinor(),
       etcdVersion: etcdRelease(opts.etcd ?? defaultEtcdMinor()).version,
       ...(kubelet === 'real' ? { kubelet } : {}),
+      ...(bare ? { bare } : {}),
       kubeadm: newKubeadmSecrets(),
       createdAt: new Date().toISOString(),
       hosts,
@@ -277,7 +281,9 @@ export class Lab {
       t('real kubelet: image tars, cgroup roots', t1);
     }
     t1 = Date.now();
-    for (const h of s.hosts) this.seedHost(h);
+    const archive = s.bare ? bareArchive(join(s.dir, 'emul')) : undefined;
+    if (archive) t('bare hosts: package archive', t1);
+    for (const h of s.hosts) this.seedHost(h, archive);
     for (const h of s.hosts) h.pid = startHost(h, s.prefix, real);
     this.save();
     await Promise.all(
@@ -294,7 +300,7 @@ export class Lab {
       );
       t('real kubelet: containerd up, images imported', t1);
     }
-    if (!waitReady) return;
+    if (!waitReady || s.bare) return;
     await this.kubeadmCluster(t);
   }
 
@@ -328,7 +334,7 @@ export class Lab {
   }
 
   /** Everything a host needs on its disks before it boots: what the packages would have installed. */
-  private seedHost(h: HostSpec): void {
+  private seedHost(h: HostSpec, archive?: ReturnType<typeof bareArchive>): void {
     const s = this.state;
     const emul = join(s.dir, 'emul');
     const pub = readFileSync(`${this.keyPath}.pub`, 'utf8').trim();
@@ -357,6 +363,24 @@ export class Lab {
       });
     }
     const enable: string[] = [];
+    if (s.bare) {
+      // nothing of Kubernetes: the package-tool stand-ins and the lab's archive (bare.ts)
+      files.push(...bareHostFiles(emul, archive!));
+      seedFiles(h, files);
+      bareWhiteouts(h);
+      writeFileSync(
+        join(h.dir, 'init.sh'),
+        initScript({
+          state: s,
+          host: h,
+          enableUnits: [],
+          sudoUser: s.user === 'root' ? undefined : { name: s.user, pubkey: pub },
+          bare: true,
+        }),
+        { mode: 0o755 },
+      );
+      return;
+    }
     if (h.etcdTools) {
       // the etcd tools of the lab's etcd version, as a distribution package would put them
       const rel = etcdRelease(s.etcdMinor);
@@ -364,26 +388,11 @@ export class Lab {
     }
     if (h.role === 'master' || h.role === 'worker') {
       // what the kubelet/kubeadm/kubectl (+ cri-tools) packages install; kubelet and crictl are stand-ins
-      const kube = kubernetesBinDir();
-      files.push(
-        { path: '/usr/bin/kubeadm', copyFrom: join(kube, 'kubeadm') },
-        { path: '/usr/bin/kubectl', copyFrom: join(kube, 'kubectl') },
-        { path: `${LABLIB}/kubelet.cjs`, copyFrom: join(emul, 'kubelet.cjs') },
-        { path: `${LABLIB}/crictl.cjs`, copyFrom: join(emul, 'crictl.cjs') },
-        {
-          path: '/usr/bin/kubelet',
-          content: `#!/bin/sh\n# kubelet stand-in of the test lab (test/lab/emul/kubelet.ts)\nexec /usr/bin/node ${LABLIB}/kubelet.cjs "$@"\n`,
-          mode: 0o755,
-        },
-        {
-          path: '/usr/bin/crictl',
-          content: `#!/bin/sh\n# crictl stand-in of the test lab (test/lab/emul/crictl.ts): the lab's pods as containers\nexec /usr/bin/node ${LABLIB}/crictl.cjs "$@"\n`,
-          mode: 0o755,
-        },
-        { path: '/etc/systemd/system/kubelet.service', content: KUBELET_UNIT },
-        { path: '/etc/systemd/system/kubelet.service.d/10-kubeadm.conf', content: KUBELET_DROPIN },
-        { path: '/etc/crictl.yaml', content: 'runtime-endpoint: unix:///var/run/containerd/containerd.sock\n' },
-      );
+      const pkgs = kubePackageFiles(emul);
+      files.push(...pkgs.kubeadm, ...pkgs.kubectl, ...pkgs.kubelet, ...pkgs['cri-tools'], {
+        path: '/etc/crictl.yaml',
+        content: 'runtime-endpoint: unix:///var/run/containerd/containerd.sock\n',
+      });
       mkdirSync(join(h.dir, 'upper', 'etc', 'kubernetes', 'manifests'), { recursive: true });
       enable.push('kubelet.service');
     }
@@ -699,6 +708,21 @@ wait $kpid; rc=$?; wait; cat /root/kubeadm-${verb}.log; exit $rc`,
     return hostRunning(this.host(host));
   }
 
+  /**
+   * Bare hosts: every call of the package-tool stand-ins (apt-get, apt-mark, dpkg-query, modprobe,
+   * sysctl, …) on that host, oldest first — /var/log/kes-lab/tools.log inside it, read from its /var layer.
+   */
+  toolCalls(host: string): { time: string; tool: string; args: string[]; exit: number; notes?: string[] }[] {
+    try {
+      return readFileSync(join(this.host(host).dir, 'varfs', 'upper', 'log', 'kes-lab', 'tools.log'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { time: string; tool: string; args: string[]; exit: number; notes?: string[] });
+    } catch {
+      return [];
+    }
+  }
+
   // ---------------------------------------------------------------- fault hooks (see faults.ts)
 
   async stopHost(host: string): Promise<void> {
@@ -746,6 +770,14 @@ wait $kpid; rc=$?; wait; cat /root/kubeadm-${verb}.log; exit $rc`,
       `lab ${s.prefix}  subnet ${s.subnet}  bridge ${s.bridge} (${s.bridgeAddress})  dir ${s.dir}`,
       `cluster ${s.clusterName}  api ${this.apiEndpoint}  ssh user ${s.user}  key ${this.keyPath}`,
     ];
+    if (s.bare) {
+      // nothing the lab could probe: the app makes (or not) the cluster
+      for (const h of s.hosts)
+        lines.push(
+          `  ${h.name.padEnd(4)} ${h.role.padEnd(6)} ${h.address.padEnd(15)} ${hostRunning(h) ? 'running' : 'STOPPED'}  (bare)`,
+        );
+      return lines.join('\n');
+    }
     const etcd = this.etcdClient();
     const api = this.api();
     try {
@@ -819,6 +851,16 @@ function installImages(s: LabState): void {
     ]),
     [join(rel.dir, 'etcd'), join(IMAGES, 'etcd', etcdImageTag(rel.version), 'etcd')],
   ];
+  // the images kubeadm names by default (`kubeadm init` without the lab's config, bare labs): its
+  // etcd tag (3.6.x-0) runs the cached etcd 3.6 build; pause, coredns and kube-proxy have no program
+  // here (their containers run a placeholder) but exist, so the CRI stand-in can "pull" them
+  for (const ref of kubeadmDefaultImages()) {
+    const m = /\/([^/:]+):([^/:]+)$/.exec(ref);
+    if (!m) continue;
+    const [, name, tag] = m;
+    if (name === 'etcd') entries.push([join(etcdRelease('3.6').dir, 'etcd'), join(IMAGES, 'etcd', tag, 'etcd')]);
+    else mkdirSync(join(IMAGES, name, tag), { recursive: true });
+  }
   for (const [from, to] of entries) {
     if (existsSync(to)) continue;
     mkdirSync(dirname(to), { recursive: true });
@@ -836,6 +878,22 @@ function installImages(s: LabState): void {
     }
     rmSync(tmp, { force: true });
   }
+}
+
+let defaultImages: string[] | undefined;
+/** `kubeadm config images list` of the cached kubeadm (registry.k8s.io/etcd:3.6.8-0, …). */
+export function kubeadmDefaultImages(): string[] {
+  defaultImages ??= runSync(join(kubernetesBinDir(), 'kubeadm'), [
+    'config',
+    'images',
+    'list',
+    '--kubernetes-version',
+    KUBERNETES_VERSION,
+  ])
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean);
+  return defaultImages;
 }
 
 function isAlive(pid: number): boolean {

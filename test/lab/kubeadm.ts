@@ -10,8 +10,10 @@
 //   are patched back to the spelling kubeadm used with those etcd minors;
 // - the service and pod CIDRs are flag values inside 198.18.0.0/15 (the lab names no other range;
 //   they are never routed).
-import { createHash, createPublicKey, randomBytes } from 'node:crypto';
-import type { EtcdMinor } from './binaries';
+import { caCertHash, newJoinSecrets } from '../../src/main/kube/kubeadm-configs';
+import { join } from 'node:path';
+import { kubernetesBinDir, type EtcdMinor } from './binaries';
+import type { SeedFile } from './host';
 import type { HostSpec, LabState } from './types';
 
 export { KUBERNETES_VERSION } from './binaries';
@@ -19,6 +21,8 @@ export const SERVICE_SUBNET = '198.19.255.0/24';
 export const POD_SUBNET = '198.18.192.0/18';
 export const K8S_CLUSTER_NAME = 'kubernetes'; // kubeadm's default ClusterConfiguration.clusterName
 export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
+/** Shared by every host through the lower layer of its /usr/local overlay, and each host's own stand-ins. */
+export const LAB_LIB = '/usr/local/lib/kes-lab';
 /** Where the lab leaves kubeadm's config on each node (as an admin would keep it). */
 export const KUBEADM_CONFIG_PATH = '/root/kubeadm-config.yaml';
 
@@ -29,10 +33,9 @@ export interface KubeadmSecrets {
   certificateKey: string;
 }
 
+/** The lab makes its join secrets and CA hash the way the app does (kubeadm's formats). */
 export function newKubeadmSecrets(): KubeadmSecrets {
-  const alnum = (n: number): string =>
-    [...randomBytes(n)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
-  return { token: `${alnum(6)}.${alnum(16)}`, certificateKey: randomBytes(32).toString('hex') };
+  return newJoinSecrets();
 }
 
 export function controlPlaneEndpoint(state: LabState): string {
@@ -41,11 +44,7 @@ export function controlPlaneEndpoint(state: LabState): string {
   return `${(lb ?? first!).address}:6443`;
 }
 
-/** kubeadm's --discovery-token-ca-cert-hash: sha256 of the CA's SubjectPublicKeyInfo. */
-export function caCertHash(caPem: string): string {
-  const spki = createPublicKey(caPem).export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
-}
+export { caCertHash };
 
 /** etcd image tag for the binary that really runs: "3.6.16" → "3.6.16-0" (kubeadm's tag style). */
 export function etcdImageTag(version: string): string {
@@ -183,3 +182,39 @@ EnvironmentFile=-/etc/default/kubelet
 ExecStart=
 ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
 `;
+
+export type KubePackage = 'kubeadm' | 'kubectl' | 'kubelet' | 'cri-tools';
+
+/**
+ * What the kubeadm, kubectl, kubelet and cri-tools packages install, by package: the cached real
+ * kubeadm/kubectl, the kubelet and crictl stand-ins (bundled into `emulDir`), the kubelet unit and
+ * kubeadm's drop-in. The default lab seeds all of it onto masters and workers before they boot; a bare
+ * lab's apt stand-in installs it on demand (bare.ts).
+ */
+export function kubePackageFiles(emulDir: string): Record<KubePackage, SeedFile[]> {
+  const kube = kubernetesBinDir();
+  return {
+    kubeadm: [
+      { path: '/usr/bin/kubeadm', copyFrom: join(kube, 'kubeadm') },
+      { path: '/etc/systemd/system/kubelet.service.d/10-kubeadm.conf', content: KUBELET_DROPIN },
+    ],
+    kubectl: [{ path: '/usr/bin/kubectl', copyFrom: join(kube, 'kubectl') }],
+    kubelet: [
+      { path: `${LAB_LIB}/kubelet.cjs`, copyFrom: join(emulDir, 'kubelet.cjs') },
+      {
+        path: '/usr/bin/kubelet',
+        content: `#!/bin/sh\n# kubelet stand-in of the test lab (test/lab/emul/kubelet.ts)\nexec /usr/bin/node ${LAB_LIB}/kubelet.cjs "$@"\n`,
+        mode: 0o755,
+      },
+      { path: '/etc/systemd/system/kubelet.service', content: KUBELET_UNIT },
+    ],
+    'cri-tools': [
+      { path: `${LAB_LIB}/crictl.cjs`, copyFrom: join(emulDir, 'crictl.cjs') },
+      {
+        path: '/usr/bin/crictl',
+        content: `#!/bin/sh\n# crictl stand-in of the test lab (test/lab/emul/crictl.ts): the lab's pods as containers\nexec /usr/bin/node ${LAB_LIB}/crictl.cjs "$@"\n`,
+        mode: 0o755,
+      },
+    ],
+  };
+}

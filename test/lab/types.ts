@@ -34,6 +34,13 @@ export interface LabOptions {
   noEtcdTools?: string[];
   /** Kubelet of masters and workers (default KES_LAB_KUBELET or 'stand-in'); 'real' = kubelet + containerd + crictl. */
   kubelet?: KubeletKind;
+  /**
+   * Bare hosts (bare.ts, README "Bare mode"): sshd, the systemctl stand-in, /etc/hosts — no Kubernetes
+   * tools, no kubelet unit, no etcd tools, no LB configuration, no kubeadm run (the `lb` host, if any, is
+   * a plain host); what a fresh Debian lacks is hidden, and apt-get & co. are stand-ins that install
+   * the lab's cached packages. `up` returns once sshd answers (waitReady is ignored). Default false.
+   */
+  bare?: boolean;
   /** Size cap of each host's /var upper layer (tmpfs); fillDisk() shrinks it at runtime. Default 2048. */
   varQuotaMB?: number;
   /** Parent of the per-lab dir. Default /tmp/kes-lab (hosts get a private /tmp so they cannot see it). */
@@ -75,6 +82,8 @@ export interface LabState {
   etcdVersion: string; // "3.6.16": the etcd that runs (static pods) and the hosts' etcd tools
   /** Absent in labs made before the option existed: 'stand-in'. */
   kubelet?: KubeletKind;
+  /** LabOptions.bare (absent: false). */
+  bare?: boolean;
   kubeadm: KubeadmSecrets; // bootstrap token + certificate key of the lab's joins
   createdAt: string;
   hosts: HostSpec[];

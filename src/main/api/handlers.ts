@@ -1,5 +1,6 @@
 // The handler table: one entry per contract method (enforced by the `Handlers` type). Inputs
 // arrive already validated by the dispatcher; handlers only orchestrate services.
+import { clusterPreflight, exportKubeconfig } from '../kube/service';
 import { homedir } from 'node:os';
 import { NodeInput, type ClusterNode, type NodeStatus, type SecretFlags, type SshConfigEntry } from '@shared/domain';
 import type { ServiceCore } from '../services';
@@ -140,6 +141,8 @@ export function createHandlers(svc: ServiceCore): Handlers {
     'cluster.initialize': ({ clusterId, nodeId }) =>
       svc.etcd.initialize(clusterId, nodeId, (stream, text) => svc.log(`[initialize] ${stream}: ${text}`)),
     'cluster.health': ({ clusterId }) => svc.etcd.health(clusterId),
+    'cluster.exportKubeconfig': ({ clusterId, path }) => exportKubeconfig(svc, clusterId, expandHome(path)),
+    'cluster.preflight': ({ clusterId, lbPort }) => clusterPreflight(svc, clusterId, lbPort),
 
     'snapshots.list': async ({ clusterId }) =>
       (await svc.snapshots.list()).filter((m) => !clusterId || m.source.clusterId === clusterId),

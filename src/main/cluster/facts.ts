@@ -18,6 +18,8 @@ export interface NodeFacts {
   staticPodPath: string | null;
   /** /etc/machine-id ("" when absent): with the hostname, tells one machine reached twice. */
   machineId: string;
+  /** `systemctl is-active` of kubelet, containerd and the load balancers ("" when not known). */
+  units: Record<'kubelet' | 'containerd' | 'haproxy' | 'nginx' | 'envoy', string>;
   /** Every address of the node's interfaces (`hostname -I`). */
   addresses: string[];
   user: string;
@@ -92,6 +94,13 @@ export function parseDiscovery(output: string): NodeFacts {
     etcdPkiDir: kv.get('etcd_pki_dir') || DEFAULT_ETCD_PKI_DIR,
     staticPodPath: orNull(kv.get('static_pod_path')),
     machineId: kv.get('machine_id') ?? '',
+    units: {
+      kubelet: kv.get('unit_kubelet') ?? '',
+      containerd: kv.get('unit_containerd') ?? '',
+      haproxy: kv.get('unit_haproxy') ?? '',
+      nginx: kv.get('unit_nginx') ?? '',
+      envoy: kv.get('unit_envoy') ?? '',
+    },
     addresses: (kv.get('addresses') ?? '').split(/\s+/).filter(Boolean),
     user: kv.get('user') ?? '',
     machine: orNull(kv.get('machine')),

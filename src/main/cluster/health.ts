@@ -1,9 +1,17 @@
 // Health of a cluster, read through SSH: each apiserver's readiness and which etcd it uses, every
 // etcd member's status (leader, raft index, db size, alarms, reachable), and kube-system pods.
 import type { ClusterFacts } from '@shared/domain';
-import type { ApiserverHealth, HealthReport, MemberHealth, ParkedManifest, PodHealth } from '@shared/health';
+import type {
+  ApiserverHealth,
+  HealthReport,
+  MemberHealth,
+  ParkedManifest,
+  PodHealth,
+  ServiceHealth,
+} from '@shared/health';
 import type { InventoryStore } from '../inventory/store';
 import { classifyMode, isLocalEtcd } from './facts';
+import { lbOf } from '@shared/domain';
 import { parseAlarms, parseEndpointStatus, parseMemberList } from './etcdjson';
 import { STACKED_ETCD_TLS, type ClusterOps } from './ops';
 
@@ -30,6 +38,15 @@ export async function clusterHealth(
   const masters = facts.masters.filter((m) => inventory.get(clusterId).nodes.some((n) => n.id === m.nodeId));
   const addresses = masters.map((m) => inventory.node(clusterId, m.nodeId).address);
 
+  // Workers and the load balancer: one discover.sh each too (its unit states), side by side with the masters'.
+  const others = inventory
+    .get(clusterId)
+    .nodes.filter(
+      (n) => !masters.some((m) => m.nodeId === n.id) && (n.roles.includes('worker') || n.roles.includes('lb')),
+    );
+  const othersSeen = Promise.all(
+    others.map(async (n) => ({ n, f: await ops.discover(clusterId, n.id).catch(() => null) })),
+  );
   // Every master's files first (one discover.sh each, side by side): manifests, parked ones, ports.
   const seen = await Promise.all(
     masters.map(async (m) => {
@@ -185,6 +202,17 @@ export async function clusterHealth(
     errors.push('No apiserver is ready: pods cannot be listed');
   }
 
+  const lbKind = lbOf(inventory.get(clusterId).creation)?.kind;
+  const services: ServiceHealth[] = [];
+  const unitRows = (name: string, roles: string[], units: Record<string, string> | undefined) => {
+    if (roles.includes('master') || roles.includes('worker'))
+      services.push({ node: name, unit: 'kubelet', state: units?.kubelet || 'unknown' });
+    if (roles.includes('lb') && lbKind)
+      services.push({ node: name, unit: lbKind, state: units?.[lbKind] || 'unknown' });
+  };
+  for (const { m, f } of seen) unitRows(m.name, inventory.node(clusterId, m.nodeId).roles.concat('master'), f?.units);
+  for (const { n, f } of await othersSeen) unitRows(n.name, n.roles, f?.units);
+
   const mode = classifyMode(
     apiservers.map((a) => ({ name: a.name, address: '', etcdServers: a.etcdServers, apiserverReady: a.ready })),
     addresses,
@@ -200,6 +228,7 @@ export async function clusterHealth(
     clusterId: etcdClusterId,
     pods,
     parked,
+    services,
     errors,
   };
 }

@@ -107,9 +107,10 @@ export async function waitExternalHealthy(
   timeoutMs: number,
   log?: Log,
 ): Promise<void> {
+  // Polled often: inside a switch this wait is part of the apiservers' outage (one etcdctl call per poll).
   await waitFor('the external etcd cluster to be healthy', () => externalHealthy(deps, clusterId, urls), {
     timeoutMs,
-    intervalMs: 1500,
+    intervalMs: 500,
     log,
   });
   log?.('info', `external etcd healthy: ${urls.join(', ')}`);
@@ -456,6 +457,8 @@ export async function restoreOntoExternal(
   log: Log,
   signal?: AbortSignal,
 ): Promise<void> {
+  // Uploaded while the members still run (a restore onto the etcd the apiservers use keeps its
+  // outage to the restore itself), then stopped and restored.
   await Promise.all(
     plans.map(async (p) => {
       const { dir } = await transferDir(deps, clusterId, p.node, log);
@@ -493,7 +496,11 @@ export async function restoreOntoExternal(
         ],
         { log, timeoutMs: 30 * 60_000 },
       );
-      await putFile(deps, clusterId, p.node, ETCD_ENV, p.newEnv, 0o644, log);
+      // the copy is not needed once restored; removed beside the env write, not after the start
+      await Promise.all([
+        putFile(deps, clusterId, p.node, ETCD_ENV, p.newEnv, 0o644, log),
+        removeFile(deps, clusterId, p.node, p.remoteSnapshot!).catch(() => undefined),
+      ]);
     }),
   );
   // Started together without waiting for each (Type=notify: no member is ready before quorum);
@@ -505,7 +512,6 @@ export async function restoreOntoExternal(
     'start',
     log,
   );
-  await Promise.all(plans.map((p) => removeFile(deps, clusterId, p.node, p.remoteSnapshot!).catch(() => undefined)));
 }
 
 export function planExternalRestore(

@@ -101,8 +101,10 @@ export const STATIC_POD_PORTS = { etcd: '2379,2380', 'kube-apiserver': 'secure-p
  * them (static-pod.sh EXIT_SECONDS). kube-apiserver closes its port at once on SIGTERM but exits
  * 12–30 s later, and the kubelet starts no new pod of that name until it has: without this, a
  * switch's new apiserver waited for the old one (bench:switch). etcd exits once its peer port closes.
+ * One second is many times an etcd write's latency (a request already accepted lands before the
+ * snapshot); it is paid inside every switch's outage, so it is kept short.
  */
-export const STATIC_POD_EXIT_S = { etcd: 0, 'kube-apiserver': 2 } as const;
+export const STATIC_POD_EXIT_S = { etcd: 0, 'kube-apiserver': 1 } as const;
 
 /** The command line `staticPod` runs, for plans. */
 export function staticPodCommand(action: 'park' | 'unpark', name: keyof typeof STATIC_POD_PORTS): string {

@@ -20,6 +20,9 @@ import { installTools, type ToolCache } from './tools';
 import { prepareExternalRestore, prepareProvision, provisionJob, restoreExternalJob, unitAction } from './external';
 import { prepareSwitch, switchJob } from './switch';
 import { addMemberJob, maintenanceJob, prepareMemberChange, removeMemberJob } from './members';
+import { createClusterJob, prepareCreate } from '../kube/create-cluster';
+import { lbOf } from '@shared/domain';
+import { prepareReset, resetNodeJob, restartRuntimeJob, teardownJob, type TeardownCtx } from '../kube/reset-node';
 import { posix } from 'node:path';
 import { readJsonFile, writeJsonAtomic } from '../util/jsonfile';
 import { join } from 'node:path';
@@ -192,6 +195,37 @@ export class EtcdService {
         const urls = [...new Set(health.members.flatMap((m) => m.clientUrls))];
         if (!urls.length) throw new EtcdOpError('ETCD_DOWN', 'No etcd member answered');
         return this.jobs.plan(maintenanceJob(deps, clusterId, cluster.name, req.kind, urls), {});
+      }
+      case 'create-cluster': {
+        const ctx = await prepareCreate(
+          deps,
+          clusterId,
+          req,
+          (nodeId, log) => this.initialize(clusterId, nodeId, log),
+          this.tools,
+        );
+        return this.jobs.plan(createClusterJob(ctx, cluster.name), ctx);
+      }
+      case 'reset-node': {
+        const ctx = prepareReset(deps, clusterId, req.nodeId, lbOf(cluster.creation), (nodeId, log) =>
+          this.initialize(clusterId, nodeId, log),
+        );
+        return this.jobs.plan(resetNodeJob(ctx, cluster.name), ctx);
+      }
+      case 'teardown-cluster': {
+        const nodes = cluster.nodes.filter((n) => n.roles.includes('master') || n.roles.includes('worker'));
+        const lbNode = cluster.nodes.find((n) => n.roles.includes('lb'));
+        const ctx: TeardownCtx = {
+          deps,
+          clusterId,
+          nodes,
+          lb: lbNode && lbOf(cluster.creation) ? { node: lbNode, kind: lbOf(cluster.creation)!.kind } : undefined,
+        };
+        return this.jobs.plan(teardownJob(ctx, cluster.name, lbOf(cluster.creation)?.kind ?? 'none'), ctx);
+      }
+      case 'restart-runtime': {
+        const nodes = req.nodeIds.map((id) => deps.inventory.node(clusterId, id));
+        return this.jobs.plan(restartRuntimeJob(deps, clusterId, cluster.name, nodes), {});
       }
       case 'install-tools': {
         const archive = (await this.tools.list()).find((a) => a.name === req.archive);

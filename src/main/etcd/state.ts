@@ -177,7 +177,8 @@ export async function waitHealthy(
         const arr = JSON.parse(out.slice(out.indexOf('['), out.lastIndexOf(']') + 1)) as { health: boolean }[];
         return arr.length > 0 && arr.every((x) => x.health);
       },
-      { timeoutMs: opts.timeoutMs, intervalMs: 1500, signal: opts.signal, log: opts.log },
+      // polled often: inside a switch or restore this wait is part of the apiservers' outage
+      { timeoutMs: opts.timeoutMs, intervalMs: 500, signal: opts.signal, log: opts.log },
     );
     opts.log?.('info', 'etcd is healthy');
   }

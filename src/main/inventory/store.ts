@@ -76,7 +76,14 @@ export class InventoryStore {
 
   async createCluster(name: string): Promise<ClusterT> {
     this.assertUniqueClusterName(name);
-    const c: ClusterT = { id: newId(), name, nodes: [], createdAt: new Date().toISOString(), facts: null };
+    const c: ClusterT = {
+      id: newId(),
+      name,
+      nodes: [],
+      createdAt: new Date().toISOString(),
+      facts: null,
+      creation: null,
+    };
     this.data.clusters.push(c);
     await this.save();
     return structuredClone(c);
@@ -115,6 +122,13 @@ export class InventoryStore {
     c.nodes = next;
     await this.save();
     return structuredClone(node);
+  }
+
+  async setCreation(clusterId: string, creation: ClusterT['creation']): Promise<ClusterT> {
+    const c = this.get(clusterId);
+    c.creation = creation;
+    await this.save();
+    return structuredClone(c);
   }
 
   async setFacts(clusterId: string, facts: ClusterFacts | null): Promise<ClusterT> {

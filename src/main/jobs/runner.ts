@@ -2,7 +2,7 @@
 // per-step progress, bounded parallelism, cancel at safe points, and a record kept afterwards.
 import { randomUUID } from 'node:crypto';
 import type { JobHistory } from './history';
-import { newJobScope, runInJobScope, type JobScope } from './scope';
+import { maskSecrets, newJobScope, runInJobScope, type JobScope } from './scope';
 import type {
   JobDef,
   JobDefExtras,
@@ -98,6 +98,8 @@ export function flatten<C>(
 
 export class JobRunner {
   private active = new Map<string, Active>();
+  /** Each running job's scope: its secrets are masked in everything recorded (jobs/scope.ts). */
+  private readonly scopes = new Map<string, JobScope>();
   private readonly concurrency: number;
   private readonly maxLines: number;
   private readonly maxBytes: number;
@@ -160,6 +162,7 @@ export class JobRunner {
     await this.persist(rec);
     const byPath = new Map(rec.steps.map((s) => [s.path, s]));
     const scope = newJobScope(rec.id);
+    this.scopes.set(rec.id, scope);
     let final: JobStatus = 'failed';
     try {
       await runInJobScope(scope, async () => {
@@ -168,7 +171,7 @@ export class JobRunner {
           final = 'succeeded';
         } catch (e) {
           const cancelled = e instanceof JobCancelled;
-          rec.error = cancelled ? 'Cancelled by the user' : (e as Error).message;
+          rec.error = maskSecrets(cancelled ? 'Cancelled by the user' : (e as Error).message, scope);
           for (const s of rec.steps) if (s.status === 'pending') s.status = 'cancelled';
           const done = rec.steps.filter((s) => s.status === 'done').map((s) => s.path);
           this.log(rec, '', 'error', rec.error);
@@ -189,7 +192,9 @@ export class JobRunner {
       // the rollback shows as interrupted).
       rec.status = final;
       rec.endedAt = new Date().toISOString();
+      if (rec.outcome) rec.outcome = maskSecrets(rec.outcome, scope);
       this.active.delete(rec.id);
+      this.scopes.delete(rec.id);
       await this.persist(rec);
     }
     return rec;
@@ -222,7 +227,7 @@ export class JobRunner {
       this.log(rec, 'rollback', 'info', `finish: ${rb.title}`);
     } catch (e) {
       sr.status = 'failed';
-      sr.error = (e as Error).message;
+      sr.error = maskSecrets((e as Error).message, this.scopes.get(rec.id));
       rec.rollback = { status: 'failed', error: sr.error };
       this.log(rec, 'rollback', 'error', `rollback failed: ${sr.error}`);
     } finally {
@@ -361,7 +366,7 @@ export class JobRunner {
       }
       sr.status = 'failed';
       const err = e instanceof StepError ? e : new StepError(path, e);
-      sr.error = (e as Error)?.message ?? String(e);
+      sr.error = maskSecrets((e as Error)?.message ?? String(e), this.scopes.get(rec.id));
       this.log(rec, path, 'error', `failed: ${sr.error}`);
       throw err;
     } finally {
@@ -375,6 +380,7 @@ export class JobRunner {
   }
 
   private log(rec: JobRecord, path: string, stream: LogLine['stream'], text: string): void {
+    text = maskSecrets(text, this.scopes.get(rec.id));
     if (text.length > this.maxLineChars)
       text = `${text.slice(0, this.maxLineChars)}… [line truncated: ${text.length - this.maxLineChars} more characters]`;
     const line: LogLine = { t: Date.now(), path, stream, text };

@@ -21,11 +21,14 @@ export interface LabApp {
 }
 
 /** Lab + web app (memory secret store) + browser page; on a failed start, whatever started is stopped. */
-export async function startLabApp(opts: LabOptions): Promise<LabApp> {
+export async function startLabApp(
+  opts: LabOptions,
+  app: { prepare?: (dataDir: string, home: string) => Promise<void> } = {},
+): Promise<LabApp> {
   const parts: Partial<LabApp> = {};
   try {
     parts.lab = await Lab.up({ cleanupOnExit: true, ...opts });
-    parts.app = await startWebApp({ env: { KES_SECRET_BACKEND: 'memory' } });
+    parts.app = await startWebApp({ env: { KES_SECRET_BACKEND: 'memory' }, prepare: app.prepare });
     parts.browser = await launchBrowser();
     parts.session = await openApp(parts.browser, parts.app, { width: 1440, height: 1000 });
     return {

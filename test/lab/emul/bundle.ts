@@ -1,4 +1,5 @@
-// Bundles the stand-ins (kubelet, crictl, systemctl/journalctl) into standalone CommonJS
+// Bundles the stand-ins (kubelet, crictl, systemctl/journalctl; for bare hosts the package tools and
+// containerd) into standalone CommonJS
 // files with esbuild, so hosts run them with plain /usr/bin/node: no tsx, no node_modules lookup, fast
 // start (~60 ms) and low memory. Built once per lab into <lab dir>/emul and copied into each host's
 // /usr/local/lib/kes-lab (a host cannot see the lab dir: its /tmp is private).
@@ -7,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KUBERNETES_VERSION } from '../binaries';
 
-export const EMULATORS = ['kubelet', 'crictl', 'systemd'] as const;
+export const EMULATORS = ['kubelet', 'crictl', 'systemd', 'apt', 'containerd'] as const;
 export type Emulator = (typeof EMULATORS)[number];
 
 export async function bundleEmulators(outDir: string): Promise<Record<Emulator, string>> {

@@ -5,9 +5,12 @@
 //   crictl pods [-q] [--name RE] [--namespace NS] [-o json]
 //   crictl stop [-t SEC] ID…      crictl rm [-f] ID…      crictl stopp ID…      crictl rmp [-f] ID…
 //   crictl logs [--tail N] ID     crictl inspect ID       crictl version
+//   crictl pull IMAGE   crictl images [-q] [-o json]   crictl inspecti IMAGE   crictl rmi IMAGE…
+//   (images: the lab's image catalogue and this host's store, images.ts; no network: other pulls fail)
 // Stopping a container does what the runtime does: SIGTERM, SIGKILL after the timeout. The kubelet
 // restarts it if its pod is still wanted (like the real kubelet); an orphan stays stopped.
 import { readFileSync, rmSync } from 'node:fs';
+import { findImage, pullImage, PullError, removeImage, storedImages } from './images';
 import { listContainerStates, processAlive, type ContainerState } from './runtime-state';
 
 type C = ContainerState & { file: string };
@@ -17,6 +20,7 @@ const fullId = (c: C): string => c.containerID.replace(/^containerd:\/\//, '');
 const podId = (c: C): string => c.podUid.replace(/-/g, '').padEnd(64, '0');
 
 function out(s: string): void {
+  if (s === '') return; // e.g. `crictl pods -q` with no pods prints nothing
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 }
 function fail(msg: string, code = 1): never {
@@ -276,6 +280,69 @@ export async function main(): Promise<void> {
           2,
         ),
       );
+    }
+    case 'pull': {
+      const image = args[0] ?? fail('Image name cannot be empty');
+      try {
+        return out(`Image is up to date for ${pullImage(image).id}`);
+      } catch (e) {
+        if (e instanceof PullError)
+          fail(`time="${new Date().toISOString()}" level=fatal msg="pulling image: ${e.message}"`);
+        throw e;
+      }
+    }
+    case 'images':
+    case 'image':
+    case 'img': {
+      const list = storedImages().filter((i) => !args[0] || findImage(args[0])?.ref === i.ref);
+      if (json)
+        return out(
+          JSON.stringify(
+            {
+              images: list.map((i) => ({
+                id: i.id,
+                repoTags: [i.ref],
+                repoDigests: [`${i.ref.replace(/:[^/:]+$/, '')}@${i.id}`],
+                size: String(i.size),
+                pinned: false,
+              })),
+            },
+            null,
+            2,
+          ),
+        );
+      if (flags.has('-q') || flags.has('--quiet')) return out(list.map((i) => i.id).join('\n'));
+      return out(
+        table([
+          ['IMAGE', 'TAG', 'IMAGE ID', 'SIZE'],
+          ...list.map((i) => [
+            i.ref.replace(/:[^/:]+$/, ''),
+            i.ref.replace(/^.*:/, ''),
+            i.id.slice(7, 20),
+            `${(i.size / 1e6).toFixed(1)}MB`,
+          ]),
+        ]),
+      );
+    }
+    case 'inspecti': {
+      const i = findImage(args[0] ?? fail('ID cannot be empty'));
+      if (!i) fail(`time="${new Date().toISOString()}" level=fatal msg="no such image ${args[0]} present"`);
+      return out(
+        JSON.stringify(
+          { status: { id: i.id, repoTags: [i.ref], repoDigests: [], size: String(i.size), pinned: false } },
+          null,
+          2,
+        ),
+      );
+    }
+    case 'rmi': {
+      if (!args.length) fail('ImageID cannot be empty');
+      for (const a of args) {
+        const i = findImage(a);
+        if (!i || !removeImage(a)) fail(`time="${new Date().toISOString()}" level=fatal msg="no such image ${a}"`);
+        out(`Deleted: ${i.ref}`);
+      }
+      return;
     }
     default:
       fail(`crictl (kes-lab stand-in): unsupported command "${cmd}"`);

@@ -1153,6 +1153,11 @@ async function tlsBootstrap(kubeconfigPath: string, bootstrapPath: string): Prom
 export async function main(): Promise<void> {
   process.title = 'kubelet';
   const f = parseFlags(process.argv.slice(2));
+  if (f.has('version')) {
+    // kubeadm's preflight (KubeletVersion) runs `kubelet --version`
+    process.stdout.write(`Kubernetes ${KUBERNETES_VERSION}\n`);
+    return;
+  }
   const configPath = f.get('config') ?? '/var/lib/kubelet/config.yaml';
   const kubeconfigPath = f.get('kubeconfig') ?? '/etc/kubernetes/kubelet.conf';
   let config: Obj;

@@ -31,6 +31,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -139,10 +140,17 @@ function readSource(n: string): UnitSource | undefined {
     /* ignore */
   }
   const dropins: string[] = [];
+  // like systemd: a drop-in name in a higher-priority directory hides the same name in a lower one;
+  // /lib is /usr/lib on merged-/usr systems (one directory listed twice)
+  const seenDirs = new Set<string>();
   for (const d of UNIT_DIRS) {
     const dd = join(d, `${name}.d`);
     try {
-      for (const f of readdirSync(dd)) if (f.endsWith('.conf')) dropins.push(join(dd, f));
+      const real = realpathSync(dd);
+      if (seenDirs.has(real)) continue;
+      seenDirs.add(real);
+      for (const f of readdirSync(dd))
+        if (f.endsWith('.conf') && !dropins.some((x) => basename(x) === f)) dropins.push(join(dd, f));
     } catch {
       /* none */
     }

@@ -56,7 +56,7 @@ function cluster(mode: 'embedded' | 'external'): Cluster {
     masters: [master(m1, mode === 'embedded' ? 'active' : 'parked', servers)],
     mode: mode === 'embedded' ? 'embedded-up' : 'external-up',
   } as Partial<ClusterFacts> as ClusterFacts;
-  return { id: 'c', name: 'lab', nodes: [m1, s1, s2, lb, w1], createdAt: '', facts };
+  return { id: 'c', name: 'lab', nodes: [m1, s1, s2, lb, w1], createdAt: '', facts, creation: null };
 }
 
 const member = (n: ClusterNode, extra: Partial<MemberHealth> = {}): MemberHealth => ({

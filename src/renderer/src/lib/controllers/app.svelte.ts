@@ -10,6 +10,7 @@ export type ClusterTab = (typeof CLUSTER_TABS)[number];
 export type Route =
   | { view: 'clusters' }
   | { view: 'cluster'; clusterId: string; tab?: ClusterTab; jobId?: string }
+  | { view: 'new-cluster' }
   | { view: 'settings' };
 export type LinkState = ConnectionState | 'ipc';
 
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
     return { view: 'cluster', clusterId: parts[1], ...(tab ? { tab } : {}), ...(jobId ? { jobId } : {}) };
   }
   if (parts[0] === 'settings') return { view: 'settings' };
+  if (parts[0] === 'new-cluster') return { view: 'new-cluster' };
   return { view: 'clusters' };
 }
 
@@ -36,6 +38,7 @@ export function routeHash(r: Route): string {
     return h;
   }
   if (r.view === 'settings') return '#/settings';
+  if (r.view === 'new-cluster') return '#/new-cluster';
   return '#/';
 }
 

@@ -156,6 +156,11 @@ export class ClustersController {
     return c;
   }
 
+  /** Save the admin kubeconfig (cluster-admin) to a new local file, 0600; ALREADY_EXISTS if it exists. */
+  exportKubeconfig(clusterId: string, path: string): Promise<{ path: string; bytes: number }> {
+    return api.invoke('cluster.exportKubeconfig', { clusterId, path });
+  }
+
   async remove(clusterId: string): Promise<void> {
     await api.invoke('clusters.remove', { clusterId });
     this.list = this.list.filter((c) => c.id !== clusterId);

@@ -19,11 +19,14 @@ export type HostKeyPrompt =
 
 export type HostKeyDecision = 'trust' | 'forget' | 'cancel';
 
-/** Several first contacts at once (initialize discovered new masters): one dialog for all. */
+/** Several first contacts at once (initialize discovered new masters, a new cluster's nodes): one dialog for all. */
 export interface ManyHostKeysPrompt {
   clusterId: string;
   nodes: { nodeId: string; name: string; hostKey: HostKeyInfo }[];
   message: string;
+  /** Dialog title and first sentence; the defaults speak of masters found by initialize. */
+  title?: string;
+  lead?: string;
 }
 
 function hostKeyOf(v: unknown): HostKeyInfo | undefined {
@@ -141,7 +144,12 @@ export class HostKeyController {
    * Ask once about every node in `details.nodes` of a HOST_KEYS_UNKNOWN error; Trust all →
    * hostKeys.trust per node (the dialog stays open on failure); Cancel → CancelledByUser.
    */
-  confirmMany(clusterId: string, details: unknown, message: string): Promise<void> {
+  confirmMany(
+    clusterId: string,
+    details: unknown,
+    message: string,
+    text: { title?: string; lead?: string } = {},
+  ): Promise<void> {
     const raw = (details as { nodes?: unknown } | undefined)?.nodes;
     const nodes: ManyHostKeysPrompt['nodes'] = [];
     for (const n of Array.isArray(raw) ? raw : []) {
@@ -153,7 +161,7 @@ export class HostKeyController {
     if (!nodes.length) return Promise.reject(new Error(message));
     this.manyAnswer?.(false);
     this.error = null;
-    this.many = { clusterId, nodes, message };
+    this.many = { clusterId, nodes, message, ...text };
     return new Promise<void>((resolve, reject) => {
       this.manyAnswer = (trust) => {
         if (!trust) {
