@@ -423,7 +423,9 @@ describe('systemd-unit.sh', () => {
 
   it('refuses other units and unknown options', async () => {
     const s = await fakeSystemctl();
-    expect((await runScript('systemd-unit.sh', ['start', 'kubelet', '--no-block'], s.env)).code).toBe(2);
+    // only etcd, the runtime (containerd, kubelet) and the load balancers are the app's to manage
+    expect((await runScript('systemd-unit.sh', ['start', 'sshd', '--no-block'], s.env)).code).toBe(2);
+    expect((await runScript('systemd-unit.sh', ['restart', 'kubelet; id'], s.env)).code).toBe(2);
     expect((await runScript('systemd-unit.sh', ['start', 'etcd', '--now; id'], s.env)).code).toBe(2);
   });
 });
