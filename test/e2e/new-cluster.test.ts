@@ -80,7 +80,7 @@ describe('new-cluster wizard: the form', () => {
     await expect(field('error', 'lb.node.address').innerText()).resolves.toBe('Address is required');
     await expect(tid('wizard-blocking').innerText()).resolves.toMatch(/^2 problems: cluster name — Name is required/);
     await tid('wizard-cluster-name').fill('form-check');
-    await tid('wizard-lb-address').fill('10.0.0.11');
+    await tid('wizard-lb-address').fill('198.18.0.11');
     await expect(tid('wizard-blocking').count()).resolves.toBe(0);
     await expect(tid('wizard-next').getAttribute('data-ready')).resolves.toBe('true');
   });
@@ -88,7 +88,7 @@ describe('new-cluster wizard: the form', () => {
   it("an LB on a master's machine: 6443 is refused with a hint, 6643 accepted; even masters warn", async () => {
     await tid('wizard-next').click();
     await atStep('masters');
-    await tid('wizard-master-address-0').fill('10.0.0.11');
+    await tid('wizard-master-address-0').fill('198.18.0.11');
     // the LB's port now collides with the master's apiserver: a problem of step 1, shown there
     await tid('wizard-next').click();
     await atStep('lb');
@@ -100,12 +100,12 @@ describe('new-cluster wizard: the form', () => {
     await tid('wizard-next').click();
     await atStep('masters');
     await tid('wizard-master-add').click();
-    await tid('wizard-master-address-1').fill('10.0.0.12');
+    await tid('wizard-master-address-1').fill('198.18.0.12');
     await expect(field('warning', 'masters').innerText()).resolves.toMatch(
       /^2 masters tolerate no more failures than 1/,
     );
     await tid('wizard-master-add').click();
-    await tid('wizard-master-address-2').fill('10.0.0.13');
+    await tid('wizard-master-address-2').fill('198.18.0.13');
     await expect(field('warning', 'masters').count()).resolves.toBe(0);
     await expect(tid('wizard-master-name-2').inputValue()).resolves.toBe('master-3');
     await mainActionOnScreen('wizard-next');
@@ -115,10 +115,10 @@ describe('new-cluster wizard: the form', () => {
     await tid('wizard-next').click();
     await atStep('workers');
     await tid('wizard-worker-add').click();
-    await tid('wizard-worker-address-0').fill('10.0.0.11');
+    await tid('wizard-worker-address-0').fill('198.18.0.11');
     await tid('wizard-worker-address-0').blur();
     await expect(field('error', 'workers.0.address').innerText()).resolves.toMatch(/This worker is also a master/);
-    await tid('wizard-worker-address-0').fill('10.0.0.21');
+    await tid('wizard-worker-address-0').fill('198.18.0.21');
     await tid('wizard-auth-password').check();
     await tid('wizard-next').click();
     await expect(field('error', 'credential.password').innerText()).resolves.toMatch(/Enter the password/);
@@ -155,9 +155,9 @@ describe('new-cluster wizard: the form', () => {
       setupConf(
         [
           '# k8s-easy-install',
-          'masters=10.1.0.11 10.1.0.12 10.1.0.13',
-          'workers="10.1.0.21"',
-          'loadbalancer=10.1.0.10',
+          'masters=198.18.1.11 198.18.1.12 198.18.1.13',
+          'workers="198.18.1.21"',
+          'loadbalancer=198.18.1.10',
           'lb_type=envoy',
           'lb_port=$PORT',
           'sleep_time=3',
@@ -170,14 +170,14 @@ describe('new-cluster wizard: the form', () => {
       expect.stringMatching(/^line 7: sleep_time is a setting of the old tool's scripts/),
     ]);
     await expect(page.locator('[data-testid="wizard-lb-kind-envoy"]').isChecked()).resolves.toBe(true);
-    await expect(tid('wizard-lb-address').inputValue()).resolves.toBe('10.1.0.10');
+    await expect(tid('wizard-lb-address').inputValue()).resolves.toBe('198.18.1.10');
     await expect(tid('wizard-lb-port').inputValue()).resolves.toBe('6443');
     await expect(tid('wizard-cluster-name').inputValue()).resolves.toBe('form-check');
     await tid('wizard-next').click();
     await atStep('masters');
     await expect(tid('wizard-master-row').count()).resolves.toBe(3);
     await expect(tid('wizard-master-name-0').inputValue()).resolves.toBe('master-1');
-    await expect(tid('wizard-master-address-2').inputValue()).resolves.toBe('10.1.0.13');
+    await expect(tid('wizard-master-address-2').inputValue()).resolves.toBe('198.18.1.13');
     await screenshot(page, 'new-cluster-form-masters.png');
   });
 

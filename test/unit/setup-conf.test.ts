@@ -37,9 +37,9 @@ cri_containerd_cni_ver=1.3.4
 // The first format: one master, workers by IP.
 const SINGLE_MASTER = `#If names are given, they should dns resovable; Otherwise IP addresses are required
 #Currently only single master is supported
-master=10.148.0.23
+master=198.18.148.23
 #Multiple values should be white space separated
-workers=10.152.0.3
+workers=198.18.152.3
 
 
 `;
@@ -77,8 +77,8 @@ describe('parseSetupConf', () => {
   it('reads the older single-master format: IPs get role names, no LB', () => {
     const { spec, warnings } = parseSetupConf(SINGLE_MASTER);
     expect(spec).toEqual({
-      masters: [node('master-1', '10.148.0.23')],
-      workers: [node('worker-1', '10.152.0.3')],
+      masters: [node('master-1', '198.18.148.23')],
+      workers: [node('worker-1', '198.18.152.3')],
       lb: { kind: 'none', port: 6443 },
     });
     expect(warnings).toEqual([]);
@@ -90,32 +90,32 @@ describe('parseSetupConf', () => {
   it('understands hand edits: export, spaces, quotes, comments, commas, arrays, CRLF', () => {
     const text = [
       '# edited by hand',
-      'export masters = "10.0.0.11 10.0.0.12"  # the first two',
+      'export masters = "198.18.0.11 198.18.0.12"  # the first two',
       "workers=( 'w1.lan' , w2.lan )",
       'masters+=(x)', // not a setting name
-      'loadbalancer="10.0.0.10" # lb',
+      'loadbalancer="198.18.0.10" # lb',
       'lb_type=HAProxy',
       "lb_port='8443'",
       'pod_network_cidr=10.244.0.0/16 # flannel style',
     ].join('\r\n');
     const { spec, warnings } = parseSetupConf(text);
-    expect(spec.masters).toEqual([node('master-1', '10.0.0.11'), node('master-2', '10.0.0.12')]);
+    expect(spec.masters).toEqual([node('master-1', '198.18.0.11'), node('master-2', '198.18.0.12')]);
     expect(spec.workers).toEqual([node('w1.lan', 'w1.lan'), node('w2.lan', 'w2.lan')]);
-    expect(spec.lb).toEqual({ kind: 'haproxy', node: node('lb', '10.0.0.10'), port: 8443 });
+    expect(spec.lb).toEqual({ kind: 'haproxy', node: node('lb', '198.18.0.10'), port: 8443 });
     expect(spec.options?.podCidr).toBe('10.244.0.0/16');
     expect(warnings).toEqual(['line 4: "masters+" is not a setting name; ignored']);
   });
 
   it('takes user@host, host:port, [v6]:port and name:ip entries', () => {
     const { spec, warnings } = parseSetupConf(
-      'masters=admin@10.0.0.11 10.0.0.12:2222 [2001:db8::13]:22 m4:10.0.0.14 2001:db8::15\nloadbalancer=ops@lb.lan:6643\nlb_type=nginx\n',
+      'masters=admin@198.18.0.11 198.18.0.12:2222 [2001:db8::13]:22 m4:198.18.0.14 2001:db8::15\nloadbalancer=ops@lb.lan:6643\nlb_type=nginx\n',
     );
     expect(warnings).toEqual([]);
     expect(spec.masters).toEqual([
-      node('master-1', '10.0.0.11', 22, 'admin'),
-      node('master-2', '10.0.0.12', 2222),
+      node('master-1', '198.18.0.11', 22, 'admin'),
+      node('master-2', '198.18.0.12', 2222),
       node('master-3', '2001:db8::13'),
-      node('m4', '10.0.0.14'),
+      node('m4', '198.18.0.14'),
       node('master-5', '2001:db8::15'),
     ]);
     // for the load balancer, host:port is where it listens (the menu's "address:port")
@@ -123,7 +123,7 @@ describe('parseSetupConf', () => {
   });
 
   it('keeps node names unique', () => {
-    const { spec } = parseSetupConf('masters=10.0.0.1 master-1 m1.lan\nworkers=m1.lan:2222\n');
+    const { spec } = parseSetupConf('masters=198.18.0.1 master-1 m1.lan\nworkers=m1.lan:2222\n');
     expect(spec.masters!.map((m) => m.name)).toEqual(['master-1', 'master-1-2', 'm1.lan']);
     expect(spec.workers!.map((m) => m.name)).toEqual(['m1.lan-2']);
   });
@@ -143,18 +143,18 @@ describe('parseSetupConf', () => {
 
   it('warns with line numbers about bad values, unknown keys and repeated keys', () => {
     const text = [
-      'masters=10.0.0.11 10.0.0.300 bad_host;rm 10.0.0.11',
+      'masters=198.18.0.11 198.18.0.300 bad_host;rm 198.18.0.11',
       'workers="w1',
       'lb_type=traefik',
       'lb_port=99999',
       'pod_network_cidr=10.244.0.0/33',
       'kube_version=1.36',
       'this line is not a setting',
-      'masters=10.0.0.21',
-      'master=10.0.0.99',
+      'masters=198.18.0.21',
+      'master=198.18.0.99',
     ].join('\n');
     const { spec, warnings } = parseSetupConf(text);
-    expect(spec.masters).toEqual([node('master-1', '10.0.0.21')]);
+    expect(spec.masters).toEqual([node('master-1', '198.18.0.21')]);
     expect(spec.options).toBeUndefined();
     expect(warnings).toEqual([
       'line 2: workers: unterminated double quote; ignored',
@@ -170,14 +170,14 @@ describe('parseSetupConf', () => {
 
   it('reports entries that are no host, and guesses haproxy when only the LB host is given', () => {
     const { spec, warnings } = parseSetupConf(
-      'masters=10.0.0.11 10.0.0.300 bad_host 10.0.0.11\nloadbalancer=10.0.0.10\n',
+      'masters=198.18.0.11 198.18.0.300 bad_host 198.18.0.11\nloadbalancer=198.18.0.10\n',
     );
-    expect(spec.masters).toEqual([node('master-1', '10.0.0.11')]);
-    expect(spec.lb).toEqual({ kind: 'haproxy', node: node('lb', '10.0.0.10'), port: 6443 });
+    expect(spec.masters).toEqual([node('master-1', '198.18.0.11')]);
+    expect(spec.lb).toEqual({ kind: 'haproxy', node: node('lb', '198.18.0.10'), port: 6443 });
     expect(warnings).toEqual([
-      'line 1: masters: "10.0.0.300" is not a host name or IP address; skipped',
+      'line 1: masters: "198.18.0.300" is not a host name or IP address; skipped',
       'line 1: masters: "bad_host" is not a host name or IP address; skipped',
-      'line 1: masters: 10.0.0.11 is listed twice; taken once',
+      'line 1: masters: 198.18.0.11 is listed twice; taken once',
       'line 2: loadbalancer is set but lb_type is not; haproxy is assumed',
     ]);
   });

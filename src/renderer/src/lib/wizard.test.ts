@@ -32,9 +32,9 @@ const KEY = { method: 'key-file', keyPath: '/root/.ssh/id_ed25519' } as const;
 function form(patch: (f: WizardForm) => void = () => undefined): WizardForm {
   const f = newWizardForm();
   f.name = 'prod';
-  f.lb.node = row('lb', '10.0.0.10');
-  f.masters = [row('m1', '10.0.0.11'), row('m2', '10.0.0.12'), row('m3', '10.0.0.13')];
-  f.workers = [row('w1', '10.0.0.21')];
+  f.lb.node = row('lb', '198.18.0.10');
+  f.masters = [row('m1', '198.18.0.11'), row('m2', '198.18.0.12'), row('m3', '198.18.0.13')];
+  f.workers = [row('w1', '198.18.0.21')];
   f.credential.keyPath = KEY.keyPath;
   patch(f);
   return f;
@@ -68,12 +68,12 @@ describe('form → spec', () => {
     const f = form((x) => (x.lb.kind = 'none'));
     expect(formToSpec(f).lb).toEqual({ kind: 'none', port: 6443 });
     expect(fields(wizardIssues(f).errors)).toContain('lb.kind');
-    f.masters = [row('m1', '10.0.0.11')];
+    f.masters = [row('m1', '198.18.0.11')];
     expect(wizardIssues(f).errors).toEqual([]);
   });
 
   it("an LB on a master's address refuses 6443 (with a hint) and accepts 6643", () => {
-    const f = form((x) => (x.lb.node = row('m1', '10.0.0.11')));
+    const f = form((x) => (x.lb.node = row('m1', '198.18.0.11')));
     const err = wizardIssues(f).errors.find((e) => e.field === 'lb.port');
     expect(err?.message).toMatch(/kube-apiserver listens on 6443.*6643/);
     f.lb.port = '6643';
@@ -165,16 +165,16 @@ describe('what the wizard writes', () => {
   it("one inventory node per machine: the LB on a master's address and SSH port is that master with role lb", () => {
     const spec = formToSpec(
       form((x) => {
-        x.lb.node = row('lb', '10.0.0.11');
+        x.lb.node = row('lb', '198.18.0.11');
         x.lb.port = '6643';
       }),
     );
     const nodes = inventoryNodes(spec, KEY);
     expect(nodes.map((n) => [n.name, n.address, n.roles])).toEqual([
-      ['m1', '10.0.0.11', ['master', 'lb']],
-      ['m2', '10.0.0.12', ['master']],
-      ['m3', '10.0.0.13', ['master']],
-      ['w1', '10.0.0.21', ['worker']],
+      ['m1', '198.18.0.11', ['master', 'lb']],
+      ['m2', '198.18.0.12', ['master']],
+      ['m3', '198.18.0.13', ['master']],
+      ['w1', '198.18.0.21', ['worker']],
     ]);
     expect(nodes.every((n) => n.auth === KEY && n.jumpNodeId === null)).toBe(true);
   });
@@ -192,7 +192,7 @@ describe('what the wizard writes', () => {
       formToSpec(
         form((x) => {
           x.lb.kind = 'none';
-          x.masters = [row('m1', '10.0.0.11')];
+          x.masters = [row('m1', '198.18.0.11')];
         }),
       ),
       KEY,
@@ -212,12 +212,12 @@ describe('what the wizard writes', () => {
       jumpNodeId: null,
     });
     const existing = [
-      node('a', 'm1', '10.0.0.11', ['master']),
-      node('b', 'old-m2', '10.0.0.12', ['master']),
-      node('c', 'm9', '10.0.0.19', ['master']),
+      node('a', 'm1', '198.18.0.11', ['master']),
+      node('b', 'old-m2', '198.18.0.12', ['master']),
+      node('c', 'm9', '198.18.0.19', ['master']),
     ];
     const desired = inventoryNodes(
-      formToSpec(form((x) => (x.masters = [row('m1', '10.0.0.11'), row('m2', '10.0.0.12')]))),
+      formToSpec(form((x) => (x.masters = [row('m1', '198.18.0.11'), row('m2', '198.18.0.12')]))),
       KEY,
     );
     const { upserts, removes } = syncInventory(existing, desired);
@@ -231,13 +231,13 @@ describe('what the wizard writes', () => {
     const after = [
       existing[0],
       { ...existing[1], name: 'm2' },
-      node('d', 'w1', '10.0.0.21', ['worker']),
-      node('e', 'lb', '10.0.0.10', ['lb']),
+      node('d', 'w1', '198.18.0.21', ['worker']),
+      node('e', 'lb', '198.18.0.10', ['lb']),
     ];
     expect(syncInventory(after, desired)).toEqual({ upserts: [], removes: [] });
     // a new credential is a change for every node
     const agent = inventoryNodes(
-      formToSpec(form((x) => (x.masters = [row('m1', '10.0.0.11'), row('m2', '10.0.0.12')]))),
+      formToSpec(form((x) => (x.masters = [row('m1', '198.18.0.11'), row('m2', '198.18.0.12')]))),
       {
         method: 'agent',
       },
@@ -274,9 +274,9 @@ describe('setup.conf import', () => {
   it('fills masters, workers, LB and pod CIDR; keeps name and credential; marks the fields shown', () => {
     const { spec, warnings } = parseSetupConf(
       [
-        'masters=m1:10.0.0.11 m2:10.0.0.12 m3:10.0.0.13',
-        'workers=w1:10.0.0.21',
-        'loadbalancer=10.0.0.11',
+        'masters=m1:198.18.0.11 m2:198.18.0.12 m3:198.18.0.13',
+        'workers=w1:198.18.0.21',
+        'loadbalancer=198.18.0.11',
         'lb_type=nginx',
         'lb_port=6643',
         'pod_network_cidr=10.32.0.0/16',
@@ -288,11 +288,11 @@ describe('setup.conf import', () => {
     expect(f.name).toBe('prod');
     expect(f.credential.keyPath).toBe(KEY.keyPath);
     expect(f.masters.map((m) => `${m.name}@${m.address}:${m.port}`)).toEqual([
-      'm1@10.0.0.11:22',
-      'm2@10.0.0.12:22',
-      'm3@10.0.0.13:22',
+      'm1@198.18.0.11:22',
+      'm2@198.18.0.12:22',
+      'm3@198.18.0.13:22',
     ]);
-    expect(f.lb).toEqual({ kind: 'nginx', node: row('m1', '10.0.0.11'), port: '6643' });
+    expect(f.lb).toEqual({ kind: 'nginx', node: row('m1', '198.18.0.11'), port: '6643' });
     expect(f.options.podCidr).toBe('10.32.0.0/16');
     expect(wizardIssues(f).errors).toEqual([]);
     expect(inventoryNodes(formToSpec(f), KEY)[0].roles).toEqual(['master', 'lb']);
