@@ -123,13 +123,35 @@ export async function prepareCreate(
 }
 
 /** Bytes to a 0600 file in the node's private transfer folder (removed when the job ends). */
-async function stageFile(ctx: CreateCtx, node: ClusterNode, name: string, content: string, log: Log): Promise<string> {
-  const { deps, clusterId } = ctx;
+export async function stageFile(
+  c: { deps: EtcdDeps; clusterId: string },
+  node: ClusterNode,
+  name: string,
+  content: string,
+  log: Log,
+): Promise<string> {
+  const { deps, clusterId } = c;
   const { dir } = await transferDir(deps, clusterId, node, log);
   const remote = posix.join(dir, `${name}-${randomUUID().slice(0, 8)}`);
   log('info', `upload ${name} to ${node.name}:${remote} (${Buffer.byteLength(content)} bytes, mode 0600)`);
   await deps.pool.writeFile(deps.targetOf(clusterId, node.id), remote, content, { mode: 0o600 });
   return remote;
+}
+
+/**
+ * Put an LB configuration in place on `node`: staged, checked by the LB's own checker, then
+ * installed and the unit (re)started by lb-setup.sh (creation, growth and reset all use this).
+ */
+export async function applyLbConfig(
+  c: { deps: EtcdDeps; clusterId: string },
+  node: ClusterNode,
+  cfg: LbConfig,
+  port: number,
+  log: Log,
+): Promise<void> {
+  const staged = await stageFile(c, node, 'lb-config', cfg.content, log);
+  const args = [cfg.unit, cfg.configPath, staged, port, cfg.packages.join(','), '--', ...checkCommandFor(cfg, staged)];
+  await c.deps.ops.run(c.clusterId, node.id, 'lb-setup.sh', args, { log, timeoutMs: 600_000 });
 }
 
 function run(
@@ -181,22 +203,7 @@ function lbStep(ctx: CreateCtx): StepDef<CreateCtx>[] {
       run: async (c, s) => {
         // a package that ships no unit (envoy) gets ours first
         if (cfg.unitFile) await putFile(c.deps, c.clusterId, lb, cfg.unitFile.path, cfg.unitFile.content, 0o644, s.log);
-        const staged = await stageFile(c, lb, 'lb-config', cfg.content, s.log);
-        await run(
-          c,
-          lb,
-          'lb-setup.sh',
-          [
-            cfg.unit,
-            cfg.configPath,
-            staged,
-            c.req.lb.port,
-            cfg.packages.join(','),
-            '--',
-            ...checkCommandFor(cfg, staged),
-          ],
-          s.log,
-        );
+        await applyLbConfig(c, lb, cfg, c.req.lb.port, s.log);
       },
     },
   ];

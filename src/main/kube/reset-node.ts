@@ -8,7 +8,8 @@ import { parseMemberList } from '../cluster/etcdjson';
 import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { EtcdOpError, type EtcdDeps } from '../etcd/deps';
 import type { JobDef, StepDef } from '../jobs/types';
-import { checkCommandFor, renderLbConfig, type LbConfigKind } from './lb-config';
+import { applyLbConfig } from './create-cluster';
+import { renderLbConfig, type LbConfigKind } from './lb-config';
 
 const APISERVER_PORT = 6443;
 
@@ -69,25 +70,7 @@ function lbUpdateStep(c0: ResetCtx): StepDef<ResetCtx>[] {
       node: lb.node.name,
       plan: () => [{ kind: 'file', node: lb.node.name, path: cfg.configPath, diff: cfg.content }],
       run: async (c, s) => {
-        const { transferDir } = await import('../etcd/deps');
-        const { dir } = await transferDir(c.deps, c.clusterId, lb.node, s.log);
-        const staged = `${dir}/lb-config-reset`;
-        await c.deps.pool.writeFile(c.deps.targetOf(c.clusterId, lb.node.id), staged, cfg.content, { mode: 0o600 });
-        await run(
-          c,
-          lb.node,
-          'lb-setup.sh',
-          [
-            cfg.unit,
-            cfg.configPath,
-            staged,
-            String(lb.port),
-            cfg.packages.join(','),
-            '--',
-            ...checkCommandFor(cfg, staged),
-          ],
-          s.log,
-        );
+        await applyLbConfig(c, lb.node, cfg, lb.port, s.log);
       },
     },
   ];
