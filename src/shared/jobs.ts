@@ -121,6 +121,15 @@ export const CreateClusterRequest = ClusterCreation.extend({ kind: z.literal('cr
 export type CreateClusterRequest = z.infer<typeof CreateClusterRequest>;
 
 /** What a user can ask for; each becomes a job with a plan. */
+/**
+ * Where a switch's target gets its data: a fresh snapshot of the etcd the apiservers use now (no
+ * write lost), a snapshot from the vault ("restore onto the target and point the apiservers at
+ * it": writes after that snapshot are discarded), or what the target already holds (it was just
+ * restored; nothing is copied and nothing overwrites it).
+ */
+export const SwitchData = z.enum(['fresh-snapshot', 'vault-snapshot', 'on-target']);
+export type SwitchData = z.infer<typeof SwitchData>;
+
 export const JobRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('snapshot'), note: noteSchema.default(''), nodeId: Id.optional() }).strict(),
   z.object({ kind: z.literal('restore-embedded'), snapshotId: Uuid }).strict(),
@@ -146,6 +155,9 @@ export const JobRequest = z.discriminatedUnion('kind', [
       kind: z.literal('switch'),
       direction: z.enum(['to-external', 'to-embedded']),
       keepExternalRunning: z.boolean().default(false),
+      data: SwitchData.default('fresh-snapshot'),
+      /** With data 'vault-snapshot': the snapshot restored onto the target. */
+      snapshotId: Uuid.optional(),
     })
     .strict(),
   z.object({ kind: z.literal('member-remove'), nodeId: Id }).strict(),

@@ -202,6 +202,11 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
       const row = page.locator('[data-testid="snapshot-row"][data-note="with demo pod"]');
       await row.waitFor();
       await row.getByTestId('snapshot-restore').click();
+      // The dialog opens on the row's snapshot and the etcd the apiservers use (embedded here).
+      await tid('restore-dialog').waitFor();
+      await expect(tid('restore-target-embedded').isChecked()).resolves.toBe(true);
+      await expect(tid('restore-after').innerText()).resolves.toMatch(/use the embedded etcd already/);
+      await tid('restore-plan').click();
 
       const preview = tid('plan-preview');
       await preview.waitFor({ timeout: 60_000 });

@@ -190,6 +190,21 @@ describe('external etcd: failures', () => {
   });
 
   it('provisions once the node is back (configured, not started)', async () => {
+    // Two members (the old tool's own example) are planned, with the quorum warning in the plan;
+    // six are refused. Planning changes nothing.
+    const two = await sys.call<{ plan: { items: { kind: string; text?: string }[] }[] }>('jobs.plan', {
+      clusterId: sys.clusterId,
+      job: { kind: 'provision-external', nodeIds: [ids.s1, ids.s2] },
+    });
+    expect(two.plan.flatMap((p) => p.items).map((i) => i.text ?? '')).toContainEqual(
+      expect.stringMatching(/2 members need 2 for quorum: when any one of them stops, the external etcd stops serving/),
+    );
+    await expect(
+      sys.call('jobs.plan', {
+        clusterId: sys.clusterId,
+        job: { kind: 'provision-external', nodeIds: [ids.s1, ids.s2, ids.lb, ids.s1, ids.s2, ids.lb] },
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     const prov = await runJob(sys, { kind: 'provision-external', nodeIds: [ids.s1, ids.s2, ids.lb] });
     expect(prov.status, prov.error).toBe('succeeded');
     for (const h of EXTERNAL) {

@@ -1,8 +1,9 @@
 // Intent: the seed's whole story in the lab — initialize a 3-master cluster behind an LB; demo pod;
 // snapshot; drill; provision an external etcd on 2 spare hosts + the LB host; restore the snapshot
-// there; switch the apiservers to it (pod back, /readyz through the LB); remove one external
-// member and keep serving; add it back healthy; switch back to embedded with a fresh snapshot
-// restored onto the stacked members; pod still there; states exist and one can be brought back.
+// there as a standby (the apiservers stay); switch the apiservers to it using the data already on
+// it (pod back, /readyz through the LB); remove one external member and keep serving; add it back
+// healthy; restore the snapshot onto the stacked members and point the apiservers at them in one
+// job (a later write discarded, pod still there); states exist and one can be brought back.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,34 +94,61 @@ describe('external etcd: the whole story', () => {
     expect((await sys.lab.ssh('s1', 'systemctl is-active etcd', { allowFail: true })).stdout.trim()).not.toBe('active');
   });
 
-  it('restores the snapshot onto the external etcd and switches the apiservers to it', async () => {
+  it('restores the snapshot onto the external etcd as a standby: the plan says the apiservers stay on embedded', async () => {
+    // Before the restore the external members are stopped: "use the data on the target" is refused.
+    await expect(
+      sys.call('jobs.plan', {
+        clusterId: sys.clusterId,
+        job: { kind: 'switch', direction: 'to-external', data: 'on-target' },
+      }),
+    ).rejects.toMatchObject({ code: 'TARGET_NOT_SERVING' });
+    const planned = await sys.call<{ plan: { items: { kind: string; text?: string }[] }[] }>('jobs.plan', {
+      clusterId: sys.clusterId,
+      job: { kind: 'restore-external', snapshotId: snap.id },
+    });
+    const notes = planned.plan.flatMap((p) => p.items).map((i) => i.text ?? '');
+    expect(notes.join('\n')).toMatch(/apiservers still use the embedded etcd: the restored external etcd stands by/);
     const restore = await runJob(sys, { kind: 'restore-external', snapshotId: snap.id }, name());
     expect(restore.status, restore.error).toBe('succeeded');
+    expect((await health()).mode).toBe('embedded-up');
+    expect(await podExists()).toBe(false); // the apiservers still serve the drilled embedded etcd
+  });
+
+  it('switches using the data already on the external etcd: nothing copied, the pod from the snapshot is served', async () => {
     sys.svc.etcd.gateTimeoutMs = 120_000;
+    const job = { kind: 'switch', direction: 'to-external', data: 'on-target' };
+    const planned = await sys.call<{ title: string; plan: { items: { kind: string; text?: string }[] }[] }>(
+      'jobs.plan',
+      { clusterId: sys.clusterId, job },
+    );
+    const notes = planned.plan
+      .flatMap((p) => p.items)
+      .map((i) => i.text ?? '')
+      .join('\n');
+    // the revision and key count the user judges the target by
+    expect(notes).toMatch(/The external etcd is used as it is: revision \d+, \d+ Kubernetes keys/);
+    expect(notes).toMatch(
+      /When the job ends, the apiservers use the external etcd \((s1|s2|lb), (s1|s2|lb), (s1|s2|lb)\)/,
+    );
     const sw = await runJob<{
       metrics?: Record<string, number>;
+      steps: { path: string; status: string }[];
       log: { path: string; stream: string; text: string }[];
-    }>(sys, { kind: 'switch', direction: 'to-external' }, name());
+    }>(sys, job, name());
     expect(sw.status, sw.error).toBe('succeeded');
     for (const l of sw.log.filter((x) => x.path === 'kubeadm-config' && x.stream !== 'cmd'))
       console.log(`[ks5] kubeadm-config: ${l.text}`);
+    // nothing was snapshotted, stopped or restored on the target
+    for (const step of ['stop-external-first', 'snapshot', 'restore-external'])
+      expect(sw.steps.find((x) => x.path === step)?.status, step).toBe('skipped');
     expect(sw.metrics?.apiserverUnavailableMs).toBeGreaterThan(0);
     const h = await health();
     expect(h.mode).toBe('external-up');
     expect(h.members.map((m) => m.name).sort()).toEqual(['lb', 's1', 's2']);
     expect(await lbReady()).toBe(true);
+    expect(await podExists()).toBe(true);
     // a kubeadm upgrade now would keep the apiservers on the external etcd (kubeadm-config kept true)
     expect.soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after switching to external').toEqual([]);
-    // the snapshot was taken before the drill; the switch snapshot was taken after it — so the
-    // external cluster holds the post-drill data; restore the story snapshot to bring the pod back
-    const back = await runJob(sys, { kind: 'restore-external', snapshotId: snap.id }, name());
-    expect(back.status, back.error).toBe('succeeded');
-    await new Promise((r) => setTimeout(r, 2000));
-    expect(await podExists()).toBe(true);
-    // the restored snapshot carries the ClusterConfiguration of its time (stacked etcd)
-    expect
-      .soft(await kubeadmDisagreements(sys.lab), 'kubeadm upgrade after restoring onto the external etcd in use')
-      .toEqual([]);
     const facts = sys.svc.inventory.get(sys.clusterId).facts as ClusterFacts;
     expect(facts.mode).toBe('external-up');
   });
@@ -139,13 +167,45 @@ describe('external etcd: the whole story', () => {
     expect(await lbReady()).toBe(true);
   });
 
-  it('switches back to embedded with a fresh snapshot restored onto the stacked members', async () => {
-    const sw = await runJob<{ metrics?: Record<string, number> }>(
+  it('restores the story snapshot onto the embedded etcd and points the apiservers at it, as one job', async () => {
+    // a write on the external etcd after the snapshot: discarded, as the plan says
+    const api = sys.lab.api();
+    const cmPath = '/api/v1/namespaces/default/configmaps';
+    try {
+      const made = await api.call('POST', cmPath, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'ks5-after' },
+      });
+      expect(made.status).toBe(201);
+    } finally {
+      api.close();
+    }
+    const job = { kind: 'switch', direction: 'to-embedded', data: 'vault-snapshot', snapshotId: snap.id };
+    const planned = await sys.call<{ title: string; plan: { items: { kind: string; text?: string }[] }[] }>(
+      'jobs.plan',
+      { clusterId: sys.clusterId, job },
+    );
+    expect(planned.title).toMatch(/^Restore snapshot .* onto the embedded etcd and point the apiservers at it$/);
+    const notes = planned.plan
+      .flatMap((p) => p.items)
+      .map((i) => i.text ?? '')
+      .join('\n');
+    expect(notes).toMatch(/what was written to the external etcd after it is discarded/);
+    expect(notes).toMatch(/When the job ends, the apiservers use the embedded etcd/);
+    const sw = await runJob<{ metrics?: Record<string, number>; steps: { path: string; status: string }[] }>(
       sys,
-      { kind: 'switch', direction: 'to-embedded' },
+      job,
       name(),
     );
     expect(sw.status, sw.error).toBe('succeeded');
+    expect(sw.steps.find((x) => x.path === 'snapshot')?.status).toBe('skipped');
+    const after = sys.lab.api();
+    try {
+      expect((await after.call('GET', `${cmPath}/ks5-after`)).status).toBe(404);
+    } finally {
+      after.close();
+    }
     // the stacked members first start without the initial corruption check (see first-start.ts)…
     console.log(`[ks5] to-embedded: apiservers unavailable ${sw.metrics?.apiserverUnavailableMs} ms`);
     expect(sw.steps.find((x) => x.path === 'corrupt-check')?.status).toBe('done');
@@ -166,7 +226,7 @@ describe('external etcd: the whole story', () => {
 
   it('kept a state for each restore and switch, and can bring one back', async () => {
     const states = await sys.call<StateManifest[]>('states.list', { clusterId: sys.clusterId });
-    expect(states.length).toBeGreaterThanOrEqual(4);
+    expect(states.length).toBeGreaterThanOrEqual(3);
     const beforeBack = states.find((s) => s.reason === 'before switching to embedded')!;
     expect(beforeBack.mode).toBe('external-up');
     const rec = await runJob(sys, { kind: 'restore-state', stateId: beforeBack.id }, name());

@@ -6,6 +6,7 @@ import {
   parseAlarms,
   parseEndpointStatus,
   parseMemberList,
+  parseRangeCount,
   parseSnapshotStatus,
 } from '../../src/main/cluster/etcdjson';
 
@@ -54,5 +55,25 @@ describe('etcdctl JSON', () => {
       totalSize: 20480,
     });
     expect(() => parseSnapshotStatus('{"hash":1}')).toThrow(/revision/);
+  });
+});
+
+describe('parseRangeCount (what a switch target holds)', () => {
+  it('reads the revision and the whole range’s count from a one-key answer (etcdctl 3.4–3.6)', () => {
+    const out =
+      '{"header":{"cluster_id":324952591200643719,"member_id":3319814642761637952,"revision":4,"raft_term":3},' +
+      '"kvs":[{"key":"L3JlZ2lzdHJ5L2E=","create_revision":2,"mod_revision":3,"version":2}],"more":true,"count":2}\n';
+    expect(parseRangeCount(out)).toEqual({ revision: 4, keys: 2 });
+  });
+
+  it('an empty range has no count field (proto3 omits zero): 0 keys', () => {
+    expect(parseRangeCount('{"header":{"cluster_id":1,"member_id":2,"revision":9,"raft_term":2}}')).toEqual({
+      revision: 9,
+      keys: 0,
+    });
+  });
+
+  it('refuses output without a header instead of guessing', () => {
+    expect(() => parseRangeCount('Error: context deadline exceeded')).toThrow(/printed no revision/);
   });
 });

@@ -104,3 +104,11 @@ export function parseSnapshotStatus(text: string): {
   }
   return j;
 }
+
+/** `etcdctl get … --limit=1 -w json` → the header's revision and the range's key count. */
+export function parseRangeCount(out: string): { revision: number; keys: number } {
+  const line = out.split('\n').find((l) => l.includes('"header"'));
+  const r = (line ? JSON.parse(line) : {}) as { header?: { revision?: number }; count?: number };
+  if (typeof r.header?.revision !== 'number') throw new Error(`etcdctl printed no revision: ${out.slice(0, 200)}`);
+  return { revision: r.header.revision, keys: r.count ?? 0 };
+}

@@ -9,6 +9,9 @@ import type { StateManifest } from '../vault/states';
 import { kesValues, STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { sh } from '../remote/quote';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, waitFor, type EtcdDeps } from './deps';
+import { apiserversAfterRestore } from './plan-notes';
+import { evenMembersWarning } from '@shared/quorum';
+import { ApiError } from '../api/errors';
 import {
   ETCD_ENV,
   ETCD_UNIT,
@@ -225,8 +228,13 @@ export async function prepareProvision(
   log?: Log,
 ): Promise<ProvisionCtx> {
   requireFacts(deps, clusterId);
-  if (![1, 3, 5].includes(nodeIds.length))
-    throw new EtcdOpError('INVALID_INPUT', `Choose 1, 3 or 5 nodes for the external etcd (got ${nodeIds.length})`);
+  // 1, 3 and 5 are the recommendation; 2 and 4 work (the old tool's own example has 2) and are
+  // planned with a warning about quorum. More than 5 only slows writes down.
+  if (nodeIds.length < 1 || nodeIds.length > 5)
+    throw new EtcdOpError(
+      'INVALID_INPUT',
+      `Choose 1 to 5 nodes for the external etcd (1, 3 or 5 recommended; got ${nodeIds.length})`,
+    );
   const nodes = nodeIds.map((id) => deps.inventory.node(clusterId, id));
   const warnings: string[] = [];
   const masters = new Set(masterNodes(deps, clusterId).map((n) => n.id));
@@ -242,6 +250,8 @@ export async function prepareProvision(
   // Every node must answer before anything is written, so an unreachable node leaves nothing half-done.
   const problems: string[] = [];
   const toolProblems: string[] = [];
+  // First contacts: their host keys are confirmed by the user in one table (as at initialize).
+  const unknownKeys: { nodeId: string; name: string; hostKey: unknown }[] = [];
   await Promise.all(
     nodes.map(async (n) => {
       try {
@@ -270,13 +280,23 @@ export async function prepareProvision(
         }
         dataDirs.set(n.id, masters.has(n.id) ? '/var/lib/etcd-external' : '/var/lib/etcd');
       } catch (e) {
-        problems.push(`${n.name}: ${(e as Error).message.split('\n')[0]}`);
+        const err = e as { code?: string; details?: { hostKey?: unknown }; message: string };
+        if (err.code === 'HOST_KEY_UNKNOWN')
+          unknownKeys.push({ nodeId: n.id, name: n.name, hostKey: err.details?.hostKey });
+        else problems.push(`${n.name}: ${err.message.split('\n')[0]}`);
       }
     }),
   );
+  if (unknownKeys.length && !problems.length)
+    throw new ApiError(
+      'HOST_KEYS_UNKNOWN',
+      `${unknownKeys.map((k) => k.name).join(', ')}: host key${unknownKeys.length === 1 ? '' : 's'} not trusted yet; confirm, then plan again. Nothing was changed.`,
+      { nodes: unknownKeys },
+    );
+  for (const k of unknownKeys) problems.push(`${k.name}: its host key is not trusted yet`);
   if (problems.length)
     throw new EtcdOpError('PREFLIGHT_FAILED', `Cannot provision: ${problems.join('; ')}. Nothing was changed.`);
-  if (nodes.length % 2 === 0) warnings.push('An even number of members tolerates no more failures than one fewer');
+  if (nodes.length % 2 === 0) warnings.push(evenMembersWarning(nodes.length));
   if (toolProblems.length)
     throw new EtcdOpError(
       'TOOLS_MISSING',
@@ -574,6 +594,13 @@ export function restoreExternalJob(ctx: ExternalRestoreCtx, clusterName: string)
       {
         id: 'verify',
         title: 'Verify the snapshot in the vault',
+        plan: () => [
+          {
+            kind: 'note',
+            text: `Snapshot ${ctx.meta.id}: ${ctx.meta.size} bytes, revision ${ctx.meta.revision ?? '?'}, ${ctx.meta.totalKeys ?? '?'} keys`,
+          },
+          { kind: 'note', text: apiserversAfterRestore(requireFacts(deps, clusterId).mode, 'external') },
+        ],
         run: async (c, s) => {
           const m = await deps.snapshots.verify(c.meta.id, s.signal);
           if (m.integrity !== 'ok')

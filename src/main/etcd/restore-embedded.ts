@@ -10,6 +10,7 @@ import type { JobDef, JobDefExtras, StepDef } from '../jobs/types';
 import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, transferDir, type EtcdDeps } from './deps';
+import { apiserversAfterRestore } from './plan-notes';
 import { MANIFESTS, PARKED, readFiles, removeFile, parkStackedEtcd, staticPod, staticPodCommand } from './files';
 import { editEtcdManifest, firstStartManifest, readEtcdManifest, unifiedDiff } from './manifests';
 import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
@@ -211,6 +212,7 @@ export function restoreEmbeddedJob(
           kind: 'note',
           text: `Snapshot ${ctx.meta.id}: ${ctx.meta.size} bytes, revision ${ctx.meta.revision ?? '?'}, ${ctx.meta.totalKeys ?? '?'} keys, sha256 ${ctx.meta.sha256}`,
         },
+        { kind: 'note', text: apiserversAfterRestore(requireFacts(deps, clusterId).mode, 'embedded') },
       ],
       run: async (c, s) => {
         const m = await deps.snapshots.verify(c.snapshotId, s.signal);

@@ -177,6 +177,8 @@ export class EtcdService {
       case 'switch': {
         const ctx = await prepareSwitch(deps, clusterId, req.direction, {
           keepExternalRunning: req.keepExternalRunning,
+          data: req.data,
+          snapshotId: req.snapshotId,
           gateTimeoutMs: this.gateTimeoutMs,
         });
         return this.jobs.plan(switchJob(ctx, cluster.name), ctx);

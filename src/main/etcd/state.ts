@@ -138,6 +138,20 @@ export interface RestoreStateCtx {
 }
 
 /** etcd and apiserver endpoints healthy again after a state or restore change. */
+/** Until the apiserver on `node` answers 200 on /readyz (through its own port, not the LB). */
+export function waitApiserverReady(
+  deps: EtcdDeps,
+  clusterId: string,
+  node: ClusterNode,
+  opts: { timeoutMs: number; intervalMs: number; signal?: AbortSignal },
+): Promise<void> {
+  return waitFor(
+    `the apiserver on ${node.name} to be ready`,
+    async () => (await deps.ops.kubeGet(clusterId, node.id, '/readyz')).status === 200,
+    opts,
+  );
+}
+
 export async function waitHealthy(
   deps: EtcdDeps,
   clusterId: string,
@@ -185,15 +199,7 @@ export async function waitHealthy(
   if (opts.apiserver) {
     await Promise.all(
       nodes.map((n) =>
-        waitFor(
-          `the apiserver on ${n.name} to be ready`,
-          async () => (await deps.ops.kubeGet(clusterId, n.id, '/readyz')).status === 200,
-          {
-            timeoutMs: opts.timeoutMs,
-            intervalMs: 1500,
-            signal: opts.signal,
-          },
-        ),
+        waitApiserverReady(deps, clusterId, n, { timeoutMs: opts.timeoutMs, intervalMs: 1500, signal: opts.signal }),
       ),
     );
     opts.log?.('info', 'apiservers are ready');

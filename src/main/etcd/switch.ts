@@ -1,26 +1,30 @@
 // Switch the apiservers between the stacked ("embedded") etcd and the external one, both ways,
 // as one job: save the state, stop the apiservers (so no write is lost between the snapshot and
-// the switch), take a fresh snapshot of the source, restore it onto the target, rewire
+// the switch), take a fresh snapshot of the source — or use a snapshot from the vault ("restore
+// onto the target and point the apiservers at it"), or the data the target already holds — restore
+// it onto the target, rewire
 // --etcd-servers in every kube-apiserver.yaml (the etcd client cert flags stay: same CA), start
 // the apiservers, wait for readiness. Any failed gate rolls back to the saved state. The time
 // the apiservers were unavailable is measured and recorded.
 import type { ClusterNode } from '@shared/domain';
+import type { SwitchData } from '@shared/jobs';
 import type { JobDef } from '../jobs/types';
 import type { EtcdLayout } from '../cluster/kubeadm-config';
 import type { SnapshotMeta } from '../vault/snapshots';
 import type { StateManifest } from '../vault/states';
 import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
+import { parseRangeCount } from '../cluster/etcdjson';
 import { initializeCluster } from '../cluster/initialize';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, type EtcdDeps } from './deps';
 import { MANIFESTS, PARKED, parkStackedEtcd, putFile, readFiles, staticPod, staticPodCommand } from './files';
-import { editApiserverEtcdServers, readApiserverManifest, unifiedDiff } from './manifests';
+import { editApiserverEtcdServers, readApiserverManifest, readEtcdManifest, unifiedDiff } from './manifests';
 import {
   kubeadmConfigOutcome,
   kubeadmConfigStep,
   undoKubeadmConfig,
   type KubeadmConfigTrack,
 } from './kubeadm-config-step';
-import { bringBackState, captureState, waitHealthy } from './state';
+import { bringBackState, captureState, waitApiserverReady, waitHealthy } from './state';
 import { takeSnapshot } from './snapshot';
 import { CHECK_BACK_FAILED, planStackedMembers, restoreMemberArgs } from './restore-embedded';
 import { corruptCheckStep, writeFirstStartManifest, type FirstStartMember } from './first-start';
@@ -63,6 +67,11 @@ export interface SwitchCtx {
   token: string;
   initialCluster: string;
   keepExternalRunning: boolean;
+  /** Where the target's data comes from (see SwitchData). */
+  data: SwitchData;
+  /** data 'on-target': what the target held when planned (shown in the plan, checked again). */
+  targetData?: TargetData;
+  /** The snapshot restored onto the target: fresh (taken by the job) or from the vault. */
   snapshot?: SnapshotMeta;
   state?: StateManifest;
   changed: boolean;
@@ -93,12 +102,77 @@ async function readApiservers(deps: EtcdDeps, clusterId: string, masters: Cluste
   );
 }
 
+/** What an etcd holds, as the apiservers would see it. */
+export interface TargetData {
+  revision: number;
+  /** Keys under /registry/ (Kubernetes objects). */
+  keys: number;
+}
+
+/**
+ * Revision and Kubernetes key count of the switch's target, asked from the first master (its
+ * healthcheck-client cert is trusted by both etcds). Refused when the target does not answer or
+ * holds no Kubernetes object: pointing the apiservers at it would serve an empty cluster.
+ */
+export async function readTargetData(
+  deps: EtcdDeps,
+  clusterId: string,
+  direction: SwitchCtx['direction'],
+  external: ExternalNodeInfo[],
+  log?: Log,
+): Promise<TargetData> {
+  const master = masterNodes(deps, clusterId)[0];
+  const toExternal = direction === 'to-external';
+  const urls = toExternal ? external.map((m) => clientUrl(m.node.address)) : ['https://127.0.0.1:2379'];
+  const what = toExternal ? 'The external etcd' : `The stacked etcd member on ${master.name}`;
+  let out: string;
+  try {
+    out = await deps.ops.etcdctl(
+      clusterId,
+      master.id,
+      urls,
+      // one key, but `count` is the whole range's (etcdctl 3.4 has no --count-only)
+      ['get', '/registry/', '--prefix', '--keys-only', '--limit=1', '-w', 'json'],
+      {
+        tls: STACKED_ETCD_TLS,
+        log,
+      },
+    );
+  } catch (e) {
+    throw new EtcdOpError(
+      'TARGET_NOT_SERVING',
+      `${what} does not answer, so it has no data to use (${lastLine((e as Error).message)}). Switch with a fresh snapshot, or restore a snapshot onto it and point the apiservers at it.`,
+    );
+  }
+  const data = parseRangeCount(out);
+  if (!data.keys)
+    throw new EtcdOpError(
+      'TARGET_EMPTY',
+      `${what} holds no Kubernetes object (revision ${data.revision}): the apiservers would serve an empty cluster. Switch with a fresh snapshot, or restore a snapshot onto it first.`,
+    );
+  return data;
+}
+
 export async function prepareSwitch(
   deps: EtcdDeps,
   clusterId: string,
   direction: SwitchCtx['direction'],
-  opts: { keepExternalRunning?: boolean; gateTimeoutMs?: number; log?: Log } = {},
+  opts: {
+    keepExternalRunning?: boolean;
+    gateTimeoutMs?: number;
+    log?: Log;
+    data?: SwitchData;
+    snapshotId?: string;
+  } = {},
 ): Promise<SwitchCtx> {
+  const data = opts.data ?? 'fresh-snapshot';
+  if ((data === 'vault-snapshot') !== !!opts.snapshotId)
+    throw new EtcdOpError(
+      'INVALID_INPUT',
+      data === 'vault-snapshot'
+        ? 'Choose the snapshot to restore onto the target'
+        : 'A snapshot is only used with data "vault-snapshot"',
+    );
   const facts = requireFacts(deps, clusterId);
   if (direction === 'to-external' && facts.mode !== 'embedded-up')
     throw new EtcdOpError(
@@ -113,6 +187,9 @@ export async function prepareSwitch(
   const masters = masterNodes(deps, clusterId);
   const external = await externalMembers(deps, clusterId, opts.log);
   if (!external.length) throw new EtcdOpError('NO_EXTERNAL', 'No external etcd is provisioned: provision one first');
+  const snapshot = opts.snapshotId ? await deps.snapshots.get(opts.snapshotId) : undefined;
+  const targetData =
+    data === 'on-target' ? await readTargetData(deps, clusterId, direction, external, opts.log) : undefined;
   const suffix = opSuffix();
   const apis = await readApiservers(deps, clusterId, masters, opts.log);
   const targetServers =
@@ -160,6 +237,9 @@ export async function prepareSwitch(
     token,
     initialCluster,
     keepExternalRunning: !!opts.keepExternalRunning,
+    data,
+    targetData,
+    snapshot,
     changed: false,
     gateTimeoutMs: opts.gateTimeoutMs ?? 180_000,
   };
@@ -169,11 +249,19 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
   const { deps, clusterId } = ctx;
   const toExternal = ctx.direction === 'to-external';
   const masters = () => ctx.masters;
+  const target = toExternal ? 'the external etcd' : 'the embedded etcd';
+  const source = toExternal ? 'the embedded etcd' : 'the external etcd';
+  const restores = ctx.data !== 'on-target';
   return {
     kind: toExternal ? 'switch-to-external' : 'switch-to-embedded',
-    title: toExternal
-      ? 'Switch the apiservers to the external etcd'
-      : 'Switch the apiservers back to the embedded etcd',
+    title:
+      ctx.data === 'vault-snapshot'
+        ? `Restore snapshot ${ctx.snapshot!.id.slice(0, 8)} onto ${target} and point the apiservers at it`
+        : ctx.data === 'on-target'
+          ? `Point the apiservers at ${target}, with the data it holds`
+          : toExternal
+            ? 'Switch the apiservers to the external etcd'
+            : 'Switch the apiservers back to the embedded etcd',
     destructive: true,
     clusterId,
     clusterName,
@@ -188,9 +276,10 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
             kind: 'note',
             text: `Target --etcd-servers: ${toExternal ? ctx.external.map((m) => clientUrl(m.node.address)).join(',') : 'https://127.0.0.1:2379'}`,
           },
+          { kind: 'note', text: dataNote(ctx, source, target) },
           {
             kind: 'note',
-            text: 'The apiservers are stopped from the snapshot until the switch is done, so no write is lost; the unavailable time is measured.',
+            text: `When the job ends, the apiservers use ${target}${toExternal ? ` (${ctx.external.map((m) => m.node.name).join(', ')})` : ' (each master’s own member)'}.`,
           },
         ],
         run: async (c, s) => {
@@ -200,6 +289,26 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               'TOPOLOGY_CHANGED',
               'The external members changed since the plan; plan the switch again',
             );
+          if (c.data === 'vault-snapshot') {
+            const m = await deps.snapshots.verify(c.snapshot!.id, s.signal);
+            if (m.integrity !== 'ok')
+              throw new EtcdOpError('SNAPSHOT_INVALID', 'The snapshot has no integrity hash; refusing to restore it');
+            s.log('info', `snapshot ${m.id} verified: sha256 and integrity hash match`);
+          }
+          if (c.data === 'on-target') {
+            // Checked again: what the user saw in the plan must still be what the target holds.
+            const now = await readTargetData(deps, clusterId, c.direction, c.external, s.log);
+            if (now.revision !== c.targetData!.revision)
+              throw new EtcdOpError(
+                'TARGET_CHANGED',
+                `${cap(target)} is at revision ${now.revision}, not ${c.targetData!.revision} as planned: something wrote to it since; plan the switch again`,
+              );
+            s.log(
+              'info',
+              `${cap(target)} holds ${now.keys} Kubernetes keys at revision ${now.revision}: used as it is`,
+            );
+            return;
+          }
           // Tools that cannot write a data dir for the target's etcd are refused now, before the
           // apiservers stop, not by restore-member.sh in the middle of the switch.
           if (toExternal) {
@@ -239,6 +348,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
             {
               id: 'stop-external-first',
               title: 'Stop the external members (they serve nothing yet; restored next)',
+              runIf: () => restores,
               plan: () =>
                 ctx.external.map((m) => ({
                   kind: 'command' as const,
@@ -277,8 +387,9 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
       },
       {
         id: 'snapshot',
-        title: toExternal ? 'Take a fresh snapshot of the embedded etcd' : 'Take a fresh snapshot of the external etcd',
+        title: `Take a fresh snapshot of ${source}`,
         safePoint: false,
+        runIf: (c) => c.data === 'fresh-snapshot',
         run: async (c, s) => {
           c.snapshot = await takeSnapshot(deps, clusterId, {
             note: `switch ${toExternal ? 'to external' : 'to embedded'}: source`,
@@ -293,6 +404,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               id: 'restore-external',
               title: 'Restore the snapshot onto the external members and start them',
               safePoint: false,
+              runIf: () => restores,
               plan: () =>
                 ctx.externalPlans.map((p) => ({
                   kind: 'file' as const,
@@ -325,6 +437,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               id: 'restore-stacked',
               title: 'Restore the snapshot onto every stacked member and start them',
               safePoint: false,
+              runIf: () => restores,
               plan: () =>
                 ctx.stacked.map((m) => ({
                   kind: 'file' as const,
@@ -389,18 +502,27 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
               putFile(deps, clusterId, a.node, `${PARKED}/kube-apiserver.yaml`, a.newText, 0o600, s.log),
             ),
           );
-          await Promise.all(
-            c.masters.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })),
+          // One apiserver first, alone: an apiserver's start is CPU-bound (caches filled from etcd),
+          // and started beside the others on a small master it is ready seconds later
+          // (bench:switch). The load balancer serves as soon as this one is ready, which ends the
+          // outage for clients; the others start after it.
+          const [first, ...rest] = c.masters;
+          await staticPod(deps, clusterId, first, 'unpark', 'kube-apiserver', { log: s.log });
+          await waitApiserverReady(deps, clusterId, first, { timeoutMs: c.gateTimeoutMs, intervalMs: 250 });
+          c.downtimeMs = Date.now() - c.downSince!;
+          s.metric?.('apiserverUnavailableMs', c.downtimeMs);
+          s.log(
+            'info',
+            `the apiserver on ${first.name} is ready: the apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s; starting the others`,
           );
+          await Promise.all(rest.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log: s.log })));
           await waitHealthy(deps, clusterId, c.masters, {
             etcd: false,
             apiserver: true,
             timeoutMs: c.gateTimeoutMs,
             log: s.log,
           });
-          c.downtimeMs = Date.now() - c.downSince!;
-          s.metric?.('apiserverUnavailableMs', c.downtimeMs);
-          s.log('info', `apiservers were unavailable for ${(c.downtimeMs / 1000).toFixed(1)} s`);
+          s.metric?.('allApiserversReadyMs', Date.now() - c.downSince!);
         },
       },
       // After the rewire, outside the unavailable time: nothing uses the stacked members any more
@@ -491,7 +613,11 @@ export { STACKED_ETCD_TLS };
 
 /** The layout the switch leaves, for the plan's kubeadm-config diff (the step renders the live one). */
 function plannedLayout(c: SwitchCtx): EtcdLayout {
-  if (c.direction === 'to-embedded') return { kind: 'stacked', dataDir: c.stacked[0].newDataDir };
+  if (c.direction === 'to-embedded')
+    return {
+      kind: 'stacked',
+      dataDir: c.data === 'on-target' ? readEtcdManifest(c.stacked[0].oldText).dataDir : c.stacked[0].newDataDir,
+    };
   const a = readApiserverManifest(c.apiservers[0].newText);
   return {
     kind: 'external',
@@ -502,6 +628,32 @@ function plannedLayout(c: SwitchCtx): EtcdLayout {
   };
 }
 
+/** The last non-empty line of an error (etcdctl prints its warnings first, its error last). */
+function lastLine(text: string): string {
+  return (
+    text
+      .split(/\n| \| /)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() ?? text
+  );
+}
+
+const cap = (t: string) => t.charAt(0).toUpperCase() + t.slice(1);
+
+/** What the plan says about the data the target gets. */
+function dataNote(c: SwitchCtx, source: string, target: string): string {
+  if (c.data === 'vault-snapshot') {
+    const m = c.snapshot!;
+    return `Snapshot ${m.id} (${new Date(m.createdAt).toISOString()}, revision ${m.revision ?? '?'}, ${m.totalKeys ?? '?'} keys) is restored onto ${target}: the cluster goes back to that moment, and what was written to ${source} after it is discarded (it stays in ${source} until that is reused; the current state is saved first).`;
+  }
+  if (c.data === 'on-target')
+    return `${cap(target)} is used as it is: revision ${c.targetData!.revision}, ${c.targetData!.keys} Kubernetes keys. Nothing is copied; what was written to ${source} since the target got its data is not carried over.`;
+  return `The apiservers are stopped before a fresh snapshot of ${source} is taken and restored onto ${target}, so no write is lost; the unavailable time is measured.`;
+}
+
 function stackedFirstStart(c: SwitchCtx): FirstStartMember[] {
+  // Members used as they are were not restored by this job: their manifests stay as they run.
+  if (c.data === 'on-target') return [];
   return c.stacked.map((m) => ({ node: m.node, finalManifest: m.newText, firstStart: m.firstStart }));
 }

@@ -70,7 +70,8 @@ export async function waitLbReady(lab: Lab, timeoutMs = 60_000): Promise<boolean
 }
 
 /** In the UI: add a lab host as a node (root, the lab key file), connect, and trust its host key. */
-export async function addNode(page: Page, lab: Lab, name: string, roles: string[]): Promise<void> {
+/** Add a lab host as a node; with `connect` (default) connect and trust its host key now. */
+export async function addNode(page: Page, lab: Lab, name: string, roles: string[], connect = true): Promise<void> {
   const tid = (id: string) => page.getByTestId(id);
   const card = page.locator(`[data-testid="node-card"][data-node-name="${name}"]`);
   await tid('tab-nodes').click();
@@ -83,6 +84,7 @@ export async function addNode(page: Page, lab: Lab, name: string, roles: string[
   await tid('field-keyPath').fill(lab.keyPath);
   await tid('node-save').click();
   await card.waitFor();
+  if (!connect) return;
   await card.getByTestId('node-connect').click();
   await tid('hostkey-unknown').waitFor({ timeout: 30_000 });
   await expect(tid('hostkey-fingerprint').textContent()).resolves.toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);

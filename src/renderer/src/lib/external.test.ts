@@ -127,9 +127,16 @@ describe('external etcd rules', () => {
     expect(switchDirection('mixed')).toBeNull();
   });
 
-  it('allows 1, 3 or 5 members, explains even counts and refuses more', () => {
-    expect([0, 1, 2, 3, 4, 5, 6].map((n) => checkSize(n).ok)).toEqual([false, true, false, true, false, true, false]);
-    expect(checkSize(2).message).toMatch(/tolerate no more failures than 1/);
+  it('recommends 1, 3 or 5 members, allows 2 or 4 with the quorum spelled out, and refuses more', () => {
+    expect([0, 1, 2, 3, 4, 5, 6].map((n) => checkSize(n).ok)).toEqual([false, true, true, true, true, true, false]);
+    expect(checkSize(2)).toMatchObject({ tone: 'warn' });
+    expect(checkSize(2).message).toMatch(
+      /2 members need 2 for quorum: when any one of them stops, the external etcd stops serving/,
+    );
+    expect(checkSize(4).message).toMatch(
+      /4 members need 3 for quorum: they tolerate 1 failed member, no more than 3 would/,
+    );
+    expect(checkSize(3).tone).toBeNull();
     expect(checkSize(7).tone).toBe('danger');
   });
 

@@ -5,6 +5,7 @@ import type { Cluster, ClusterNode, ModeName } from '@shared/domain';
 import type { HealthReport, MemberHealth } from '@shared/health';
 import type { JobSummary } from '@shared/jobs';
 import type { SnapshotMeta } from '@shared/vault';
+import { evenMembersWarning } from '@shared/quorum';
 
 /** Member counts the app provisions (odd, so each size tolerates one more failure). */
 export const EXTERNAL_SIZES = [1, 3, 5] as const;
@@ -79,7 +80,7 @@ export interface SizeCheck {
   message: string | null;
 }
 
-/** 1, 3 or 5 members; an even count is explained (no gain in fault tolerance), more is refused. */
+/** 1, 3 or 5 members recommended; 2 or 4 allowed with the quorum spelled out; more than 5 refused. */
 export function checkSize(count: number): SizeCheck {
   if (count === 0) return { ok: false, tone: null, message: 'Choose 1, 3 or 5 nodes.' };
   if (count === 1)
@@ -88,14 +89,10 @@ export function checkSize(count: number): SizeCheck {
       tone: 'warn',
       message: 'A single member has no redundancy: fine for a test, not for production.',
     };
-  if (count % 2 === 0)
-    return {
-      ok: false,
-      tone: 'warn',
-      message: `${count} members tolerate no more failures than ${count - 1} (quorum is ${count / 2 + 1}): choose ${count - 1} or ${count + 1} nodes.`,
-    };
   if (count > 5)
     return { ok: false, tone: 'danger', message: 'At most 5 members: larger clusters only slow down writes.' };
+  // allowed (the old tool's own example has 2), with the quorum spelled out
+  if (count % 2 === 0) return { ok: true, tone: 'warn', message: evenMembersWarning(count) };
   return { ok: true, tone: null, message: null };
 }
 

@@ -3,10 +3,12 @@
 // member remove/add, defragment, disarm alarms). A removal refused for lack of quorum
 // (QUORUM_LOST) is kept so the view can explain it and offer the way out: restore the latest
 // snapshot onto the external cluster.
+import type { SwitchData } from '@shared/jobs';
 import { api } from '../api';
 import { errorCode, errorMessage } from '../errors';
 import { latestSnapshot } from '../external';
 import type { JobRequestInput, JobsController } from './jobs.svelte';
+import type { HostKeyController } from './hostkeys.svelte';
 
 /** Plan `restore-external` with the newest snapshot of the cluster and show its preview. */
 export async function planRestoreLatest(jobs: JobsController, clusterId: string): Promise<void> {
@@ -24,6 +26,7 @@ export class ExternalController {
   constructor(
     readonly clusterId: string,
     private readonly jobs: JobsController,
+    private readonly hostKeys?: HostKeyController,
   ) {}
 
   /** Plan and preview; QUORUM_LOST is remembered for the explanation, other errors are thrown. */
@@ -46,16 +49,34 @@ export class ExternalController {
     }
   }
 
-  provision(nodeIds: string[], startEmpty: boolean): Promise<void> {
-    return this.plan({ kind: 'provision-external', nodeIds, startEmpty }, 'Planning the external etcd…');
+  /**
+   * Nodes never contacted before answer with HOST_KEYS_UNKNOWN: their keys are confirmed in one
+   * table (as at initialize), then the plan is asked again.
+   */
+  async provision(nodeIds: string[], startEmpty: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.plan({ kind: 'provision-external', nodeIds, startEmpty }, 'Planning the external etcd…');
+      } catch (e) {
+        if (!this.hostKeys || errorCode(e) !== 'HOST_KEYS_UNKNOWN' || attempt >= 3) throw e;
+        await this.hostKeys.confirmMany(this.clusterId, (e as { details?: unknown }).details, errorMessage(e), {
+          title: 'Confirm the host keys of the new etcd nodes',
+        });
+      }
+    }
   }
 
-  restore(snapshotId: string): Promise<void> {
-    return this.plan({ kind: 'restore-external', snapshotId }, 'Planning the restore…');
+  /** A restore or a switch chosen in a dialog (lib/restore.ts builds it). */
+  planJob(job: JobRequestInput, label: string): Promise<void> {
+    return this.plan(job, label);
   }
 
-  switchTo(direction: 'to-external' | 'to-embedded', keepExternalRunning: boolean): Promise<void> {
-    return this.plan({ kind: 'switch', direction, keepExternalRunning }, 'Planning the switch…');
+  switchTo(
+    direction: 'to-external' | 'to-embedded',
+    keepExternalRunning: boolean,
+    data: SwitchData = 'fresh-snapshot',
+  ): Promise<void> {
+    return this.plan({ kind: 'switch', direction, keepExternalRunning, data }, 'Planning the switch…');
   }
 
   unit(nodeIds: string[], action: 'start' | 'stop'): Promise<void> {
