@@ -142,6 +142,13 @@ describe('external etcd: the whole story', () => {
     for (const step of ['stop-external-first', 'snapshot', 'restore-external'])
       expect(sw.steps.find((x) => x.path === step)?.status, step).toBe('skipped');
     expect(sw.metrics?.apiserverUnavailableMs).toBeGreaterThan(0);
+    // one apiserver started alone first (bench:switch: the outage ends when it is ready), then the others
+    expect(sw.log.map((l) => l.text)).toContainEqual(
+      expect.stringMatching(
+        /^the apiserver on \S+ is ready: the apiservers were unavailable for [\d.]+ s; starting the others$/,
+      ),
+    );
+    expect(sw.metrics?.allApiserversReadyMs).toBeGreaterThanOrEqual(sw.metrics!.apiserverUnavailableMs);
     const h = await health();
     expect(h.mode).toBe('external-up');
     expect(h.members.map((m) => m.name).sort()).toEqual(['lb', 's1', 's2']);
