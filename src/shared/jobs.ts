@@ -130,12 +130,27 @@ export type CreateClusterRequest = z.infer<typeof CreateClusterRequest>;
 export const SwitchData = z.enum(['fresh-snapshot', 'vault-snapshot', 'on-target']);
 export type SwitchData = z.infer<typeof SwitchData>;
 
+/**
+ * What a disaster drill deletes in each namespace of its scope. "rbac" is the namespaced Roles and
+ * RoleBindings; workloads go first (Background propagation: their ReplicaSets and pods follow).
+ */
+export const DrillKind = z.enum(['deployments', 'daemonsets', 'statefulsets', 'pods', 'configmaps', 'secrets', 'rbac']);
+export type DrillKind = z.infer<typeof DrillKind>;
+
 export const JobRequest = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('snapshot'), note: noteSchema.default(''), nodeId: Id.optional() }).strict(),
   z.object({ kind: z.literal('restore-embedded'), snapshotId: Uuid }).strict(),
   z.object({ kind: z.literal('capture-state'), note: stateNoteSchema.default('') }).strict(),
   z.object({ kind: z.literal('restore-state'), stateId: Uuid }).strict(),
-  z.object({ kind: z.literal('drill'), namespaces: z.array(namespaceSchema).min(1).max(50) }).strict(),
+  z
+    .object({
+      kind: z.literal('drill'),
+      /** Namespaces to wipe; with allNamespaces, ignored (every namespace but kube-*, resolved at plan time). */
+      namespaces: z.array(namespaceSchema).max(50).default([]),
+      allNamespaces: z.boolean().default(false),
+      kinds: z.array(DrillKind).min(1).max(DrillKind.options.length).default(['pods']),
+    })
+    .strict(),
   z
     .object({ kind: z.literal('install-tools'), nodeIds: z.array(Id).min(1).max(50), archive: archiveNameSchema })
     .strict(),

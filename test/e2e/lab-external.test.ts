@@ -101,6 +101,7 @@ async function planSwitch(
   await expect(tid(data === 'on-target' ? 'switch-data-on-target' : 'switch-data-fresh').isChecked()).resolves.toBe(
     true,
   );
+  if (data === 'on-target') await screenshot(page, 'switch-dialog.png');
   await tid('switch-plan').click();
   const preview = tid('plan-preview');
   await preview.locator(`[data-kind="switch-${direction}"]`).waitFor({ timeout: 120_000 });
@@ -237,6 +238,7 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
       await expect(tid('restore-point-apiservers').isChecked()).resolves.toBe(true);
       await tid('restore-point-apiservers').uncheck();
       await expect(tid('restore-after').innerText()).resolves.toMatch(/still use the embedded etcd/);
+      await screenshot(page, 'restore-dialog.png');
       await tid('restore-plan').click();
       const view = await runPreview('restore-external');
       await waitJobEnd(view);

@@ -11,7 +11,9 @@ import type { Lab } from '../lab';
 import { screenshot, type WebApp } from './support/app';
 import {
   addNode,
+  countDrillObjects,
   createDemoPod,
+  createDrillObjects,
   isRoot,
   podStatus,
   startLabApp,
@@ -52,6 +54,8 @@ beforeAll(async () => {
 afterAll(() => stopLabApp(env), 120_000);
 
 describe('lab story: initialize, health, snapshot, drill, restore', () => {
+  /** Deployments, ConfigMaps, Secrets, Roles, RoleBindings in default and team-a before the snapshot. */
+  let objectsBefore: Record<string, number>;
   it.skipIf(!isRoot)(
     'creates the cluster, adds m1 with the lab key and trusts its host key',
     async () => {
@@ -128,6 +132,9 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
     async () => {
       expect(await createDemoPod(lab)).toBe(201);
       expect(await podStatus(lab)).toBe(200);
+      // what the drill deletes besides pods, in default and team-a (counted before, after, restored)
+      expect(new Set(await createDrillObjects(lab))).toEqual(new Set([201]));
+      objectsBefore = await countDrillObjects(lab);
 
       await tid('tab-snapshots').click();
       await tid('snapshots-view').waitFor();
@@ -174,13 +181,21 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
   );
 
   it.skipIf(!isRoot)(
-    'runs the drill only after the cluster name is typed, and the pod is gone',
+    'runs the drill only after the cluster name is typed: every kind in every namespace but kube-* is gone',
     async () => {
       await tid('drill-open').click();
       await expect(tid('drill-namespaces').inputValue()).resolves.toBe('default');
+      // every kind is chosen by default; the scope widens to every namespace but kube-*
+      for (const k of ['deployments', 'daemonsets', 'statefulsets', 'pods', 'configmaps', 'secrets', 'rbac'])
+        await expect(tid(`drill-kind-${k}`).isChecked()).resolves.toBe(true);
+      await tid('drill-all-namespaces').check();
+      await expect(tid('drill-namespaces').count()).resolves.toBe(0);
+      await screenshot(page, 'drill-dialog.png');
       await tid('drill-plan').click();
       const preview = tid('plan-preview');
       await preview.waitFor({ timeout: 60_000 });
+      // the scope the plan resolved: the user's namespaces, never kube-system
+      await expect(preview.innerText()).resolves.toMatch(/Scope: default, team-a \(every namespace but kube-\*/);
       await expect(preview.locator('[data-destructive="true"]').count()).resolves.toBe(1);
       await expect(tid('plan-run').isDisabled()).resolves.toBe(true);
       await tid('plan-confirm-input').fill('not-the-name');
@@ -191,6 +206,13 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
       await expect(preview.count()).resolves.toBe(0);
       await waitJobEnd(120_000);
       expect(await waitPodStatus(lab, 404, 15_000)).toBe(404);
+      expect(await countDrillObjects(lab)).toEqual({
+        deployments: 0,
+        configmaps: 0,
+        secrets: 0,
+        roles: 0,
+        rolebindings: 0,
+      });
     },
     180_000,
   );
@@ -250,6 +272,7 @@ describe('lab story: initialize, health, snapshot, drill, restore', () => {
       await screenshot(page, 'job-done.png');
 
       expect(await waitPodStatus(lab, 200, 30_000)).toBe(200);
+      expect(await countDrillObjects(lab)).toEqual(objectsBefore);
     },
     300_000,
   );

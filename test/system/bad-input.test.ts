@@ -188,6 +188,9 @@ describe('bad input is rejected or stored safely, never executed', () => {
       await rejected('jobs.plan', { clusterId: sys.clusterId, job: { kind: 'drill', namespaces: ['default', ns] } });
     }
     await rejected('jobs.plan', { clusterId: sys.clusterId, job: { kind: 'drill', namespaces: [] } });
+    // only the kinds a drill knows; never cluster-wide objects such as nodes
+    for (const kinds of [[], ['nodes'], ['pods', 'clusterroles'], ['pods; rm -rf /']])
+      await rejected('jobs.plan', { clusterId: sys.clusterId, job: { kind: 'drill', namespaces: ['default'], kinds } });
     await rejected('jobs.plan', {
       clusterId: sys.clusterId,
       job: { kind: 'drill', namespaces: Array.from({ length: 51 }, (_, i) => `ns${i}`) },

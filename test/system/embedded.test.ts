@@ -11,7 +11,16 @@ import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
 import { etcdRelease, packEtcdRelease } from '../lab';
-import { createDemoPod, initialize, podStatus, runJob, startSystem, type System } from './support';
+import {
+  countDrillObjects,
+  createDemoPod,
+  createDrillObjects,
+  initialize,
+  podStatus,
+  runJob,
+  startSystem,
+  type System,
+} from './support';
 import { kubeadmDisagreements } from './kubeadm-upgrade';
 
 const run = promisify(execFile);
@@ -68,8 +77,13 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect(before.clusterId).toMatch(/^[0-9a-f]+$/);
   });
 
+  /** Deployments, ConfigMaps, Secrets, Roles, RoleBindings in default and team-a, before the snapshot. */
+  let objectsBefore: Record<string, number>;
   it('takes a snapshot whose metadata matches etcdctl snapshot status', async () => {
     expect(await createDemoPod(sys.lab)).toBe(201);
+    expect(new Set(await createDrillObjects(sys.lab))).toEqual(new Set([201]));
+    objectsBefore = await countDrillObjects(sys.lab);
+    expect(objectsBefore).toMatchObject({ deployments: 2, configmaps: 2, secrets: 2, roles: 2, rolebindings: 2 });
     const rec = await runJob(sys, { kind: 'snapshot', note: 'with demo pod' });
     expect(rec.status, rec.error).toBe('succeeded');
     [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
@@ -118,18 +132,45 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect((await sys.lab.ssh('s1', 'etcdctl version')).stdout).toContain(`etcdctl version: ${release.version}`);
   });
 
-  it('runs the drill only with the typed cluster name, snapshot first, and wipes the pod', async () => {
-    const planned = await sys.call<{ id: string; destructive: boolean }>('jobs.plan', {
-      clusterId: sys.clusterId,
-      job: { kind: 'drill', namespaces: ['default'] },
-    });
+  it('runs the drill only with the typed cluster name, snapshot first: every kind, every namespace but kube-*', async () => {
+    const job = {
+      kind: 'drill',
+      allNamespaces: true,
+      kinds: ['deployments', 'daemonsets', 'statefulsets', 'pods', 'configmaps', 'secrets', 'rbac'],
+    };
+    const planned = await sys.call<{ id: string; destructive: boolean; plan: { items: { text?: string }[] }[] }>(
+      'jobs.plan',
+      { clusterId: sys.clusterId, job },
+    );
     expect(planned.destructive).toBe(true);
+    // the scope, resolved when planned, is in the plan: the user's namespaces, never kube-*
+    const scope = planned.plan.flatMap((p) => p.items).find((i) => i.text?.startsWith('Scope: '))?.text ?? '';
+    expect(scope).toMatch(/^Scope: default, team-a \(every namespace but kube-\*/);
+    expect(scope).not.toMatch(/kube-system/);
     await expect(sys.call('jobs.start', { jobId: planned.id, confirmation: 'nope' })).rejects.toMatchObject({
       code: 'CONFIRMATION_REQUIRED',
     });
-    const rec = await runJob(sys, { kind: 'drill', namespaces: ['default'] }, sys.lab.state.clusterName);
+    const podsInKubeSystem = async () => {
+      const api = sys.lab.api();
+      try {
+        return ((await api.call('GET', '/api/v1/namespaces/kube-system/pods')).body as { items: unknown[] }).items
+          .length;
+      } finally {
+        api.close();
+      }
+    };
+    const systemPods = await podsInKubeSystem();
+    const rec = await runJob(sys, job, sys.lab.state.clusterName);
     expect(rec.status, rec.error).toBe('succeeded');
     expect(await podExists()).toBe(false);
+    expect(await countDrillObjects(sys.lab)).toEqual({
+      deployments: 0,
+      configmaps: 0,
+      secrets: 0,
+      roles: 0,
+      rolebindings: 0,
+    });
+    expect(await podsInKubeSystem()).toBe(systemPods);
     expect((await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId })).length).toBe(2);
   });
 
@@ -190,6 +231,8 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
       expect(active).toMatch(/--data-dir=\/var\/lib\/etcd-kes-/);
     }
     expect(await podExists()).toBe(true);
+    // every kind the drill deleted is back, in both namespaces
+    expect(await countDrillObjects(sys.lab)).toEqual(objectsBefore);
     expect(await keyOnEveryMember('/registry/pods/default/demo-nginx')).toEqual([true, true, true]);
     const after = await sys.call<HealthReport>('cluster.health', { clusterId: sys.clusterId });
     expect(after.members).toHaveLength(3);

@@ -234,6 +234,101 @@ export async function podStatus(lab: Lab, name = 'demo-nginx'): Promise<number> 
   }
 }
 
+/** Namespaces the drill objects live in: the user's default and a team namespace. */
+export const DRILL_NAMESPACES = ['default', 'team-a'];
+/** Collections counted before a drill, after it and after the restore (pods are counted by the stories). */
+const DRILL_COLLECTIONS: Record<string, (ns: string) => string> = {
+  deployments: (ns) => `/apis/apps/v1/namespaces/${ns}/deployments`,
+  configmaps: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
+  secrets: (ns) => `/api/v1/namespaces/${ns}/secrets`,
+  roles: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
+  rolebindings: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+};
+
+/**
+ * Objects of every kind a drill deletes, in `default` and a new namespace `team-a`: a Deployment,
+ * a ConfigMap, a Secret, a Role and a RoleBinding in each. Returns the HTTP statuses (all 201).
+ */
+export async function createDrillObjects(lab: Lab): Promise<number[]> {
+  const api = lab.api();
+  try {
+    const out = [
+      (
+        await api.call('POST', '/api/v1/namespaces', {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: 'team-a' },
+        })
+      ).status,
+    ];
+    for (const ns of DRILL_NAMESPACES) {
+      const meta = { name: 'drill-demo', namespace: ns };
+      const objects: [string, unknown][] = [
+        [
+          DRILL_COLLECTIONS.deployments(ns),
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: meta,
+            spec: {
+              replicas: 1,
+              selector: { matchLabels: { app: 'drill-demo' } },
+              template: { metadata: { labels: { app: 'drill-demo' } }, spec: DEMO_POD.spec },
+            },
+          },
+        ],
+        [DRILL_COLLECTIONS.configmaps(ns), { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta, data: { a: '1' } }],
+        [DRILL_COLLECTIONS.secrets(ns), { apiVersion: 'v1', kind: 'Secret', metadata: meta, stringData: { b: '2' } }],
+        [
+          DRILL_COLLECTIONS.roles(ns),
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'Role',
+            metadata: meta,
+            rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }],
+          },
+        ],
+        [
+          DRILL_COLLECTIONS.rolebindings(ns),
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'RoleBinding',
+            metadata: meta,
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'drill-demo' },
+            subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: ns }],
+          },
+        ],
+      ];
+      for (const [path, body] of objects) out.push((await api.call('POST', path, body)).status);
+    }
+    return out;
+  } finally {
+    api.close();
+  }
+}
+
+/**
+ * Per collection, the objects in DRILL_NAMESPACES ("deployments": 2, …). ConfigMap
+ * kube-root-ca.crt is left out: the controller-manager puts it back in every namespace at once.
+ */
+export async function countDrillObjects(lab: Lab): Promise<Record<string, number>> {
+  const api = lab.api();
+  try {
+    const counts: Record<string, number> = {};
+    for (const [kind, path] of Object.entries(DRILL_COLLECTIONS)) {
+      counts[kind] = 0;
+      for (const ns of DRILL_NAMESPACES) {
+        const r = await api.call('GET', path(ns));
+        const items = r.status === 200 ? ((r.body as { items?: { metadata: { name: string } }[] }).items ?? []) : [];
+        counts[kind] += items.filter((i) => i.metadata.name !== 'kube-root-ca.crt').length;
+      }
+    }
+    return counts;
+  } finally {
+    api.close();
+  }
+}
+
 /** Poll `cond` until it is true or `timeoutMs` passed; returns the last value. */
 export async function eventually(cond: () => Promise<boolean>, timeoutMs: number, intervalMs = 1000): Promise<boolean> {
   const end = Date.now() + timeoutMs;

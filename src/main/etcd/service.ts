@@ -11,7 +11,7 @@ import { kesValues, type Log } from '../cluster/ops';
 import type { JobService } from '../jobs/service';
 import type { JobDef } from '../jobs/types';
 import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
-import { drillJob, type DrillCtx } from './drill';
+import { drillJob, prepareDrill } from './drill';
 import { prepareRestore, restoreEmbeddedJob } from './restore-embedded';
 import { captureState, restoreStateSteps, type RestoreStateCtx } from './state';
 import { takeSnapshot } from './snapshot';
@@ -140,7 +140,7 @@ export class EtcdService {
       }
       case 'drill': {
         requireFacts(deps, clusterId);
-        const ctx: DrillCtx = { deps, clusterId, namespaces: req.namespaces, deleted: [] };
+        const ctx = await prepareDrill(deps, clusterId, req);
         return this.jobs.plan(drillJob(ctx, cluster.name), ctx);
       }
       case 'provision-external': {

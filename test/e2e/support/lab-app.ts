@@ -7,7 +7,7 @@ import { Lab, type LabOptions } from '../../lab';
 import { labReadyz, podStatus } from '../../system/support';
 import { launchBrowser, openApp, startWebApp, type Session, type WebApp } from './app';
 
-export { createDemoPod, podStatus } from '../../system/support';
+export { countDrillObjects, createDemoPod, createDrillObjects, podStatus } from '../../system/support';
 
 export const isRoot = process.getuid?.() === 0;
 
