@@ -134,11 +134,22 @@ export type SwitchData = z.infer<typeof SwitchData>;
  * What a disaster drill deletes in each namespace of its scope. "rbac" is the namespaced Roles and
  * RoleBindings; workloads go first (Background propagation: their ReplicaSets and pods follow).
  */
+/** Which etcd a snapshot is saved from: the one the apiservers use, or one named (the standby one too). */
+export const SnapshotSource = z.enum(['in-use', 'embedded', 'external']);
+export type SnapshotSource = z.infer<typeof SnapshotSource>;
+
 export const DrillKind = z.enum(['deployments', 'daemonsets', 'statefulsets', 'pods', 'configmaps', 'secrets', 'rbac']);
 export type DrillKind = z.infer<typeof DrillKind>;
 
 export const JobRequest = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('snapshot'), note: noteSchema.default(''), nodeId: Id.optional() }).strict(),
+  z
+    .object({
+      kind: z.literal('snapshot'),
+      note: noteSchema.default(''),
+      nodeId: Id.optional(),
+      source: SnapshotSource.default('in-use'),
+    })
+    .strict(),
   z.object({ kind: z.literal('restore-embedded'), snapshotId: Uuid }).strict(),
   z.object({ kind: z.literal('capture-state'), note: stateNoteSchema.default('') }).strict(),
   z.object({ kind: z.literal('restore-state'), stateId: Uuid }).strict(),

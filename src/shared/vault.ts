@@ -22,6 +22,8 @@ export const SnapshotMeta = z.object({
     mode: z.string().max(64).nullable(),
     node: z.string().max(253).nullable(),
     originalName: z.string().max(255).nullable(),
+    /** Which etcd it was saved from (the one in use or the standby one); null for imports and older snapshots. */
+    etcd: z.enum(['embedded', 'external']).nullable().default(null),
   }),
   createdAt: z.string(),
   verifiedAt: z.string().nullable(),

@@ -249,6 +249,17 @@ describe('lab story: external etcd — provision, restore, switch both ways, mem
         ).resolves.toBe('running');
       // Still embedded: the apiservers have not moved.
       await expect(headerMode().getAttribute('data-mode')).resolves.toBe('embedded-up');
+      // The standby etcd can be snapshotted by name: the row says which etcd it came from.
+      await tid('tab-snapshots').click();
+      await tid('snapshot-source').selectOption('external');
+      await tid('snapshot-note-new').fill('standby external');
+      await tid('snapshot-take').click();
+      await page
+        .locator('[data-testid="snapshot-job"] [data-testid="job-view"][data-status="succeeded"]')
+        .waitFor({ timeout: 90_000 });
+      const row = page.locator('[data-testid="snapshot-row"][data-note="standby external"]');
+      await row.waitFor({ timeout: 15_000 });
+      await expect(row.innerText()).resolves.toMatch(/embedded-up \/ external etcd/);
     },
     LONG,
   );

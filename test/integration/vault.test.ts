@@ -30,7 +30,15 @@ const meta = (note = ''): NewSnapshotMeta => ({
   hash: 1,
   totalKeys: 50,
   etcdVersion: '3.4',
-  source: { kind: 'cluster', clusterId: 'c1', clusterName: 'lab', mode: 'embedded-up', node: 'm1', originalName: null },
+  source: {
+    kind: 'cluster',
+    clusterId: 'c1',
+    clusterName: 'lab',
+    mode: 'embedded-up',
+    node: 'm1',
+    originalName: null,
+    etcd: 'embedded',
+  },
 });
 
 describe('snapshot file checks', () => {

@@ -112,6 +112,17 @@ describe('external etcd: the whole story', () => {
     expect(restore.status, restore.error).toBe('succeeded');
     expect((await health()).mode).toBe('embedded-up');
     expect(await podExists()).toBe(false); // the apiservers still serve the drilled embedded etcd
+    // a snapshot of the standby etcd, named as such: it holds the restored data (revision bumped by etcdutl)
+    const fromExternal = await runJob(sys, { kind: 'snapshot', note: 'standby', source: 'external' });
+    expect(fromExternal.status, fromExternal.error).toBe('succeeded');
+    const inUse = await runJob(sys, { kind: 'snapshot', note: 'in use' });
+    expect(inUse.status, inUse.error).toBe('succeeded');
+    const metas = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
+    const standby = metas.find((m) => m.note === 'standby')!;
+    const used = metas.find((m) => m.note === 'in use')!;
+    expect(standby.source.etcd).toBe('external');
+    expect(used.source.etcd).toBe('embedded');
+    expect(standby.revision!).toBeGreaterThan(used.revision!);
   });
 
   it('switches using the data already on the external etcd: nothing copied, the pod from the snapshot is served', async () => {

@@ -86,13 +86,14 @@ export class EtcdService {
               plan: () => [
                 {
                   kind: 'note',
-                  text: 'etcdctl snapshot save (one endpoint) on a master, then SFTP download with sha256 check',
+                  text: `From ${req.source === 'in-use' ? 'the etcd the apiservers use' : `the ${req.source} etcd`}: etcdctl snapshot save (one endpoint) on a master, then SFTP download with sha256 check`,
                 },
               ],
               run: async (c, s) => {
                 c.meta = await takeSnapshot(deps, clusterId, {
                   note: req.note,
                   nodeId: req.nodeId,
+                  source: req.source,
                   log: s.log,
                   signal: s.signal,
                   onProgress: (d, t) => s.progress(t ? d / t : 0),
@@ -352,7 +353,7 @@ export class EtcdService {
       s.lastRunAt = new Date().toISOString();
       await writeJsonAtomic(join(this.dataDir, 'schedules.json'), this.schedules);
       try {
-        const rec = await this.plan(s.clusterId, { kind: 'snapshot', note: SCHEDULED_NOTE });
+        const rec = await this.plan(s.clusterId, { kind: 'snapshot', note: SCHEDULED_NOTE, source: 'in-use' });
         const done = await this.jobs.runToEnd(rec.id);
         if (done.status === 'succeeded')
           await this.deps.snapshots.prune(s.clusterId, s.keep, (m) => m.note === SCHEDULED_NOTE);

@@ -8,10 +8,18 @@ import { isLocalEtcd } from '../cluster/facts';
 import { parseEndpointStatus, parseSnapshotStatus } from '../cluster/etcdjson';
 import type { SnapshotMeta } from '../vault/snapshots';
 import { SnapshotHasher } from '../vault/snapfile';
+import type { SnapshotSource } from '@shared/jobs';
 import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
+import { externalMembers } from './external';
+import { clientUrl } from './external-config';
 
 export interface SnapshotRequest {
   note: string;
+  /**
+   * Which etcd: the one the apiservers use (default), or the embedded or external one by name — the
+   * standby one too (e.g. an external etcd just restored, before a switch).
+   */
+  source?: SnapshotSource;
   /** Master to take it from; default: the first that works. */
   nodeId?: string;
   signal?: AbortSignal;
@@ -26,12 +34,24 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
   const masters = masterNodes(deps, clusterId).filter((n) => !req.nodeId || n.id === req.nodeId);
   if (!masters.length) throw new EtcdOpError('NOT_FOUND', 'No such master');
   const addresses = masterNodes(deps, clusterId).map((n) => n.address);
+  const source = req.source ?? 'in-use';
+  const externalUrls =
+    source === 'external' ? (await externalMembers(deps, clusterId, log)).map((m) => clientUrl(m.node.address)) : [];
+  if (source === 'external' && !externalUrls.length)
+    throw new EtcdOpError('NO_EXTERNAL', 'No external etcd is provisioned: there is nothing to snapshot there');
   const failures: string[] = [];
-  for (const node of masters) {
+  for (const [i, node] of masters.entries()) {
     const master = facts.masters.find((m) => m.nodeId === node.id)!;
-    // One endpoint: the member on this master when it is stacked, else the first external one.
-    const servers = master.etcdServers ?? ['https://127.0.0.1:2379'];
+    // One endpoint (etcd requires it): the member on this master when it is stacked, else an
+    // external one (a different one per master tried, so one member down does not stop it).
+    const servers =
+      source === 'external'
+        ? [externalUrls[i % externalUrls.length]]
+        : source === 'embedded'
+          ? ['https://127.0.0.1:2379']
+          : (master.etcdServers ?? ['https://127.0.0.1:2379']);
     const endpoint = servers.find((u) => isLocalEtcd(u, addresses)) ? 'https://127.0.0.1:2379' : servers[0];
+    const side = endpoint === 'https://127.0.0.1:2379' ? 'embedded' : 'external';
     const mode = facts.mode;
     const incoming = await deps.snapshots.begin();
     let remote: string | null = null;
@@ -72,7 +92,7 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
       const status = parseSnapshotStatus(v.get('STATUS') ?? '{}');
       log(
         'info',
-        `snapshot on ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
+        `snapshot of the ${side} etcd (${endpoint}) via ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
       );
       const meta = await incoming.commit(
         {
@@ -81,7 +101,15 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
           hash: status.hash,
           totalKeys: status.totalKey,
           etcdVersion: ep?.version ?? facts.etcdVersion,
-          source: { kind: 'cluster', clusterId, clusterName: cluster.name, mode, node: node.name, originalName: null },
+          source: {
+            kind: 'cluster',
+            clusterId,
+            clusterName: cluster.name,
+            mode,
+            node: node.name,
+            originalName: null,
+            etcd: side,
+          },
         },
         t.sha256,
         hashed,

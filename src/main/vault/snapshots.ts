@@ -108,6 +108,7 @@ export class SnapshotVault {
           mode: null,
           node: null,
           originalName: src.split(/[\\/]/).pop()!.slice(0, 255),
+          etcd: null,
         },
       });
     } catch (e) {
