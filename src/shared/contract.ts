@@ -60,6 +60,32 @@ export const methods = {
   'clusters.remove': returns<void>()(z.object({ clusterId: Id }).strict()),
 
   'nodes.upsert': returns<ClusterNode>()(z.object({ clusterId: Id, node: NodeInput }).strict()),
+  /**
+   * Add several nodes at once (the "Add several…" dialog): all or none are written. `credential`
+   * is what every new node gets in the keychain: secrets typed once, and/or those stored for an
+   * existing node of the cluster (`copyFrom`, copied inside main; typed values win). Should storing
+   * a secret fail, the nodes just added are removed again.
+   */
+  'nodes.addMany': returns<ClusterNode[]>()(
+    z
+      .object({
+        clusterId: Id,
+        nodes: z
+          .array(NodeInput.omit({ id: true }))
+          .min(1, 'No nodes to add')
+          .max(200, 'At most 200 nodes at once'),
+        credential: z
+          .object({
+            copyFrom: Id.optional(),
+            privateKey: SecretValue.optional(),
+            passphrase: SecretValue.optional(),
+            password: SecretValue.optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+  ),
   'nodes.remove': returns<void>()(NodeRef),
   'nodes.status': returns<NodeStatus[]>()(z.object({ clusterId: Id }).strict()),
 
@@ -78,6 +104,12 @@ export const methods = {
   'secrets.set': returns<SecretFlags>()(
     z.object({ clusterId: Id, nodeId: Id, kind: SecretKind, value: SecretValue }).strict(),
   ),
+  /**
+   * Give node `toNodeId` the secrets stored for `fromNodeId` (same cluster) that its auth method
+   * uses — the key and passphrase of a pasted key, a key file's passphrase, a password. The values
+   * stay in main: the renderer only learns the flags.
+   */
+  'secrets.copy': returns<SecretFlags>()(z.object({ clusterId: Id, fromNodeId: Id, toNodeId: Id }).strict()),
   'secrets.clear': returns<SecretFlags>()(z.object({ clusterId: Id, nodeId: Id, kind: SecretKind }).strict()),
   'keychain.status': returns<KeychainStatus>()(Empty),
 

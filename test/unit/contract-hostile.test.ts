@@ -38,12 +38,30 @@ const VALID: Record<MethodName, unknown[]> = {
       },
     },
   ],
+  'nodes.addMany': [
+    {
+      clusterId: ID,
+      nodes: [
+        {
+          name: 'master-1',
+          address: '198.18.0.1', // never contacted: schema checks only
+          port: 22,
+          user: 'root',
+          roles: ['master'],
+          auth: { method: 'key-file', keyPath: '/home/u/.ssh/id_ed25519' },
+          jumpNodeId: 'n2',
+        },
+      ],
+      credential: { copyFrom: 'n1', privateKey: 'k', passphrase: 'p', password: 'hunter2' },
+    },
+  ],
   'nodes.remove': [{ clusterId: ID, nodeId: 'n1' }],
   'nodes.status': [{ clusterId: ID }],
   'sshConfig.read': [{ path: '/home/u/.ssh/config' }],
   'sshConfig.import': [{ clusterId: ID, path: '/home/u/.ssh/config', hosts: ['master-1'] }],
   'secrets.status': [{ clusterId: ID, nodeId: 'n1' }],
   'secrets.set': [{ clusterId: ID, nodeId: 'n1', kind: 'password', value: 'hunter2' }],
+  'secrets.copy': [{ clusterId: ID, fromNodeId: 'n1', toNodeId: 'n2' }],
   'secrets.clear': [{ clusterId: ID, nodeId: 'n1', kind: 'password' }],
   'keychain.status': [{}],
   'ssh.test': [{ clusterId: ID, nodeId: 'n1' }],
@@ -125,6 +143,11 @@ const KIND: Record<string, Kind> = {
   'snapshots.import note': 'text',
   'jobs.plan job.note': 'text',
   'secrets.set value': 'opaque',
+  'nodes.addMany nodes.address': 'host',
+  'nodes.addMany nodes.auth.keyPath': 'path',
+  'nodes.addMany credential.privateKey': 'opaque',
+  'nodes.addMany credential.passphrase': 'opaque',
+  'nodes.addMany credential.password': 'opaque',
   'terminal.write data': 'opaque',
 };
 

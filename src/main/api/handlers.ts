@@ -2,7 +2,14 @@
 // arrive already validated by the dispatcher; handlers only orchestrate services.
 import { clusterPreflight, exportKubeconfig } from '../kube/service';
 import { homedir } from 'node:os';
-import { NodeInput, type ClusterNode, type NodeStatus, type SecretFlags, type SshConfigEntry } from '@shared/domain';
+import {
+  NodeInput,
+  type Auth,
+  type ClusterNode,
+  type NodeStatus,
+  type SecretFlags,
+  type SshConfigEntry,
+} from '@shared/domain';
 import type { ServiceCore } from '../services';
 import type { SshTarget } from '../ssh/types';
 import { secretAccount } from '../secrets/types';
@@ -12,6 +19,20 @@ import { ApiError } from './errors';
 import type { Handlers } from './dispatch';
 
 const KINDS = ['privateKey', 'passphrase', 'password'] as const;
+
+/** The keychain entries a node with this auth method uses. */
+export function secretKindsOf(auth: Auth): (typeof KINDS)[number][] {
+  switch (auth.method) {
+    case 'key-stored':
+      return ['privateKey', 'passphrase'];
+    case 'key-file':
+      return ['passphrase'];
+    case 'password':
+      return ['password'];
+    case 'agent':
+      return [];
+  }
+}
 
 export function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? homedir() + p.slice(1) : p;
@@ -29,6 +50,22 @@ export function createHandlers(svc: ServiceCore): Handlers {
 
   async function forgetNodeSecrets(nodeId: string): Promise<void> {
     await Promise.all(KINDS.map((k) => secrets.delete(secretAccount(nodeId, k)).catch(() => false)));
+  }
+
+  /** Copy to `to` the secrets of `from` that its auth method uses; a pasted key must be there to copy. */
+  async function copySecrets(from: ClusterNode, to: ClusterNode): Promise<void> {
+    for (const kind of secretKindsOf(to.auth)) {
+      const value = await secrets.get(secretAccount(from.id, kind));
+      if (value !== null) await secrets.set(secretAccount(to.id, kind), value);
+      else if (kind !== 'passphrase')
+        throw new ApiError(
+          'INVALID_INPUT',
+          `No ${kind === 'privateKey' ? 'private key' : kind} is stored for ${from.name}`,
+          {
+            issues: [{ path: ['credential', kind], message: `Nothing stored for ${from.name}` }],
+          },
+        );
+    }
   }
 
   function statusOf(clusterId: string, nodeId: string): NodeStatus {
@@ -72,6 +109,29 @@ export function createHandlers(svc: ServiceCore): Handlers {
       }
       return saved;
     },
+    'nodes.addMany': async ({ clusterId, nodes, credential }) => {
+      const from = credential?.copyFrom ? inventory.node(clusterId, credential.copyFrom) : null;
+      const added = await inventory.addNodes(clusterId, nodes);
+      try {
+        for (const n of added) {
+          if (from) await copySecrets(from, n);
+          const kinds = secretKindsOf(n.auth);
+          for (const kind of kinds) {
+            const value = credential?.[kind];
+            if (value) await secrets.set(secretAccount(n.id, kind), value);
+          }
+        }
+      } catch (e) {
+        // All or nothing: the nodes just written go again, with whatever was stored for them.
+        await inventory.removeNodes(
+          clusterId,
+          added.map((n) => n.id),
+        );
+        for (const n of added) await forgetNodeSecrets(n.id);
+        throw e;
+      }
+      return added;
+    },
     'nodes.remove': async ({ clusterId, nodeId }) => {
       const target = svc.targetOf(clusterId, nodeId);
       await inventory.removeNode(clusterId, nodeId);
@@ -96,6 +156,13 @@ export function createHandlers(svc: ServiceCore): Handlers {
       await secrets.set(secretAccount(nodeId, kind), value);
       await pool.disconnect(svc.targetOf(clusterId, nodeId)).catch(() => undefined);
       return secretFlags(nodeId);
+    },
+    'secrets.copy': async ({ clusterId, fromNodeId, toNodeId }) => {
+      const from = inventory.node(clusterId, fromNodeId);
+      const to = inventory.node(clusterId, toNodeId);
+      if (from.id !== to.id) await copySecrets(from, to);
+      await pool.disconnect(svc.targetOf(clusterId, toNodeId)).catch(() => undefined);
+      return secretFlags(toNodeId);
     },
     'secrets.clear': async ({ clusterId, nodeId, kind }) => {
       inventory.node(clusterId, nodeId);

@@ -124,6 +124,52 @@ export class InventoryStore {
     return structuredClone(node);
   }
 
+  /**
+   * Add several new nodes in one write: every problem of every entry is reported (paths
+   * `nodes.<i>.<field>`) and nothing is written unless all of them can be added — a name used
+   * twice, a machine (address and SSH port) already in the cluster or twice in the list, a jump
+   * host that is not a node of the cluster.
+   */
+  async addNodes(clusterId: string, inputs: z.output<typeof NodeInput>[]): Promise<NodeT[]> {
+    const c = this.get(clusterId);
+    const issues: { path: (string | number)[]; message: string }[] = [];
+    const names = new Map(c.nodes.map((n) => [n.name.toLowerCase(), 'in this cluster']));
+    const machines = new Map(c.nodes.map((n) => [machineOf(n), `the cluster's ${n.name}`]));
+    const added: NodeT[] = [];
+    inputs.forEach((input, i) => {
+      const { id: _ignored, ...rest } = input;
+      const node = ClusterNode.parse({ ...rest, id: newId(), roles: [...new Set(input.roles)] });
+      const usedName = names.get(node.name.toLowerCase());
+      if (usedName) issues.push({ path: ['nodes', i, 'name'], message: `Name already used ${usedName}` });
+      else names.set(node.name.toLowerCase(), `by entry ${i + 1}`);
+      const usedMachine = machines.get(machineOf(node));
+      if (usedMachine) issues.push({ path: ['nodes', i, 'address'], message: `Same machine as ${usedMachine}` });
+      else machines.set(machineOf(node), `entry ${i + 1}`);
+      if (node.jumpNodeId && !c.nodes.some((n) => n.id === node.jumpNodeId))
+        issues.push({ path: ['nodes', i, 'jumpNodeId'], message: 'The jump host is not a node of this cluster' });
+      added.push(node);
+    });
+    if (issues.length) {
+      const first = issues[0];
+      throw new ApiError(
+        'INVALID_INPUT',
+        `Nothing was added: entry ${Number(first.path[1]) + 1}: ${first.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`,
+        { issues },
+      );
+    }
+    c.nodes = [...c.nodes, ...added];
+    await this.save();
+    return structuredClone(added);
+  }
+
+  /** Remove several nodes in one write (undoing `addNodes`); unknown ids are ignored. */
+  async removeNodes(clusterId: string, nodeIds: string[]): Promise<void> {
+    const c = this.get(clusterId);
+    const gone = new Set(nodeIds);
+    c.nodes = c.nodes.filter((n) => !gone.has(n.id));
+    await this.save();
+  }
+
   async setCreation(clusterId: string, creation: ClusterT['creation']): Promise<ClusterT> {
     const c = this.get(clusterId);
     c.creation = creation;
@@ -194,6 +240,11 @@ export class InventoryStore {
     this.writing = this.writing.catch(() => undefined).then(() => writeJsonAtomic(this.file, snapshot));
     return this.writing;
   }
+}
+
+/** One machine: its address (case-insensitive, unbracketed) and SSH port. */
+function machineOf(n: { address: string; port: number }): string {
+  return `${n.address.toLowerCase()}#${n.port}`;
 }
 
 /** Follow jump hosts from `startId`; a missing jump target or a loop is an input error. */

@@ -205,6 +205,25 @@ export class ClustersController {
     return api.invoke('secrets.set', { ...ref, kind, value });
   }
 
+  /** Give `toNodeId` a copy of what `fromNodeId` has stored for its auth method (inside main). */
+  copySecrets(clusterId: string, fromNodeId: string, toNodeId: string): Promise<SecretFlags> {
+    return api.invoke('secrets.copy', { clusterId, fromNodeId, toNodeId });
+  }
+
+  /** Add several nodes in one write (all or none); the cluster list is read again. */
+  async addNodes(
+    clusterId: string,
+    nodes: NodeInput[],
+    credential?: { copyFrom?: string; privateKey?: string; passphrase?: string; password?: string },
+  ): Promise<ClusterNode[]> {
+    const added = await api.invoke(
+      'nodes.addMany',
+      credential ? { clusterId, nodes, credential } : { clusterId, nodes },
+    );
+    this.list = await api.invoke('clusters.list', {});
+    return added;
+  }
+
   clearSecret(ref: NodeRef, kind: SecretKind): Promise<SecretFlags> {
     return api.invoke('secrets.clear', { ...ref, kind });
   }

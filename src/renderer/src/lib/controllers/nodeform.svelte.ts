@@ -1,8 +1,11 @@
 // State and validation of the add/edit node form. Validation runs the same zod schema main uses
 // (NodeInput from @shared/domain), so client and server messages match; server INVALID_INPUT
-// issues (paths like `node.address`) land next to the same fields.
+// issues (paths like `node.address`) land next to the same fields. A new node starts from the
+// node added last (port, user, jump host, auth method and key file; its stored key, password or
+// passphrase offered as a copy made inside main — lib/addnodes.ts).
 import { NodeInput, type Auth, type ClusterNode, type Role, type SecretFlags, type SecretKind } from '@shared/domain';
 import { serverFieldErrors, zodFieldErrors, type FieldErrors } from '../errors';
+import { prefillFrom, previousNode, reusable } from '../addnodes';
 import type { ClustersController } from './clusters.svelte';
 
 export type AuthMethod = Auth['method'];
@@ -70,6 +73,11 @@ export class NodeFormController {
   /** Replace a stored key/password: shows the input again. */
   replaceKey = $state(false);
   replacePassword = $state(false);
+  /** New node: the node its fields were prefilled from, and what that node has in the keychain. */
+  prefilledFrom = $state.raw<{ id: string; name: string } | null>(null);
+  prevFlags = $state.raw<SecretFlags | null>(null);
+  /** Use (a copy of) the previous node's stored secret instead of typing it again. */
+  reuse = $state(true);
 
   touched = $state<Partial<Record<FormField, boolean>>>({});
   submitted = $state(false);
@@ -96,8 +104,30 @@ export class NodeFormController {
       if (node.auth.method === 'key-file') this.keyPath = node.auth.keyPath;
       this.jumpNodeId = node.jumpNodeId ?? '';
       void this.loadFlags();
+    } else {
+      const prev = previousNode(clusters.byId(clusterId)?.nodes ?? []);
+      const p = prefillFrom(prev);
+      this.port = p.port;
+      this.user = p.user;
+      this.jumpNodeId = p.jumpNodeId;
+      this.authMethod = p.credential.method;
+      this.keyPath = p.credential.keyPath;
+      this.prefilledFrom = p.from ?? null;
+      if (prev) void this.loadPrevFlags(prev.id);
     }
   }
+
+  async loadPrevFlags(nodeId: string): Promise<void> {
+    try {
+      this.prevFlags = await this.clusters.secretStatus({ clusterId: this.clusterId, nodeId });
+    } catch {
+      // Nothing offered: the secrets are typed as usual.
+    }
+  }
+
+  /** The previous node's stored secret can stand in for what this method needs. */
+  canReuse = $derived(!this.nodeId && reusable(this.authMethod, this.prevFlags));
+  reusing = $derived(this.canReuse && this.reuse);
 
   get editing(): boolean {
     return this.nodeId !== null;
@@ -154,14 +184,19 @@ export class NodeFormController {
   clientErrors = $derived.by((): Partial<Record<FormField, string>> => {
     const parsed = NodeInput.safeParse(this.input());
     const errors = parsed.success ? {} : remap(zodFieldErrors(parsed.error));
-    if (this.authMethod === 'key-stored' && (!this.flags.privateKey || this.replaceKey)) {
+    if (this.authMethod === 'key-stored' && (!this.flags.privateKey || this.replaceKey) && !this.reusing) {
       const k = this.pastedKey.trim();
       if (!k) errors.pastedKey ??= 'Paste the private key (it is stored in the keychain)';
       else if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(k))
         errors.pastedKey ??= 'This does not look like a private key (-----BEGIN … PRIVATE KEY-----)';
       else if (k.length > MAX_SECRET) errors.pastedKey ??= 'Value is too large';
     }
-    if (this.authMethod === 'password' && (!this.flags.password || this.replacePassword) && !this.password) {
+    if (
+      this.authMethod === 'password' &&
+      (!this.flags.password || this.replacePassword) &&
+      !this.password &&
+      !this.reusing
+    ) {
       errors.password ??= 'Enter the password (it is stored in the keychain)';
     }
     if (this.passphrase.length > MAX_SECRET) errors.passphrase ??= 'Value is too large';
@@ -202,6 +237,9 @@ export class NodeFormController {
     this.submitted = true;
     this.formError = null;
     if (this.hasErrors) return null;
+    // Read before the node gets its id (a saved node no longer takes the previous node's secret).
+    const reusing = this.reusing;
+    const from = this.prefilledFrom;
     this.saving = true;
     try {
       let saved: ClusterNode;
@@ -227,7 +265,16 @@ export class NodeFormController {
         }
       };
       let ok = true;
-      if (this.authMethod === 'key-stored' && this.pastedKey.trim()) {
+      if (reusing && from) {
+        try {
+          this.flags = await this.clusters.copySecrets(this.clusterId, from.id, saved.id);
+          this.prefilledFrom = null;
+        } catch (e) {
+          this.formError = `Node saved, but the secret of the previous node was not copied: ${(e as Error).message}`;
+          ok = false;
+        }
+      }
+      if (this.authMethod === 'key-stored' && this.pastedKey.trim() && !reusing) {
         ok = (await store('privateKey', this.pastedKey.trim() + '\n', 'pastedKey')) && ok;
         if (ok) {
           this.pastedKey = '';
@@ -238,7 +285,7 @@ export class NodeFormController {
         ok = (await store('passphrase', this.passphrase, 'passphrase')) && ok;
         if (ok) this.passphrase = '';
       }
-      if (this.authMethod === 'password' && this.password) {
+      if (this.authMethod === 'password' && this.password && !reusing) {
         ok = (await store('password', this.password, 'password')) && ok;
         if (ok) {
           this.password = '';
