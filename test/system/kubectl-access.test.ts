@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,9 +25,30 @@ const logLines: string[] = [];
 const termOut = new Map<string, string>();
 let unsubscribe: () => void = () => undefined;
 
+/** Collect every terminal's output (acknowledged, as the renderer does). */
+function subscribe(): () => void {
+  return sys.svc.events.subscribe((event, payload) => {
+    if (event === 'terminal.data') {
+      const { id, data } = payload as { id: string; data: string };
+      termOut.set(id, (termOut.get(id) ?? '') + data);
+      void sys.call('terminal.ack', { id, chars: data.length }).catch(() => undefined);
+    }
+  });
+}
+
 beforeAll(async () => {
   sys = await startSystem({ prefix: 'kd1', masters: 1, lb: 'haproxy' });
-  // The same services on the same data dir, with their log captured (checked for credentials).
+  await restartServices();
+  unsubscribe = subscribe();
+  await initialize(sys);
+}, 300_000);
+afterAll(async () => {
+  unsubscribe();
+  await sys?.close();
+});
+
+/** The same services on the same data dir (an app restart), with their log captured (checked for credentials). */
+async function restartServices(): Promise<void> {
   await sys.svc.close();
   sys.svc = await createServices({
     dataDir: sys.dataDir,
@@ -37,19 +58,7 @@ beforeAll(async () => {
     version: 'test',
     log: (l) => logLines.push(l),
   });
-  unsubscribe = sys.svc.events.subscribe((event, payload) => {
-    if (event === 'terminal.data') {
-      const { id, data } = payload as { id: string; data: string };
-      termOut.set(id, (termOut.get(id) ?? '') + data);
-      void sys.call('terminal.ack', { id, chars: data.length }).catch(() => undefined);
-    }
-  });
-  await initialize(sys);
-}, 300_000);
-afterAll(async () => {
-  unsubscribe();
-  await sys?.close();
-});
+}
 
 const health = (namespaces?: string[]) =>
   sys.call<HealthReport>(
@@ -195,6 +204,27 @@ describe('kubectl access from the local console', () => {
   });
 });
 
+describe('kubectl access when the app quits', () => {
+  it('quitting removes the kubeconfig and closes the port; a crash leftover is removed at the next start', async () => {
+    const o = await sys.call<{ id: string; kubeconfig: { path: string; port: number } }>('terminal.openKubectl', {
+      clusterId: sys.clusterId,
+      cols: 80,
+      rows: 24,
+    });
+    expect(await portOpen(o.kubeconfig.port)).toBe(true);
+    // what a crash leaves behind: a kubeconfig nobody removed
+    const leftover = join(sys.dataDir, 'kubectl-access', 'c-crashed');
+    await fs.mkdir(leftover, { recursive: true, mode: 0o700 });
+    await fs.writeFile(join(leftover, 'kubeconfig'), 'left', { mode: 0o600 });
+    unsubscribe();
+    await restartServices(); // close() as the app quits, then a new start on the same data dir
+    unsubscribe = subscribe();
+    expect(existsSync(o.kubeconfig.path)).toBe(false);
+    expect(await portOpen(o.kubeconfig.port)).toBe(false);
+    expect(existsSync(leftover)).toBe(false);
+  });
+});
+
 describe("a master's terminal", () => {
   it('has KUBECONFIG set for the root login and says so; kubectl works there', async () => {
     const m1 = sys.svc.inventory.get(sys.clusterId).nodes.find((n) => n.name === 'm1')!;
@@ -208,5 +238,41 @@ describe("a master's terminal", () => {
     sys.svc.terminals.write(o.id, 'kubectl get nodes -o name\r');
     expect(await screen(o.id, /node\/m1/)).toMatch(/node\/m1/);
     await sys.call('terminal.close', { id: o.id });
+  });
+
+  it('a sudo-only login gets a bash function running kubectl through sudo -n, and says so', async () => {
+    // a second login on m1: bash, key auth, passwordless sudo, cannot read admin.conf itself
+    await sys.lab.exec(
+      'm1',
+      [
+        'id -u kes2 >/dev/null 2>&1 || useradd -m -s /bin/bash kes2',
+        "usermod -p '*' kes2",
+        'install -d -m 700 -o kes2 -g kes2 /home/kes2/.ssh',
+        'install -m 600 -o kes2 -g kes2 /root/.ssh/authorized_keys /home/kes2/.ssh/authorized_keys',
+        "mkdir -p /etc/sudoers.d && echo 'kes2 ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/kes2 && chmod 440 /etc/sudoers.d/kes2",
+      ].join(' && '),
+    );
+    const node = await sys.call<{ id: string }>('nodes.upsert', {
+      clusterId: sys.clusterId,
+      node: {
+        name: 'm1-kes2',
+        address: sys.lab.host('m1').address,
+        user: 'kes2',
+        roles: ['master'],
+        auth: { method: 'key-file', keyPath: sys.lab.keyPath },
+      },
+    });
+    const o = await sys.call<{ id: string }>('terminal.openSsh', {
+      clusterId: sys.clusterId,
+      nodeId: node.id,
+      cols: 160,
+      rows: 30,
+    });
+    await screen(o.id, /is readable through sudo only: in bash, kubectl is a function/);
+    sys.svc.terminals.write(o.id, 'echo "KC=${KUBECONFIG:-none}"; kubectl get nodes -o name\r');
+    const out = await screen(o.id, /node\/m1/);
+    expect(out).toContain('KC=none');
+    await sys.call('terminal.close', { id: o.id });
+    await sys.call('nodes.remove', { clusterId: sys.clusterId, nodeId: node.id });
   });
 });
