@@ -15,6 +15,7 @@ import { HostKeyStore } from './ssh/hostkeys';
 import { SshPool } from './ssh/pool';
 import type { SshTarget } from './ssh/types';
 import { TerminalManager } from './terminal/manager';
+import { clearAccessLeftovers, closeAllKubectlAccess } from './kube/kubectl-access';
 import { ClusterOps } from './cluster/ops';
 import { EtcdService } from './etcd/service';
 import { ToolCache } from './etcd/tools';
@@ -68,6 +69,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const events = new EventHub();
   const inventory = await InventoryStore.open(opts.dataDir);
   const settings = await SettingsStore.open(opts.dataDir);
+  await clearAccessLeftovers(opts.dataDir); // kubectl consoles' kubeconfigs left by a crash
   const synced = await syncScriptsFolder(join(opts.resourcesDir, 'scripts'), opts.dataDir);
   const scriptsDir = synced.dir;
   if (synced.updated.length) log(`scripts updated to this version: ${synced.updated.join(', ')}`);
@@ -156,6 +158,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     async close() {
       etcd.stopScheduler();
       terminals.closeAll();
+      await closeAllKubectlAccess();
       await pool.closeAll();
     },
   };

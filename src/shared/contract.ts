@@ -29,7 +29,7 @@ import {
   type TrustedHostKey,
 } from './domain';
 import { JobRequest, type JobRecord, type JobSummary, type LogLine, type Schedule } from './jobs';
-import type { HealthReport } from './health';
+import { WorkloadNamespaces, type HealthReport } from './health';
 import type { PreflightReport } from './preflight';
 import { SnapshotNote, type SnapshotMeta, type StateManifest } from './vault';
 
@@ -49,6 +49,8 @@ const SecretValue = z
   .max(64 * 1024, 'Value is too large');
 const Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'Malformed fingerprint');
 type Opened = { id: string; title: string };
+/** Where a kubectl console's kubeconfig is and how its tunnel goes (no credentials). */
+export type KubectlAccessInfo = { path: string; port: number; via: string; server: string };
 const ClusterRef = z.object({ clusterId: Id }).strict();
 
 export const methods = {
@@ -126,6 +128,14 @@ export const methods = {
 
   'terminal.openLocal': returns<Opened>()(z.object({ cols: Cols, rows: Rows }).strict()),
   'terminal.openSsh': returns<Opened>()(z.object({ clusterId: Id, nodeId: Id, cols: Cols, rows: Rows }).strict()),
+  /**
+   * A new local console with kubectl access to the cluster: KUBECONFIG points at a 0600 kubeconfig
+   * whose server is an SSH tunnel (127.0.0.1:port through a master to the control-plane endpoint);
+   * file and tunnel are removed when this console closes. The credentials never reach the UI.
+   */
+  'terminal.openKubectl': returns<Opened & { kubeconfig: KubectlAccessInfo }>()(
+    z.object({ clusterId: Id, cols: Cols, rows: Rows }).strict(),
+  ),
   'terminal.write': returns<void>()(z.object({ id: Id, data: z.string().max(1024 * 1024) }).strict()),
   'terminal.resize': returns<void>()(z.object({ id: Id, cols: Cols, rows: Rows }).strict()),
   /** Flow control: the renderer reports how many characters it has rendered. */
@@ -144,7 +154,10 @@ export const methods = {
   'terminal.close': returns<void>()(z.object({ id: Id }).strict()),
 
   'cluster.initialize': returns<ClusterFacts>()(NodeRef),
-  'cluster.health': returns<HealthReport>()(ClusterRef),
+  /** `namespaces`: whose workloads to show; remembered per cluster (the last ones, `default` at first). */
+  'cluster.health': returns<HealthReport>()(
+    z.object({ clusterId: Id, namespaces: WorkloadNamespaces.optional() }).strict(),
+  ),
   /** "New cluster" pre-flight: every lb/master/worker node of the cluster's inventory, read-only. */
   /** Save the admin kubeconfig (cluster-admin!) to a new local file, 0600. Only on explicit request. */
   'cluster.exportKubeconfig': returns<{ path: string; bytes: number }>()(

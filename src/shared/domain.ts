@@ -294,6 +294,8 @@ export const Cluster = z.object({
   facts: ClusterFacts.nullable().default(null),
   /** The options "New cluster" last ran with (null for a cluster added as existing). */
   creation: ClusterCreation.nullable().default(null),
+  /** Namespaces whose workloads the health view shows (chosen there; `default` until then). */
+  healthNamespaces: z.array(z.string()).max(12).optional(),
 });
 export type Cluster = z.infer<typeof Cluster>;
 

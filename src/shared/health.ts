@@ -1,5 +1,14 @@
 // What the health view shows; computed in src/main/cluster/health.ts.
+import { z } from 'zod';
 import type { ModeName } from './domain';
+
+/** A Kubernetes namespace name (RFC 1123 label): the only form a namespace chooser accepts. */
+export const NamespaceName = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'Not a namespace name (lower-case letters, digits and -)');
+/** The namespaces whose workloads health shows (several allowed; none shows no workloads). */
+export const WorkloadNamespaces = z.array(NamespaceName).max(12);
 
 export interface ApiserverHealth {
   nodeId: string;
@@ -50,6 +59,30 @@ export interface PodHealth {
   restarts: number;
 }
 
+/** A Deployment, StatefulSet or DaemonSet: ready replicas (pods) of the desired number. */
+export interface WorkloadController {
+  namespace: string;
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  name: string;
+  ready: number;
+  desired: number;
+}
+
+export interface WorkloadPod extends PodHealth {
+  namespace: string;
+}
+
+/** Workloads of the chosen namespaces (remembered per cluster; `default` until chosen). */
+export interface WorkloadsHealth {
+  namespaces: string[];
+  /** Every namespace of the cluster (for the chooser); empty when it could not be listed. */
+  available: string[];
+  controllers: WorkloadController[];
+  pods: WorkloadPod[];
+  /** Lists that could not be read (the others still show). */
+  errors: string[];
+}
+
 export interface ServiceHealth {
   node: string;
   unit: string;
@@ -65,6 +98,8 @@ export interface HealthReport {
   members: MemberHealth[];
   clusterId: string | null;
   pods: PodHealth[];
+  /** Deployments, StatefulSets, DaemonSets and pods of the chosen namespaces (read with kube-system's pods). */
+  workloads: WorkloadsHealth;
   /** Manifests the app parked, per master and component. */
   parked: ParkedManifest[];
   /** The kubelet of every master and worker, and the load balancer's unit (systemctl is-active). */

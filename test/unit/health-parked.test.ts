@@ -55,6 +55,10 @@ function fake(files: Record<string, NodeFiles>, etcdAnswers = true) {
       calls.push(`kubeGet ${id.slice(3)} ${path}`);
       return { status: path === '/readyz' ? 200 : 200, body: '{"items":[]}' };
     },
+    kubeGetMany: async (_c: string, id: string, paths: string[]) => {
+      calls.push(`kubeGetMany ${id.slice(3)} ${paths.length}`);
+      return paths.map(() => ({ status: 200, body: '{"items":[]}' }));
+    },
     etcdctl: async (_c: string, id: string, endpoints: string[], args: string[]) => {
       calls.push(`etcdctl ${id.slice(3)} ${endpoints.join(',')} ${args[0]}`);
       if (!etcdAnswers) {

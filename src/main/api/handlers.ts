@@ -14,7 +14,9 @@ import type { ServiceCore } from '../services';
 import type { SshTarget } from '../ssh/types';
 import { secretAccount } from '../secrets/types';
 import { readSshConfig } from '../ssh/sshconfig';
-import { localPtySource, sshShellSource } from '../terminal/sources';
+import { localPtySource, sshShellSource, withPrelude } from '../terminal/sources';
+import { openKubectlAccess } from '../kube/kubectl-access';
+import { findOnPath, kubectlBanner, masterShellCommand } from '../kube/kubeconfig';
 import { ApiError } from './errors';
 import type { Handlers } from './dispatch';
 
@@ -195,9 +197,32 @@ export function createHandlers(svc: ServiceCore): Handlers {
 
     'terminal.openLocal': ({ cols, rows }) =>
       terminals.attach('Local console', localPtySource({ cwd: svc.scriptsDir, cols, rows })),
+    'terminal.openKubectl': async ({ clusterId, cols, rows }) => {
+      const access = await openKubectlAccess({ ...svc, dataDir: svc.opts.dataDir }, clusterId);
+      try {
+        const env = { KUBECONFIG: access.path };
+        const banner = kubectlBanner({ ...access, kubectl: findOnPath('kubectl', process.env.PATH) });
+        const source = withPrelude(localPtySource({ cwd: svc.scriptsDir, cols, rows, env }), banner, () => {
+          void access.close();
+        });
+        const opened = terminals.attach(`kubectl: ${access.cluster}`, source);
+        const { path, port, via, server } = access;
+        return { ...opened, kubeconfig: { path, port, via, server } };
+      } catch (e) {
+        await access.close();
+        throw e;
+      }
+    },
     'terminal.openSsh': async ({ clusterId, nodeId, cols, rows }) => {
       const node = inventory.node(clusterId, nodeId);
-      const channel = await pool.shell(svc.targetOf(clusterId, nodeId), { cols, rows });
+      // On a master, kubectl works out of the box (KUBECONFIG or a sudo function; the banner says which).
+      const master =
+        !!inventory.get(clusterId).facts?.masters.some((m) => m.nodeId === nodeId) || node.roles.includes('master');
+      const channel = await pool.shell(svc.targetOf(clusterId, nodeId), {
+        cols,
+        rows,
+        ...(master ? { command: masterShellCommand() } : {}),
+      });
       return terminals.attach(`${node.name} (${node.user}@${node.address})`, sshShellSource(channel));
     },
     'terminal.write': ({ id, data }) => terminals.write(id, data),
@@ -207,7 +232,10 @@ export function createHandlers(svc: ServiceCore): Handlers {
 
     'cluster.initialize': ({ clusterId, nodeId }) =>
       svc.etcd.initialize(clusterId, nodeId, (stream, text) => svc.log(`[initialize] ${stream}: ${text}`)),
-    'cluster.health': ({ clusterId }) => svc.etcd.health(clusterId),
+    'cluster.health': async ({ clusterId, namespaces }) => {
+      if (namespaces) await inventory.setHealthNamespaces(clusterId, namespaces);
+      return svc.etcd.health(clusterId);
+    },
     'cluster.exportKubeconfig': ({ clusterId, path }) => exportKubeconfig(svc, clusterId, expandHome(path)),
     'cluster.preflight': ({ clusterId, lbPort }) => clusterPreflight(svc, clusterId, lbPort),
 

@@ -1,5 +1,6 @@
 // Health of a cluster, read through SSH: each apiserver's readiness and which etcd it uses, every
-// etcd member's status (leader, raft index, db size, alarms, reachable), and kube-system pods.
+// etcd member's status (leader, raft index, db size, alarms, reachable), kube-system pods and the
+// workloads of the namespaces chosen for this cluster (cluster/workloads.ts).
 import type { ClusterFacts } from '@shared/domain';
 import type {
   ApiserverHealth,
@@ -8,20 +9,16 @@ import type {
   ParkedManifest,
   PodHealth,
   ServiceHealth,
+  WorkloadsHealth,
 } from '@shared/health';
 import type { InventoryStore } from '../inventory/store';
 import { classifyMode, isLocalEtcd } from './facts';
 import { lbOf } from '@shared/domain';
 import { parseAlarms, parseEndpointStatus, parseMemberList } from './etcdjson';
 import { STACKED_ETCD_TLS, type ClusterOps } from './ops';
+import { DEFAULT_NAMESPACES, NAMESPACES_PATH, parseWorkloads, podRow, workloadPaths, type PodJson } from './workloads';
 
 export type { ApiserverHealth, HealthReport, MemberHealth, ParkedManifest, PodHealth };
-
-interface PodJson {
-  metadata: { name: string };
-  spec?: { nodeName?: string; containers?: unknown[] };
-  status?: { phase?: string; containerStatuses?: { ready?: boolean; restartCount?: number }[] };
-}
 
 /** Where static-pod.sh parks manifests (etcd/files.ts PARKED; not imported: cluster/ stays below etcd/). */
 const PARKED_DIR = '/etc/kubernetes/kes-parked';
@@ -179,27 +176,38 @@ export async function clusterHealth(
   }
   if (!members.length) errors.push(...passedOver);
 
+  // kube-system's pods and the chosen namespaces' workloads: one kube-api.sh run (one round trip).
   let pods: PodHealth[] = [];
+  const namespaces = inventory.get(clusterId).healthNamespaces ?? DEFAULT_NAMESPACES;
+  let workloads: WorkloadsHealth = {
+    namespaces: [...namespaces],
+    available: [],
+    controllers: [],
+    pods: [],
+    errors: [],
+  };
   const ready = apiservers.find((a) => a.ready);
   if (ready) {
     try {
-      const r = await ops.kubeGet(clusterId, ready.nodeId, '/api/v1/namespaces/kube-system/pods');
-      if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-      pods = ((JSON.parse(r.body) as { items?: PodJson[] }).items ?? []).map((p) => {
-        const cs = p.status?.containerStatuses ?? [];
-        return {
-          name: p.metadata.name,
-          node: p.spec?.nodeName ?? null,
-          phase: p.status?.phase ?? 'Unknown',
-          ready: `${cs.filter((c) => c.ready).length}/${cs.length || p.spec?.containers?.length || 0}`,
-          restarts: cs.reduce((n, c) => n + (c.restartCount ?? 0), 0),
-        };
-      });
+      const [system, nsList, ...rest] = await ops.kubeGetMany(clusterId, ready.nodeId, [
+        '/api/v1/namespaces/kube-system/pods',
+        NAMESPACES_PATH,
+        ...workloadPaths(namespaces),
+      ]);
+      workloads = parseWorkloads(namespaces, rest, nsList);
+      try {
+        if (system?.status !== 200) throw new Error(system?.status ? `HTTP ${system.status}` : 'no answer');
+        pods = ((JSON.parse(system.body) as { items?: PodJson[] }).items ?? []).map(podRow);
+      } catch (e) {
+        errors.push(`kube-system pods: ${(e as Error).message}`);
+      }
     } catch (e) {
       errors.push(`kube-system pods: ${(e as Error).message}`);
+      workloads.errors.push(`not read: ${(e as Error).message.split('\n')[0]}`);
     }
   } else {
     errors.push('No apiserver is ready: pods cannot be listed');
+    workloads.errors.push('No apiserver is ready');
   }
 
   const lbKind = lbOf(inventory.get(clusterId).creation)?.kind;
@@ -227,6 +235,7 @@ export async function clusterHealth(
     members,
     clusterId: etcdClusterId,
     pods,
+    workloads,
     parked,
     services,
     errors,

@@ -146,6 +146,27 @@ export class ClusterOps {
     return { status: Number(v.get('HTTP') ?? 0), body: Buffer.from(v.get('BODY') ?? '', 'base64').toString('utf8') };
   }
 
+  /**
+   * Several GETs on a master's local apiserver in one kube-api.sh run (one SSH round trip, one TLS
+   * connection): the answers in the order of `paths` (status 0: no answer for that path).
+   */
+  async kubeGetMany(
+    clusterId: string,
+    nodeId: string,
+    paths: string[],
+    log?: Log,
+  ): Promise<{ status: number; body: string }[]> {
+    const res = await this.run(clusterId, nodeId, 'kube-api.sh', ['GETS', 'local', ...paths], {
+      log: quietStdout(log),
+      timeoutMs: 30_000,
+    });
+    const v = kesValues(res.stdout);
+    return paths.map((_, i) => ({
+      status: Number(v.get(`HTTP_${i}`) ?? 0),
+      body: Buffer.from(v.get(`BODY_${i}`) ?? '', 'base64').toString('utf8'),
+    }));
+  }
+
   kubeGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
     return this.kubeApi(clusterId, nodeId, 'GET', path, undefined, log);
   }

@@ -29,7 +29,7 @@ export interface RemoteFile {
 }
 
 export async function readFiles(
-  deps: EtcdDeps,
+  deps: Pick<EtcdDeps, 'ops'>,
   clusterId: string,
   nodeId: string,
   paths: string[],

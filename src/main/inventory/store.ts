@@ -177,6 +177,14 @@ export class InventoryStore {
     return structuredClone(c);
   }
 
+  /** Remember the namespaces the health view shows for this cluster (no write when unchanged). */
+  async setHealthNamespaces(clusterId: string, namespaces: string[]): Promise<void> {
+    const c = this.get(clusterId);
+    if (JSON.stringify(c.healthNamespaces ?? null) === JSON.stringify(namespaces)) return;
+    c.healthNamespaces = [...namespaces];
+    await this.save();
+  }
+
   async setFacts(clusterId: string, facts: ClusterFacts | null): Promise<ClusterT> {
     const c = this.get(clusterId);
     c.facts = facts;

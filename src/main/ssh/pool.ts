@@ -130,6 +130,31 @@ export class SshPool {
     }
   }
 
+  /**
+   * A direct-tcpip channel: the node opens a TCP connection to `host:port` (resolved on the node)
+   * and the stream carries it (local tunnels, e.g. kubectl → the control-plane endpoint). Not a
+   * session, so it takes no session slot; the connection is held while the stream is open, and a
+   * drop of the connection destroys the stream.
+   */
+  async forwardOut(target: SshTarget, host: string, port: number): Promise<Duplex> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.lease(target);
+      try {
+        const stream = await openDirect(lease.conn, host, port);
+        const unDrop = lease.conn.onDrop(() => stream.destroy());
+        stream.once('close', () => {
+          unDrop();
+          lease.release();
+        });
+        return stream;
+      } catch (e) {
+        lease.release();
+        if (e instanceof StaleConnectionError && attempt === 0) continue;
+        throw e instanceof StaleConnectionError ? disconnected(target) : e;
+      }
+    }
+  }
+
   upload(
     target: SshTarget,
     localPath: string,
@@ -521,6 +546,26 @@ function disconnected(target: SshTarget): SshError {
 
 function hostKeyView(d: HostKeyDecision): NonNullable<ConnectionTest['hostKey']> {
   return { ...d.presented, status: d.status };
+}
+
+/** A direct-tcpip channel from `conn`'s node to host:port (SshPool.forwardOut). */
+function openDirect(conn: Connection, host: string, port: number): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) => {
+    try {
+      conn.client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+        if (err)
+          reject(
+            new SshError(
+              'UNREACHABLE',
+              `${conn.target.host} cannot open a tunnel to ${hostPort(host, port)}: ${err.message}`,
+            ),
+          );
+        else resolve(stream);
+      });
+    } catch {
+      reject(new StaleConnectionError());
+    }
+  });
 }
 
 /** Open a direct-tcpip channel on the jump host's connection to carry the target's SSH stream. */

@@ -8,13 +8,16 @@ import { SshError, type ShellChannel, type ShellOptions } from './types';
 export function openShell(conn: Connection, opts: ShellOptions, onClosed: () => void): Promise<ShellChannel> {
   return new Promise<ShellChannel>((resolve, reject) => {
     try {
-      conn.client.shell({ term: opts.term ?? 'xterm-256color', cols: opts.cols, rows: opts.rows }, (err, ch) => {
+      const pty = { term: opts.term ?? 'xterm-256color', cols: opts.cols, rows: opts.rows };
+      const done = (err: Error | undefined, ch: ClientChannel) => {
         if (err) {
           onClosed();
           return reject(new SshError('CHANNEL_FAILED', `Cannot open a shell: ${err.message}`));
         }
         resolve(wrap(ch, onClosed));
-      });
+      };
+      if (opts.command) conn.client.exec(opts.command, { pty }, done);
+      else conn.client.shell(pty, done);
     } catch {
       onClosed();
       reject(new StaleConnectionError());

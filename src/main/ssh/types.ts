@@ -101,6 +101,11 @@ export interface ShellOptions {
   rows: number;
   /** TERM for the remote PTY; default xterm-256color. */
   term?: string;
+  /**
+   * Run this command on a PTY instead of the login shell (it should end by exec'ing one): how a
+   * master's terminal gets kubectl set up. Built with remote/quote.ts.
+   */
+  command?: string;
 }
 
 /** Settings the pool reads at connect time; `updateSettings` changes them for new connections. */

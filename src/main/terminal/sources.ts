@@ -27,9 +27,16 @@ export function defaultShell(): string {
   return process.env.SHELL || '/bin/bash';
 }
 
-export function localPtySource(opts: { cwd: string; cols: number; rows: number; shell?: string }): TerminalSource {
+export function localPtySource(opts: {
+  cwd: string;
+  cols: number;
+  rows: number;
+  shell?: string;
+  /** Added to the app's environment (e.g. KUBECONFIG for a kubectl console). */
+  env?: Record<string, string>;
+}): TerminalSource {
   const pty = loadPty();
-  const env = { ...process.env, TERM: 'xterm-256color', COLORTERM: 'truecolor' } as Record<string, string>;
+  const env = { ...process.env, TERM: 'xterm-256color', COLORTERM: 'truecolor', ...opts.env } as Record<string, string>;
   // Keep our own secrets and tokens out of the user's shell.
   delete env.KES_WEB_TOKEN;
   const proc = pty.spawn(opts.shell ?? defaultShell(), [], {
@@ -68,6 +75,33 @@ export function sshShellSource(channel: ShellChannel): TerminalSource {
     start(onData, onExit) {
       channel.onData(onData);
       channel.onClose((code) => onExit(code));
+    },
+  };
+}
+
+/**
+ * `source` with `prelude` shown first (a banner: what the app set up in this terminal) and
+ * `onEnd` called once when the terminal ends, whether closed by the user or exited by itself.
+ */
+export function withPrelude(source: TerminalSource, prelude: string, onEnd: () => void): TerminalSource {
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  return {
+    ...source,
+    kill: () => {
+      source.kill();
+      end();
+    },
+    start(onData, onExit) {
+      if (prelude) onData(prelude);
+      source.start(onData, (code, message) => {
+        end();
+        onExit(code, message);
+      });
     },
   };
 }

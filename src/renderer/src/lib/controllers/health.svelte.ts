@@ -17,7 +17,11 @@ export class HealthPoller {
   /** Polling is on (started and the page visible). */
   active = $state(false);
 
+  /** Namespaces chosen in this view (sent with each request; the app remembers them per cluster). */
+  namespaces = $state.raw<string[] | null>(null);
+
   private started = false;
+  private again = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private inFlight = false;
 
@@ -51,6 +55,16 @@ export class HealthPoller {
     this.active = false;
   }
 
+  /** Show the workloads of these namespaces from now on (asks at once, or right after the request in flight). */
+  setNamespaces(namespaces: string[]): Promise<void> {
+    this.namespaces = namespaces.filter((n, i) => namespaces.indexOf(n) === i);
+    if (this.inFlight) {
+      this.again = true;
+      return Promise.resolve();
+    }
+    return this.tick();
+  }
+
   /** Ask now (the Refresh button); the regular schedule continues from this answer. */
   refresh(): Promise<void> {
     return this.tick();
@@ -64,7 +78,11 @@ export class HealthPoller {
     this.inFlight = true;
     this.loading = true;
     try {
-      const r = await api.invoke('cluster.health', { clusterId: this.clusterId });
+      const namespaces = this.namespaces;
+      const r = await api.invoke(
+        'cluster.health',
+        namespaces ? { clusterId: this.clusterId, namespaces } : { clusterId: this.clusterId },
+      );
       if (!this.started) return;
       this.report = r;
       this.error = null;
@@ -75,7 +93,9 @@ export class HealthPoller {
       this.inFlight = false;
       this.loading = false;
       this.lastAt = Date.now();
-      if (this.started && !document.hidden) this.timer = setTimeout(() => void this.tick(), this.everyMs);
+      const delay = this.again ? 0 : this.everyMs;
+      this.again = false;
+      if (this.started && !document.hidden) this.timer = setTimeout(() => void this.tick(), delay);
       else this.active = false;
     }
   }

@@ -8,7 +8,8 @@ export type TabState = 'starting' | 'open' | 'ended' | 'failed';
 
 export interface TermTab {
   key: string;
-  kind: 'local' | 'ssh';
+  /** kubectl: a local console with KUBECONFIG set to a tunnel kubeconfig for `cluster`. */
+  kind: 'local' | 'ssh' | 'kubectl';
   title: string;
   /** Server-side session id once opened. */
   id: string | null;
@@ -16,6 +17,9 @@ export interface TermTab {
   /** Exit code / failure reason, shown in the tab and the screen. */
   note?: string;
   node?: { clusterId: string; nodeId: string; name: string };
+  cluster?: { id: string; name: string };
+  /** kubectl tabs: where the kubeconfig is (no credentials), once opened. */
+  kubeconfig?: string;
 }
 
 export interface TerminalSink {
@@ -99,6 +103,11 @@ export class TerminalsController {
     this.add({ kind: 'local', title: 'Local console' });
   }
 
+  /** A new local console with kubectl access to the cluster (tunnel + kubeconfig, removed on close). */
+  openKubectl(cluster: { id: string; name: string }): void {
+    this.add({ kind: 'kubectl', title: `kubectl: ${cluster.name}`, cluster });
+  }
+
   openSsh(node: { clusterId: string; nodeId: string; name: string }): void {
     this.add({ kind: 'ssh', title: `SSH: ${node.name}`, node });
   }
@@ -119,6 +128,10 @@ export class TerminalsController {
     try {
       if (tab.kind === 'local') {
         id = (await api.invoke('terminal.openLocal', { cols, rows })).id;
+      } else if (tab.kind === 'kubectl') {
+        const r = await api.invoke('terminal.openKubectl', { clusterId: tab.cluster!.id, cols, rows });
+        id = r.id;
+        tab.kubeconfig = r.kubeconfig.path;
       } else {
         const node = tab.node!;
         id = (
