@@ -20,6 +20,15 @@ export interface PlanCounts {
   runTime: number;
 }
 
+/**
+ * Whether a file item's text is a unified diff. Some plans give the whole new file instead (a
+ * load balancer config, a kubeadm config: what is on the node now is not read when planned);
+ * the preview then says it shows the file as written, not a change of +0 −0.
+ */
+export function isUnifiedDiff(text: string): boolean {
+  return /^(Index: .*\n)?(=+\n)?--- .*\n\+\+\+ /.test(text);
+}
+
 const ACTS: PlanItem['kind'][] = ['command', 'file', 'upload'];
 const acts = (e: PlanEntry) => e.items.filter((i) => ACTS.includes(i.kind));
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../../src/shared/domain';
 import type { JobRecord, JobRequest, PlanEntry } from '../../src/shared/jobs';
-import { planCounts, planFacts, planSentences, planSummaryText } from '../../src/shared/plan-summary';
+import { isUnifiedDiff, planCounts, planFacts, planSentences, planSummaryText } from '../../src/shared/plan-summary';
+import { unifiedDiff } from '../../src/main/util/diff';
 import type { EtcdDeps } from '../../src/main/etcd/deps';
 import { EtcdService } from '../../src/main/etcd/service';
 import { JobRunner } from '../../src/main/jobs/runner';
@@ -58,6 +59,15 @@ describe('planCounts', () => {
     expect(planSummaryText(planCounts([e('only', [cmd('m1', 'x')], 'm1')]))).toBe(
       '1 step · 1 node · 1 command · 0 files written',
     );
+  });
+});
+
+describe('isUnifiedDiff', () => {
+  it('tells a diff from a whole file given instead (shown as the file written, not as +0 −0)', () => {
+    expect(isUnifiedDiff(unifiedDiff('/etc/x', 'a\n', 'b\n'))).toBe(true);
+    expect(isUnifiedDiff('--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n')).toBe(true);
+    expect(isUnifiedDiff('global\n    log /dev/log local0\n')).toBe(false);
+    expect(isUnifiedDiff('--- a yaml document marker\nkind: InitConfiguration\n')).toBe(false);
   });
 });
 
