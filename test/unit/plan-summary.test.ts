@@ -351,7 +351,9 @@ describe('real plans of every job kind', () => {
     const uploads = items(rec, 'prepare').flatMap((i) => (i.kind === 'upload' ? [i.to] : []));
     expect(uploads).toHaveLength(7);
     expect(uploads).toContain('/etc/etcd/pki/server.key');
-    expect(filesOf(rec, 'prepare')).toEqual([`e3:${ENV}`, `e3:${UNIT}`]);
+    // e3 keeps the unit it had (same etcd binary): no diff, a note says so
+    expect(filesOf(rec, 'prepare')).toEqual([`e3:${ENV}`]);
+    expect(items(rec, 'prepare')).toContainEqual({ kind: 'note', text: `${UNIT} on e3 stays as it is.` });
     const env = items(rec, 'prepare').find((i) => i.kind === 'file' && i.path === ENV)!;
     const dataDir = prepare[0].split(' ').pop()!;
     expect(env.kind === 'file' && env.diff).toContain(`+ETCD_DATA_DIR="${dataDir}"`);
@@ -359,7 +361,7 @@ describe('real plans of every job kind', () => {
     expect(commandsOf(rec, 'promote')[0]).toContain('member promote');
     // the apiservers gain e3
     expect(filesOf(rec, 'rewire')).toEqual([`m1:${M}/kube-apiserver.yaml`, `m2:${M}/kube-apiserver.yaml`]);
-    expect(planCounts(rec.plan)).toMatchObject({ steps: 4, nodes: 3, commands: 6, files: 11, uploads: 7, runTime: 0 });
+    expect(planCounts(rec.plan)).toMatchObject({ steps: 4, nodes: 3, commands: 6, files: 10, uploads: 7, runTime: 0 });
     expect(rec.destructive).toBe(false);
     expect(sentenceIds(rec)).toEqual(['not-run']);
   });

@@ -255,6 +255,12 @@ function rewireItems(p: MemberPreview | undefined): PlanItem[] {
   }));
 }
 
+/** A file's diff for the plan, or a note when the node already has exactly that content. */
+function fileItems(node: string, path: string, f: { oldText: string; newText: string }): PlanItem[] {
+  const diff = unifiedDiff(path, f.oldText, f.newText);
+  return diff ? [{ kind: 'file', node, path, diff }] : [{ kind: 'note', text: `${path} on ${node} stays as it is.` }];
+}
+
 /** The plan items of each step of a member change, by step id. */
 export function memberPlanItems(ctx: MemberCtx, kind: 'member-remove' | 'member-add'): Record<string, PlanItem[]> {
   const p = ctx.preview;
@@ -320,17 +326,8 @@ export function memberPlanItems(ctx: MemberCtx, kind: 'member-remove' | 'member-
         kind: 'note',
         text: 'ETCD_INITIAL_CLUSTER is written as `member add` prints it (planned: the members and the new one).',
       },
-      { kind: 'file', node: node.name, path: ETCD_ENV, diff: unifiedDiff(ETCD_ENV, a.env.oldText, a.env.newText) },
-      ...(a.unit
-        ? [
-            {
-              kind: 'file' as const,
-              node: node.name,
-              path: ETCD_UNIT,
-              diff: unifiedDiff(ETCD_UNIT, a.unit.oldText, a.unit.newText),
-            },
-          ]
-        : []),
+      ...fileItems(node.name, ETCD_ENV, a.env),
+      ...(a.unit ? fileItems(node.name, ETCD_UNIT, a.unit) : []),
       unit('enable'),
       unit('start'),
     ],
