@@ -159,3 +159,23 @@ export function planSentences(rec: { destructive: boolean; clusterName: string; 
     });
   return out;
 }
+
+/**
+ * What some Kubernetes jobs do, in words, above their steps; a clause about the load balancer only
+ * when the plan has its step (a worker's reset, or a cluster without an LB, leaves it alone).
+ */
+export function jobNote(rec: { kind: string; plan: PlanEntry[] }): string | undefined {
+  const lb = rec.plan.some((e) => /(^|\/)load-balancer$/.test(e.path));
+  switch (rec.kind) {
+    case 'create-cluster':
+      return 'Join new nodes: the master and worker nodes of the inventory that are not in the cluster yet join it; nodes already in the cluster are skipped when the job runs.';
+    case 'reset-node':
+      return `The node is drained; for a master its etcd member is removed first. Then kubeadm reset runs on it${lb ? ', its Node object is deleted and the load balancer is updated' : ' and its Node object is deleted'}. The node stays in the inventory.`;
+    case 'teardown-cluster':
+      return `Clean up everything: kubeadm reset runs on every master and worker${lb ? ', and the load balancer is removed' : ''}. The cluster and its workloads are gone afterwards. The inventory keeps the nodes, so the cluster can be created again.`;
+    case 'restart-runtime':
+      return 'The container runtime restarts on the node; its containers restart with it.';
+    default:
+      return undefined;
+  }
+}

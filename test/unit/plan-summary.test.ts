@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../../src/shared/domain';
 import type { JobRecord, JobRequest, PlanEntry } from '../../src/shared/jobs';
-import { isUnifiedDiff, planCounts, planFacts, planSentences, planSummaryText } from '../../src/shared/plan-summary';
+import {
+  isUnifiedDiff,
+  jobNote,
+  planCounts,
+  planFacts,
+  planSentences,
+  planSummaryText,
+} from '../../src/shared/plan-summary';
 import { unifiedDiff } from '../../src/main/util/diff';
 import type { EtcdDeps } from '../../src/main/etcd/deps';
 import { EtcdService } from '../../src/main/etcd/service';
@@ -467,6 +474,12 @@ describe('real plans of every job kind', () => {
     const teardown = await c.plan({ kind: 'teardown-cluster' });
     expect(planCounts(teardown.plan).nodeNames).toEqual(expect.arrayContaining(['m1', 'm2', 'w1']));
     for (const rec of [reset, teardown]) expect(sentenceIds(rec)).not.toContain('saves-state');
+    // the load balancer is mentioned only when the plan changes it: a worker's reset leaves it alone
+    expect(jobNote(reset)).toContain('the load balancer is updated');
+    const worker = await c.plan({ kind: 'reset-node', nodeId: 'id-w1' });
+    expect(jobNote(worker)).not.toContain('load balancer');
+    expect(jobNote(worker)).toContain('kubeadm reset runs on it and its Node object is deleted');
+    expect(jobNote(teardown)).toContain('the load balancer is removed');
   });
 
   it('every command shown is quoted by the one quoting function', async () => {
