@@ -11,6 +11,8 @@ import { parse } from 'yaml';
 import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
+import type { JobRecord } from '../../src/shared/jobs';
+import { planCounts, planSentences } from '../../src/shared/plan-summary';
 import { addLabNode, createDemoPod, initialize, podStatus, runJob, startSystem, type System } from './support';
 import { kubeadmDisagreements, storedClusterConfiguration } from './kubeadm-upgrade';
 
@@ -19,7 +21,8 @@ let sys: System;
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
-  sys = await startSystem({ prefix: 'ks5', masters: 3, lb: 'haproxy', spares: 2 });
+  // KES_SYSTEM_PREFIX: another lab prefix when ks5 is in use by a parallel run.
+  sys = await startSystem({ prefix: process.env.KES_SYSTEM_PREFIX ?? 'ks5', masters: 3, lb: 'haproxy', spares: 2 });
 }, 240_000);
 afterAll(async () => {
   await sys?.close();
@@ -37,6 +40,16 @@ const podExists = async (name = 'demo-nginx') => (await podStatus(sys.lab, name)
 const addNode = (name: string, roles: string[] = []) => addLabNode(sys, name, roles);
 
 const health = () => sys.call<HealthReport>('cluster.health', { clusterId: sys.clusterId });
+
+/** The plan of a job (nothing runs), and what its items show per step. */
+async function planOf(job: Record<string, unknown>) {
+  const rec = await sys.call<JobRecord>('jobs.plan', { clusterId: sys.clusterId, job });
+  const items = (step: string) => rec.plan.find((p) => p.path === step)?.items ?? [];
+  const commands = (step: string) =>
+    items(step).flatMap((i) => (i.kind === 'command' ? [`${i.node}: ${i.command}`] : []));
+  const files = (step: string) => items(step).flatMap((i) => (i.kind === 'file' ? [`${i.node}:${i.path}`] : []));
+  return { rec, items, commands, files };
+}
 const name = () => sys.lab.state.clusterName;
 
 describe('external etcd: the whole story', () => {
@@ -172,11 +185,35 @@ describe('external etcd: the whole story', () => {
   });
 
   it('removes one external member, keeps serving, and adds it back healthy', async () => {
+    // The plans show the exact commands per node and the apiservers' file diffs.
+    const rmPlan = await planOf({ kind: 'member-remove', nodeId: ids.s2 });
+    expect(rmPlan.commands('remove')).toHaveLength(1);
+    expect(rmPlan.commands('remove')[0]).toMatch(/^m1: bash etcdctl\.sh \S+ \S+ \S+ \S+ member remove [0-9a-f]+$/);
+    expect(rmPlan.commands('retire')).toEqual([
+      's2: bash systemd-unit.sh stop etcd',
+      's2: bash systemd-unit.sh disable etcd',
+      expect.stringMatching(/^s2: bash move-aside\.sh \/var\/lib\//),
+    ]);
+    // one per master (listed in initialize's order)
+    expect(rmPlan.files('rewire').sort()).toEqual(
+      ['m1', 'm2', 'm3'].map((m) => `${m}:/etc/kubernetes/manifests/kube-apiserver.yaml`),
+    );
+    expect(planCounts(rmPlan.rec.plan)).toMatchObject({ nodes: 4, files: 3 });
+    expect(planSentences(rmPlan.rec).map((x) => x.id)).toEqual(['destructive', 'etcd-stop']);
     const rm = await runJob(sys, { kind: 'member-remove', nodeId: ids.s2 }, name());
     expect(rm.status, rm.error).toBe('succeeded');
     expect(await lbReady()).toBe(true);
     expect(await podExists()).toBe(true);
     expect((await health()).members.map((m) => m.name).sort()).toEqual(['lb', 's1']);
+    const addPlan = await planOf({ kind: 'member-add', nodeId: ids.s2 });
+    expect(addPlan.commands('prepare')).toEqual([
+      expect.stringMatching(/^s2: bash prepare-external\.sh \/var\/lib\/etcd-kes-/),
+      expect.stringMatching(/^m1: bash etcdctl\.sh .* member add s2 --peer-urls=https:\/\/\S+:2380 --learner$/),
+      's2: bash systemd-unit.sh enable etcd',
+      's2: bash systemd-unit.sh start etcd',
+    ]);
+    expect(addPlan.files('prepare')).toContain('s2:/etc/default/etcd');
+    expect(addPlan.files('rewire')).toHaveLength(3);
     const add = await runJob(sys, { kind: 'member-add', nodeId: ids.s2 });
     expect(add.status, add.error).toBe('succeeded');
     const h = await health();
@@ -247,6 +284,12 @@ describe('external etcd: the whole story', () => {
     expect(states.length).toBeGreaterThanOrEqual(3);
     const beforeBack = states.find((s) => s.reason === 'before switching to embedded')!;
     expect(beforeBack.mode).toBe('external-up');
+    const plan = await planOf({ kind: 'restore-state', stateId: beforeBack.id });
+    expect(plan.commands('stop')).toHaveLength(6); // apiserver and etcd parked on 3 masters
+    expect(plan.commands('start-apiservers')).toHaveLength(3);
+    expect(plan.files('files').length).toBeGreaterThan(0);
+    const said = planSentences(plan.rec).map((x) => x.id);
+    expect(said.slice(0, 3)).toEqual(['destructive', 'saves-state', 'apiservers-stop']);
     const rec = await runJob(sys, { kind: 'restore-state', stateId: beforeBack.id }, name());
     expect(rec.status, rec.error).toBe('succeeded');
     // the job itself refreshed the stored mode (snapshots and states record it), no initialize needed

@@ -6,6 +6,7 @@ import type { ClusterNode } from '@shared/domain';
 import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { parseEndpointStatus } from '../cluster/etcdjson';
 import { transferDir, type EtcdDeps } from './deps';
+import { shJoin } from '../remote/quote';
 
 export const MANIFESTS = '/etc/kubernetes/manifests';
 export const PARKED = '/etc/kubernetes/kes-parked';
@@ -105,6 +106,11 @@ export const STATIC_POD_PORTS = { etcd: '2379,2380', 'kube-apiserver': 'secure-p
  * snapshot); it is paid inside every switch's outage, so it is kept short.
  */
 export const STATIC_POD_EXIT_S = { etcd: 0, 'kube-apiserver': 1 } as const;
+
+/** How a plan shows `deps.ops.run(…, script, args)`: the script's name and its quoted arguments. */
+export function scriptCommand(script: string, args: ReadonlyArray<string | number> = []): string {
+  return shJoin(['bash', script, ...args]);
+}
 
 /** The command line `staticPod` runs, for plans. */
 export function staticPodCommand(action: 'park' | 'unpark', name: keyof typeof STATIC_POD_PORTS): string {

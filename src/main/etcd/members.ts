@@ -4,10 +4,11 @@
 // restore the latest snapshot onto the external cluster.
 import type { ClusterNode } from '@shared/domain';
 import type { JobDef } from '../jobs/types';
+import type { PlanItem } from '@shared/jobs';
 import { STACKED_ETCD_TLS, type Log } from '../cluster/ops';
 import { parseMemberList } from '../cluster/etcdjson';
 import { EtcdOpError, masterNodes, opSuffix, requireFacts, waitFor, type EtcdDeps } from './deps';
-import { ETCD_ENV, ETCD_UNIT, putFile, readFiles, staticPod } from './files';
+import { ETCD_ENV, ETCD_UNIT, LEADER_QUERY_TIMEOUTS, putFile, readFiles, scriptCommand, staticPod } from './files';
 import { clientUrl, EXTERNAL_PKI, parseEtcdEnv, peerUrl, renderEtcdEnv, renderEtcdUnit } from './external-config';
 import { externalMembers, readCa, unitAction, waitExternalHealthy, type ExternalNodeInfo } from './external';
 import { issueMemberCerts } from './pki';
@@ -65,6 +66,42 @@ async function ctl(deps: EtcdDeps, clusterId: string, urls: string[], args: stri
   return deps.ops.etcdctl(clusterId, master.id, urls, args, { log, tls: STACKED_ETCD_TLS, timeoutMs: 45_000 });
 }
 
+/**
+ * kube-apiserver.yaml with --etcd-servers set to `urls`, or null when this apiserver is not
+ * changed: it uses the embedded etcd (not ours to change) or already names exactly these URLs.
+ */
+export function rewiredApiserver(text: string, masterAddresses: string[], urls: string[]): string | null {
+  const cur = readApiserverManifest(text).etcdServers;
+  if (cur.every((u) => isLocalEtcd(u, masterAddresses))) return null;
+  const next = editApiserverEtcdServers(text, urls);
+  return next === text ? null : next;
+}
+
+/** Per master whose apiserver changes: its kube-apiserver.yaml now and after the rewire (for plans). */
+async function planRewire(
+  deps: EtcdDeps,
+  clusterId: string,
+  urls: string[],
+  log?: Log,
+): Promise<{ node: ClusterNode; oldText: string; newText: string }[]> {
+  const masters = masterNodes(deps, clusterId);
+  const out = await Promise.all(
+    masters.map(async (node) => {
+      const r = await readFiles(deps, clusterId, node.id, [`${MANIFESTS}/kube-apiserver.yaml`], [], log);
+      const oldText = r.files[0]?.content?.toString('utf8');
+      const newText =
+        oldText &&
+        rewiredApiserver(
+          oldText,
+          masters.map((x) => x.address),
+          urls,
+        );
+      return oldText && newText ? { node, oldText, newText } : null;
+    }),
+  );
+  return out.filter((x) => !!x);
+}
+
 /** Rewrite --etcd-servers on every master whose apiserver uses the external etcd (rolling). */
 async function rewireApiservers(deps: EtcdDeps, clusterId: string, urls: string[], log: Log): Promise<void> {
   const masters = masterNodes(deps, clusterId);
@@ -72,18 +109,12 @@ async function rewireApiservers(deps: EtcdDeps, clusterId: string, urls: string[
     const r = await readFiles(deps, clusterId, m.id, [`${MANIFESTS}/kube-apiserver.yaml`], [], log);
     const text = r.files[0]?.content?.toString('utf8');
     if (!text) continue;
-    const cur = readApiserverManifest(text).etcdServers;
-    if (
-      cur.every((u) =>
-        isLocalEtcd(
-          u,
-          masters.map((x) => x.address),
-        ),
-      )
-    )
-      continue; // embedded: not ours to change
-    const next = editApiserverEtcdServers(text, urls);
-    if (next === text) continue;
+    const next = rewiredApiserver(
+      text,
+      masters.map((x) => x.address),
+      urls,
+    );
+    if (!next) continue;
     log('info', `${m.name}: --etcd-servers=${urls.join(',')}`);
     await putFile(deps, clusterId, m, `${MANIFESTS}/kube-apiserver.yaml`, next, 0o600, log);
     // One at a time: wait until this apiserver is ready again before touching the next.
@@ -102,6 +133,27 @@ export interface MemberCtx {
   members: ExternalNodeInfo[];
   urls: string[];
   memberId?: string;
+  /** What the plan shows, read when planned (nothing changed): see planMemberChange. */
+  preview?: MemberPreview;
+}
+
+/** What a member change will do, read at plan time; the run uses the same data dir. */
+export interface MemberPreview {
+  /** The master that runs etcdctl, and the etcdctl.sh certificate arguments it uses. */
+  master: ClusterNode;
+  tls: { ca: string; cert: string; key: string };
+  /** The member's ID as `member list` showed it when planned (remove), when etcd answered. */
+  memberId?: string;
+  /** The apiservers whose --etcd-servers change. */
+  rewire: { node: ClusterNode; oldText: string; newText: string }[];
+  /** member-add: data dir, and /etc/default/etcd and the unit as planned on the node. */
+  add?: {
+    dataDir: string;
+    initialCluster: string;
+    env: { oldText: string; newText: string };
+    unit: { oldText: string; newText: string } | null;
+    why?: string;
+  };
 }
 
 export async function prepareMemberChange(
@@ -109,16 +161,185 @@ export async function prepareMemberChange(
   clusterId: string,
   nodeId: string,
   log?: Log,
+  kind?: 'member-remove' | 'member-add',
 ): Promise<MemberCtx> {
   requireFacts(deps, clusterId);
   const node = deps.inventory.node(clusterId, nodeId);
   const members = await externalMembers(deps, clusterId, log);
-  return { deps, clusterId, node, members, urls: members.map((m) => clientUrl(m.node.address)) };
+  const ctx: MemberCtx = { deps, clusterId, node, members, urls: members.map((m) => clientUrl(m.node.address)) };
+  if (kind) ctx.preview = await planMemberChange(ctx, kind, log);
+  return ctx;
+}
+
+/** Read what the plan shows: the member's ID, the apiserver rewires, the files the node gets. */
+export async function planMemberChange(
+  ctx: MemberCtx,
+  kind: 'member-remove' | 'member-add',
+  log?: Log,
+): Promise<MemberPreview> {
+  const { deps, clusterId, node } = ctx;
+  const master = masterNodes(deps, clusterId)[0];
+  const tls = deps.ops.stackedTls(clusterId, master.id);
+  const self = clientUrl(node.address);
+  const others = ctx.urls.filter((u) => u !== self);
+  if (kind === 'member-remove') {
+    // A sick cluster may not answer (asked briefly): the plan then says the ID is looked up when the job runs.
+    const list = await deps.ops
+      .etcdctl(clusterId, master.id, ctx.urls, ['member', 'list', '-w', 'json', ...LEADER_QUERY_TIMEOUTS], {
+        log,
+        tls: STACKED_ETCD_TLS,
+        timeoutMs: 8_000,
+      })
+      .then(parseMemberList)
+      .catch(() => null);
+    const memberId = list?.find((x) => x.peerUrls.includes(peerUrl(node.address)) || x.name === node.name)?.id;
+    return { master, tls, memberId, rewire: await planRewire(deps, clusterId, others, log) };
+  }
+  const dataDir = `/var/lib/etcd-kes-${opSuffix()}`;
+  const initialCluster = [
+    ...ctx.members
+      .filter((m) => m.node.id !== node.id)
+      .map((m) => `${m.env.get('ETCD_NAME') ?? m.node.name}=${peerUrl(m.node.address)}`),
+    `${node.name}=${peerUrl(node.address)}`,
+  ].join(',');
+  const token = memberToken(ctx);
+  const r = await readFiles(deps, clusterId, node.id, [ETCD_ENV, ETCD_UNIT], [], log);
+  const text = (p: string) => r.files.find((f) => f.path === p)?.content?.toString('utf8') ?? '';
+  let found: Awaited<ReturnType<typeof deps.ops.discover>> | null = null;
+  let why: string | undefined;
+  try {
+    found = await deps.ops.discover(clusterId, node.id, log);
+    if (!found.tools.etcd) why = `no etcd binary on ${node.name} yet: install etcd tools first`;
+  } catch (e) {
+    why = (e as Error).message.split('\n')[0];
+  }
+  const newEnv = renderEtcdEnv(
+    { name: node.name, address: node.address, dataDir },
+    { initialCluster, token, state: 'existing' },
+    found?.versions.etcd ?? null,
+  );
+  return {
+    master,
+    tls,
+    rewire: await planRewire(deps, clusterId, [...new Set([...ctx.urls, self])], log),
+    add: {
+      dataDir,
+      initialCluster,
+      env: { oldText: text(ETCD_ENV), newText: newEnv },
+      unit: found?.tools.etcd ? { oldText: text(ETCD_UNIT), newText: renderEtcdUnit(found.tools.etcd) } : null,
+      why,
+    },
+  };
+}
+
+/** The cluster token the other members were started with. */
+function memberToken(ctx: MemberCtx): string {
+  return ctx.members.find((m) => m.node.id !== ctx.node.id)?.env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? 'kes-external';
+}
+
+/** How a plan shows ClusterOps.etcdctl(master, urls, args): etcdctl.sh with its quoted arguments. */
+export function etcdctlCommand(p: Pick<MemberPreview, 'tls'>, urls: string[], args: string[]): string {
+  return scriptCommand('etcdctl.sh', [urls.join(','), p.tls.ca, p.tls.cert, p.tls.key, ...args]);
+}
+
+/** The rewire step's plan: one kube-apiserver.yaml diff per master whose apiserver changes. */
+function rewireItems(p: MemberPreview | undefined): PlanItem[] {
+  if (!p) return [];
+  if (!p.rewire.length)
+    return [{ kind: 'note', text: 'No apiserver uses the external etcd: no kube-apiserver.yaml changes.' }];
+  return p.rewire.map((a) => ({
+    kind: 'file',
+    node: a.node.name,
+    path: `${MANIFESTS}/kube-apiserver.yaml`,
+    diff: unifiedDiff(`${MANIFESTS}/kube-apiserver.yaml`, a.oldText, a.newText),
+  }));
+}
+
+/** A file's diff for the plan, or a note when the node already has exactly that content. */
+function fileItems(node: string, path: string, f: { oldText: string; newText: string }): PlanItem[] {
+  const diff = unifiedDiff(path, f.oldText, f.newText);
+  return diff ? [{ kind: 'file', node, path, diff }] : [{ kind: 'note', text: `${path} on ${node} stays as it is.` }];
+}
+
+/** The plan items of each step of a member change, by step id. */
+export function memberPlanItems(ctx: MemberCtx, kind: 'member-remove' | 'member-add'): Record<string, PlanItem[]> {
+  const p = ctx.preview;
+  if (!p) return {};
+  const { node } = ctx;
+  const m = p.master.name;
+  const self = clientUrl(node.address);
+  const others = ctx.urls.filter((u) => u !== self);
+  const cmd = (on: string, command: string): PlanItem => ({ kind: 'command', node: on, command });
+  const unit = (action: string) => cmd(node.name, scriptCommand('systemd-unit.sh', [action, 'etcd']));
+  if (kind === 'member-remove') {
+    const dataDir = ctx.members.find((x) => x.node.id === node.id)?.env.get('ETCD_DATA_DIR');
+    return {
+      check: [
+        cmd(m, etcdctlCommand(p, ctx.urls, ['member', 'list', '-w', 'json'])),
+        cmd(m, etcdctlCommand(p, others, ['endpoint', 'health', '-w', 'json'])),
+      ],
+      remove: [
+        cmd(m, etcdctlCommand(p, others, ['member', 'remove', p.memberId ?? `<ID of ${node.name}>`])),
+        ...(p.memberId
+          ? []
+          : [
+              {
+                kind: 'note' as const,
+                text: `etcd did not list ${node.name} when planned: its member ID is looked up by the check step.`,
+              },
+            ]),
+      ],
+      rewire: rewireItems(p),
+      retire: [
+        unit('stop'),
+        unit('disable'),
+        ...(dataDir ? [cmd(node.name, scriptCommand('move-aside.sh', [dataDir]))] : []),
+      ],
+    };
+  }
+  const a = p.add!;
+  const pki = [
+    'ca.crt',
+    'server.crt',
+    'server.key',
+    'peer.crt',
+    'peer.key',
+    'healthcheck-client.crt',
+    'healthcheck-client.key',
+  ];
+  return {
+    check: [cmd(m, etcdctlCommand(p, ctx.urls, ['member', 'list', '-w', 'json']))],
+    prepare: [
+      ...(a.why ? [{ kind: 'note' as const, text: `When planned: ${a.why}.` }] : []),
+      cmd(node.name, scriptCommand('prepare-external.sh', [a.dataDir])),
+      ...pki.map((f): PlanItem => ({
+        kind: 'upload',
+        node: node.name,
+        from: f === 'ca.crt' ? "the cluster's etcd CA" : 'issued from the etcd CA when the step runs',
+        to: `${EXTERNAL_PKI}/${f}`,
+      })),
+      cmd(
+        m,
+        etcdctlCommand(p, others, ['member', 'add', node.name, `--peer-urls=${peerUrl(node.address)}`, '--learner']),
+      ),
+      {
+        kind: 'note',
+        text: 'ETCD_INITIAL_CLUSTER is written as `member add` prints it (planned: the members and the new one).',
+      },
+      ...fileItems(node.name, ETCD_ENV, a.env),
+      ...(a.unit ? fileItems(node.name, ETCD_UNIT, a.unit) : []),
+      unit('enable'),
+      unit('start'),
+    ],
+    promote: [cmd(m, etcdctlCommand(p, others, ['member', 'promote', `<ID of ${node.name}>`]))],
+    rewire: rewireItems(p),
+  };
 }
 
 export function removeMemberJob(ctx: MemberCtx, clusterName: string): JobDef<MemberCtx> {
   const { deps, clusterId, node } = ctx;
   const others = () => ctx.urls.filter((u) => u !== clientUrl(node.address));
+  const items = memberPlanItems(ctx, 'member-remove');
   return {
     kind: 'member-remove',
     title: `Remove ${node.name} from the external etcd (node repair)`,
@@ -134,6 +355,7 @@ export function removeMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Mem
             kind: 'note',
             text: `Quorum of ${ctx.members.length - 1} remaining member(s) must hold; otherwise the way out is a restore.`,
           },
+          ...(items.check ?? []),
         ],
         run: async (c, s) => {
           let list;
@@ -166,7 +388,7 @@ export function removeMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Mem
       {
         id: 'remove',
         title: 'etcdctl member remove',
-        plan: () => [{ kind: 'command', node: 'a master', command: `etcdctl member remove <id of ${node.name}>` }],
+        plan: () => items.remove ?? [],
         run: async (c, s) => {
           await reconfigure(() => ctl(deps, clusterId, others(), ['member', 'remove', c.memberId!], s.log), s.log);
         },
@@ -174,12 +396,14 @@ export function removeMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Mem
       {
         id: 'rewire',
         title: 'Update every apiserver’s --etcd-servers (rolling)',
+        plan: () => items.rewire ?? [],
         run: async (_c, s) => rewireApiservers(deps, clusterId, others(), s.log),
       },
       {
         id: 'retire',
         title: `Stop and disable etcd on ${node.name}, move its data dir aside`,
         node: node.name,
+        plan: () => items.retire ?? [],
         run: async (c, s) => {
           await unitAction(deps, clusterId, node, 'stop', s.log).catch((e) =>
             s.log('error', `stop: ${(e as Error).message} (node down? continuing)`),
@@ -200,6 +424,7 @@ export function removeMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Mem
 
 export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<MemberCtx & { learner?: boolean }> {
   const { deps, clusterId, node } = ctx;
+  const items = memberPlanItems(ctx, 'member-add');
   return {
     kind: 'member-add',
     title: `Add ${node.name} to the external etcd`,
@@ -210,6 +435,7 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
       {
         id: 'check',
         title: 'Check the cluster is healthy and the node is not a member yet',
+        plan: () => items.check ?? [],
         run: async (c, s) => {
           let list;
           try {
@@ -234,13 +460,14 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
         id: 'prepare',
         title: `Certificates, data dir and unit on ${node.name}`,
         node: node.name,
+        plan: () => items.prepare ?? [],
         run: async (c, s) => {
           const f = await deps.ops.discover(clusterId, node.id, s.log);
           if (!f.tools.etcd)
             throw new EtcdOpError('TOOLS_MISSING', `No etcd binary on ${node.name}: install etcd tools first`);
           const ca = await readCa(deps, clusterId, s.log);
           const certs = await issueMemberCerts(ca, { hostname: f.hostname, address: node.address, name: node.name });
-          const dataDir = `/var/lib/etcd-kes-${opSuffix()}`;
+          const dataDir = c.preview?.add?.dataDir ?? `/var/lib/etcd-kes-${opSuffix()}`;
           await deps.ops.run(clusterId, node.id, 'prepare-external.sh', [dataDir], { log: s.log });
           await putFile(deps, clusterId, node, `${EXTERNAL_PKI}/ca.crt`, ca.cert.toString('pem') + '\n', 0o644, s.log);
           for (const [name, pair] of [
@@ -280,8 +507,7 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
           const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)?.[1];
           if (!initialCluster)
             throw new EtcdOpError('REMOTE_FAILED', `member add printed no ETCD_INITIAL_CLUSTER: ${out}`);
-          const token =
-            c.members.find((m) => m.node.id !== node.id)?.env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? 'kes-external';
+          const token = memberToken(c);
           await putFile(
             deps,
             clusterId,
@@ -305,6 +531,7 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
       {
         id: 'promote',
         title: 'Wait until it has caught up, promote it to a voting member',
+        plan: () => items.promote ?? [],
         run: async (c, s) => {
           const urls = [...new Set([...c.urls, clientUrl(node.address)])];
           await waitFor(
@@ -337,6 +564,7 @@ export function addMemberJob(ctx: MemberCtx, clusterName: string): JobDef<Member
       {
         id: 'rewire',
         title: 'Update every apiserver’s --etcd-servers (rolling)',
+        plan: () => items.rewire ?? [],
         run: async (c, s) => rewireApiservers(deps, clusterId, c.urls, s.log),
       },
     ],
@@ -351,6 +579,12 @@ export function maintenanceJob(
   action: 'defrag' | 'alarm-disarm',
   urls: string[],
 ): JobDef<object> {
+  // The commands as ctl() runs them: etcdctl.sh on the first master with its own client files.
+  const on = (args: string[], endpoints: string[]): PlanItem[] => {
+    const master = masterNodes(deps, clusterId)[0];
+    const tls = deps.ops.stackedTls(clusterId, master.id);
+    return [{ kind: 'command', node: master.name, command: etcdctlCommand({ tls }, endpoints, args) }];
+  };
   return {
     kind: action,
     title: action === 'defrag' ? 'Defragment etcd members' : 'Disarm etcd alarms',
@@ -362,7 +596,7 @@ export function maintenanceJob(
         ? urls.map((u, i) => ({
             id: `m${i + 1}`,
             title: `Defragment ${u}`,
-            plan: () => [{ kind: 'command' as const, node: 'a master', command: `etcdctl --endpoints=${u} defrag` }],
+            plan: () => on(['defrag', '--command-timeout=120s'], [u]),
             run: async (_c: object, s: { log: Log }) =>
               void (await ctl(deps, clusterId, [u], ['defrag', '--command-timeout=120s'], s.log)),
           }))
@@ -370,6 +604,7 @@ export function maintenanceJob(
             {
               id: 'disarm',
               title: 'etcdctl alarm disarm',
+              plan: () => on(['alarm', 'disarm'], urls),
               run: async (_c, s) => void (await ctl(deps, clusterId, urls, ['alarm', 'disarm'], s.log)),
             },
           ],

@@ -185,11 +185,11 @@ export class EtcdService {
         return this.jobs.plan(switchJob(ctx, cluster.name), ctx);
       }
       case 'member-remove': {
-        const ctx = await prepareMemberChange(deps, clusterId, req.nodeId);
+        const ctx = await prepareMemberChange(deps, clusterId, req.nodeId, undefined, req.kind);
         return this.jobs.plan(removeMemberJob(ctx, cluster.name), ctx);
       }
       case 'member-add': {
-        const ctx = await prepareMemberChange(deps, clusterId, req.nodeId);
+        const ctx = await prepareMemberChange(deps, clusterId, req.nodeId, undefined, req.kind);
         return this.jobs.plan(addMemberJob(ctx, cluster.name), ctx);
       }
       case 'defrag':

@@ -19,10 +19,14 @@ import {
   putFile,
   readFiles,
   removeFile,
+  scriptCommand,
   STATE_FILES,
   staticPod,
+  staticPodCommand,
   type RemoteFile,
 } from './files';
+import type { PlanItem } from '@shared/jobs';
+import { unifiedDiff } from './manifests';
 import { STACKED_ETCD_TLS } from '../cluster/ops';
 import { parseMemberList } from '../cluster/etcdjson';
 import { clientUrl } from './external-config';
@@ -286,15 +290,136 @@ async function waitExternal(deps: EtcdDeps, clusterId: string, addresses: string
   await waitExternalHealthy(deps, clusterId, addresses.map(clientUrl), 120_000, log);
 }
 
+/** One node of a "bring back state" plan: the files that change and what is stopped and started. */
+export interface StateNodePreview {
+  node: ClusterNode;
+  master: boolean;
+  /** Files whose content changes (diff current → state; a file the state did not have is removed). */
+  files: { path: string; diff: string }[];
+  /** Why the current files could not be read (the diffs are then unknown). */
+  unreadable?: string;
+  startEtcd: boolean;
+  startApiserver: boolean;
+  /** The external etcd unit: restarted (true), stopped (false), left alone (null). */
+  unit: boolean | null;
+}
+
+export interface StateRestorePreview {
+  state: StateManifest;
+  nodes: StateNodePreview[];
+  /** State nodes no longer in the inventory (the check step refuses the job). */
+  missing: string[];
+}
+
+/** What bringing back `stateId` changes on every node, read at plan time (nothing is changed). */
+export async function previewStateRestore(
+  deps: EtcdDeps,
+  clusterId: string,
+  stateId: string,
+  log?: Log,
+): Promise<StateRestorePreview> {
+  const { manifest, content } = await deps.states.load(stateId);
+  const inventory = deps.inventory.get(clusterId).nodes;
+  const missing: string[] = [];
+  const nodes = await Promise.all(
+    manifest.nodes.map(async (sn): Promise<StateNodePreview | null> => {
+      const node = inventory.find((n) => n.id === sn.nodeId);
+      if (!node) {
+        missing.push(sn.name);
+        return null;
+      }
+      const wanted = (path: string) => {
+        const f = sn.files.find((x) => x.path === path);
+        return f?.sha256 ? (content(sn.name, path)?.toString('utf8') ?? null) : null;
+      };
+      let current: RemoteFile[] = [];
+      let unreadable: string | undefined;
+      try {
+        current = (await readFiles(deps, clusterId, node.id, STATE_FILES, [], log)).files;
+      } catch (e) {
+        unreadable = (e as Error).message.split('\n')[0];
+      }
+      const files = unreadable
+        ? []
+        : sn.files
+            .map((f) => {
+              const now = current.find((x) => x.path === f.path)?.content?.toString('utf8') ?? '';
+              return { path: f.path, diff: unifiedDiff(f.path, now, wanted(f.path) ?? '') };
+            })
+            .filter((f) => f.diff);
+      return {
+        node,
+        master: node.roles.includes('master'),
+        files,
+        unreadable,
+        startEtcd: wanted(`${MANIFESTS}/etcd.yaml`) !== null,
+        startApiserver: wanted(`${MANIFESTS}/kube-apiserver.yaml`) !== null,
+        unit: sn.etcdUnitActive,
+      };
+    }),
+  );
+  return { state: manifest, nodes: nodes.filter((n): n is StateNodePreview => !!n), missing };
+}
+
+/** The plan items of each step of "bring back a state" (commands per node, file diffs). */
+export function stateRestorePlanItems(p: StateRestorePreview): Record<string, PlanItem[]> {
+  const masters = p.nodes.filter((n) => n.master);
+  const cmd = (n: StateNodePreview, command: string): PlanItem => ({ kind: 'command', node: n.node.name, command });
+  return {
+    check: [
+      {
+        kind: 'note',
+        text: `State ${p.state.id} (${p.state.mode}, ${p.state.nodes.length} node(s), ${new Date(p.state.createdAt).toISOString()}): ${p.state.reason}`,
+      },
+      ...(p.missing.length
+        ? [
+            {
+              kind: 'note' as const,
+              text: `Not in the inventory any more: ${p.missing.join(', ')}. The check refuses to bring this state back.`,
+            },
+          ]
+        : []),
+    ],
+    'save-current': [
+      { kind: 'note', text: 'Archive manifests, units and data dirs of every master and etcd node into the vault' },
+    ],
+    stop: masters.flatMap((n) => [
+      cmd(n, staticPodCommand('park', 'kube-apiserver')),
+      cmd(n, staticPodCommand('park', 'etcd')),
+    ]),
+    files: p.nodes.flatMap((n): PlanItem[] => [
+      ...(n.unreadable
+        ? [
+            {
+              kind: 'note' as const,
+              text: `${n.node.name}: the current files could not be read (${n.unreadable}); the state's files are put back as they are.`,
+            },
+          ]
+        : []),
+      ...n.files.map((f): PlanItem => ({ kind: 'file', node: n.node.name, path: f.path, diff: f.diff })),
+      ...(n.unit === null ? [] : [cmd(n, scriptCommand('systemd-unit.sh', unitArgs(n.unit)))]),
+    ]),
+    'start-etcd': masters.filter((n) => n.startEtcd).map((n) => cmd(n, staticPodCommand('unpark', 'etcd'))),
+    'start-apiservers': masters
+      .filter((n) => n.startApiserver)
+      .map((n) => cmd(n, staticPodCommand('unpark', 'kube-apiserver'))),
+  };
+}
+
 /** The step tree of "bring back state X". */
 export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx>[] {
   const { deps, clusterId } = ctx;
   const nodesOf = (c: RestoreStateCtx) => c.state!.nodes.map((sn) => deps.inventory.node(clusterId, sn.nodeId));
   const starts = new Map<string, ('etcd' | 'kube-apiserver')[]>();
+  // Read once at plan time (the steps' plans are asked one after another), never at run time.
+  let preview: Promise<Record<string, PlanItem[]>> | undefined;
+  const planOf = (id: string) => async () =>
+    (await (preview ??= previewStateRestore(deps, clusterId, ctx.stateId).then(stateRestorePlanItems)))[id] ?? [];
   return [
     {
       id: 'check',
       title: 'Check the state against the cluster as it is now',
+      plan: planOf('check'),
       run: async (c, s) => {
         const loaded = await deps.states.load(c.stateId);
         c.state = loaded.manifest;
@@ -307,12 +432,14 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
     {
       id: 'save-current',
       title: 'Save the current state first (so this can be undone)',
+      plan: planOf('save-current'),
       run: async (_c, s) =>
         void (await captureState(deps, clusterId, `before bringing back state ${ctx.stateId}`, s.log)),
     },
     {
       id: 'stop',
       title: 'Stop apiservers and etcd members (static pods parked)',
+      plan: planOf('stop'),
       safePoint: true,
       run: async (c, s) => {
         const masters = nodesOf(c).filter((n) => n.roles.includes('master'));
@@ -323,6 +450,7 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
     {
       id: 'files',
       title: 'Put the state’s files back on every node',
+      plan: planOf('files'),
       safePoint: false,
       run: async (c, s) => {
         const restarted: string[] = [];
@@ -349,6 +477,7 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
     {
       id: 'start-etcd',
       title: 'Start the etcd members the state ran',
+      plan: planOf('start-etcd'),
       safePoint: false,
       run: async (c, s) => {
         const nodes = nodesOf(c).filter((n) => starts.get(n.id)?.includes('etcd'));
@@ -360,6 +489,7 @@ export function restoreStateSteps(ctx: RestoreStateCtx): StepDef<RestoreStateCtx
     {
       id: 'start-apiservers',
       title: 'Start the apiservers and wait until they are ready',
+      plan: planOf('start-apiservers'),
       safePoint: false,
       run: async (c, s) => {
         const nodes = nodesOf(c).filter((n) => starts.get(n.id)?.includes('kube-apiserver'));
