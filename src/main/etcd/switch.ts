@@ -343,12 +343,12 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
       // To external: the external members serve nothing yet and are about to be restored, so stop
       // them before the apiservers go down — a stop takes seconds that would otherwise count as
       // unavailable time (bench:switch). restoreOntoExternal's own stop then finds them stopped.
-      ...(toExternal
+      // Steps that do not apply to the data chosen are left out of the plan (not shown as skipped).
+      ...(toExternal && restores
         ? [
             {
               id: 'stop-external-first',
               title: 'Stop the external members (they serve nothing yet; restored next)',
-              runIf: () => restores,
               plan: () =>
                 ctx.external.map((m) => ({
                   kind: 'command' as const,
@@ -385,106 +385,109 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
           );
         },
       },
-      {
-        id: 'snapshot',
-        title: `Take a fresh snapshot of ${source}`,
-        safePoint: false,
-        runIf: (c) => c.data === 'fresh-snapshot',
-        run: async (c, s) => {
-          c.snapshot = await takeSnapshot(deps, clusterId, {
-            note: `switch ${toExternal ? 'to external' : 'to embedded'}: source`,
-            log: s.log,
-            onProgress: (d, t) => s.progress(t ? d / t : 0),
-          });
-        },
-      },
-      ...(toExternal
+      ...(ctx.data === 'fresh-snapshot'
         ? [
             {
-              id: 'restore-external',
-              title: 'Restore the snapshot onto the external members and start them',
+              id: 'snapshot',
+              title: `Take a fresh snapshot of ${source}`,
               safePoint: false,
-              runIf: () => restores,
-              plan: () =>
-                ctx.externalPlans.map((p) => ({
-                  kind: 'file' as const,
-                  node: p.node.name,
-                  path: '/etc/default/etcd',
-                  diff: unifiedDiff('/etc/default/etcd', p.oldEnv, p.newEnv),
-                })),
-              run: async (c: SwitchCtx, s: { log: Log }) => {
-                await restoreOntoExternal(
-                  deps,
-                  clusterId,
-                  c.snapshot!,
-                  c.externalPlans,
-                  c.token,
-                  c.initialCluster,
-                  s.log,
-                );
-                await waitExternalHealthy(
-                  deps,
-                  clusterId,
-                  c.externalPlans.map((p) => clientUrl(p.node.address)),
-                  c.gateTimeoutMs,
-                  s.log,
-                );
-              },
-            },
-          ]
-        : [
-            {
-              id: 'restore-stacked',
-              title: 'Restore the snapshot onto every stacked member and start them',
-              safePoint: false,
-              runIf: () => restores,
-              plan: () =>
-                ctx.stacked.map((m) => ({
-                  kind: 'file' as const,
-                  node: m.node.name,
-                  path: `${MANIFESTS}/etcd.yaml`,
-                  diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldText, m.newText),
-                })),
-              run: async (c: SwitchCtx, s: { log: Log }) => {
-                const { posix } = await import('node:path');
-                const { transferDir } = await import('./deps');
-                await Promise.all(
-                  c.stacked.map(async (m) => {
-                    const { dir } = await transferDir(deps, clusterId, m.node, s.log);
-                    m.remoteSnapshot = posix.join(dir, `restore-${c.snapshot!.id}.db`);
-                    await deps.pool.upload(
-                      deps.targetOf(clusterId, m.node.id),
-                      deps.snapshots.filePath(c.snapshot!.id),
-                      m.remoteSnapshot,
-                    );
-                    await staticPod(deps, clusterId, m.node, 'park', 'etcd', { log: s.log });
-                    await deps.ops.run(
-                      clusterId,
-                      m.node.id,
-                      'restore-member.sh',
-                      restoreMemberArgs(m, c.snapshot!.sha256, c.initialCluster, c.token),
-                      { log: s.log, timeoutMs: 30 * 60_000 },
-                    );
-                    await writeFirstStartManifest(
-                      deps,
-                      clusterId,
-                      stackedFirstStart(c).find((x) => x.node === m.node)!,
-                      s.log,
-                    );
-                  }),
-                );
-                await Promise.all(
-                  c.stacked.map((m) => staticPod(deps, clusterId, m.node, 'unpark', 'etcd', { log: s.log })),
-                );
-                await waitHealthy(deps, clusterId, c.masters, {
-                  etcd: true,
-                  apiserver: false,
-                  timeoutMs: c.gateTimeoutMs,
+              run: async (c: SwitchCtx, s: { log: Log; progress: (f: number) => void }) => {
+                c.snapshot = await takeSnapshot(deps, clusterId, {
+                  note: `switch ${toExternal ? 'to external' : 'to embedded'}: source`,
                   log: s.log,
+                  onProgress: (d, t) => s.progress(t ? d / t : 0),
                 });
               },
             },
-          ]),
+          ]
+        : []),
+      ...(!restores
+        ? []
+        : toExternal
+          ? [
+              {
+                id: 'restore-external',
+                title: 'Restore the snapshot onto the external members and start them',
+                safePoint: false,
+                plan: () =>
+                  ctx.externalPlans.map((p) => ({
+                    kind: 'file' as const,
+                    node: p.node.name,
+                    path: '/etc/default/etcd',
+                    diff: unifiedDiff('/etc/default/etcd', p.oldEnv, p.newEnv),
+                  })),
+                run: async (c: SwitchCtx, s: { log: Log }) => {
+                  await restoreOntoExternal(
+                    deps,
+                    clusterId,
+                    c.snapshot!,
+                    c.externalPlans,
+                    c.token,
+                    c.initialCluster,
+                    s.log,
+                  );
+                  await waitExternalHealthy(
+                    deps,
+                    clusterId,
+                    c.externalPlans.map((p) => clientUrl(p.node.address)),
+                    c.gateTimeoutMs,
+                    s.log,
+                  );
+                },
+              },
+            ]
+          : [
+              {
+                id: 'restore-stacked',
+                title: 'Restore the snapshot onto every stacked member and start them',
+                safePoint: false,
+                plan: () =>
+                  ctx.stacked.map((m) => ({
+                    kind: 'file' as const,
+                    node: m.node.name,
+                    path: `${MANIFESTS}/etcd.yaml`,
+                    diff: unifiedDiff(`${MANIFESTS}/etcd.yaml`, m.oldText, m.newText),
+                  })),
+                run: async (c: SwitchCtx, s: { log: Log }) => {
+                  const { posix } = await import('node:path');
+                  const { transferDir } = await import('./deps');
+                  await Promise.all(
+                    c.stacked.map(async (m) => {
+                      const { dir } = await transferDir(deps, clusterId, m.node, s.log);
+                      m.remoteSnapshot = posix.join(dir, `restore-${c.snapshot!.id}.db`);
+                      await deps.pool.upload(
+                        deps.targetOf(clusterId, m.node.id),
+                        deps.snapshots.filePath(c.snapshot!.id),
+                        m.remoteSnapshot,
+                      );
+                      await staticPod(deps, clusterId, m.node, 'park', 'etcd', { log: s.log });
+                      await deps.ops.run(
+                        clusterId,
+                        m.node.id,
+                        'restore-member.sh',
+                        restoreMemberArgs(m, c.snapshot!.sha256, c.initialCluster, c.token),
+                        { log: s.log, timeoutMs: 30 * 60_000 },
+                      );
+                      await writeFirstStartManifest(
+                        deps,
+                        clusterId,
+                        stackedFirstStart(c).find((x) => x.node === m.node)!,
+                        s.log,
+                      );
+                    }),
+                  );
+                  await Promise.all(
+                    c.stacked.map((m) => staticPod(deps, clusterId, m.node, 'unpark', 'etcd', { log: s.log })),
+                  );
+                  await waitHealthy(deps, clusterId, c.masters, {
+                    etcd: true,
+                    apiserver: false,
+                    timeoutMs: c.gateTimeoutMs,
+                    log: s.log,
+                  });
+                },
+              },
+            ]),
       {
         id: 'rewire',
         title: 'Point every apiserver at the new etcd and start it; wait until all are ready',
