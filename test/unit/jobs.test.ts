@@ -391,7 +391,7 @@ describe('re-reading the cluster at the end of a job (refreshAtEnd)', () => {
     const statuses: string[] = [];
     let rec: JobRecord | undefined;
     const steps: StepDef<RCtx>[] = [
-      { id: 'remove', title: 'Remove', run: async (c) => void trace.push('remove') },
+      { id: 'remove', title: 'Remove', run: async () => void trace.push('remove') },
       {
         id: 'rewire',
         title: 'Rewire',

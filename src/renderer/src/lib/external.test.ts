@@ -11,7 +11,9 @@ import {
   etcdUse,
   externalNodes,
   externalTab,
+  externalUseBadge,
   provisionedIds,
+  switchLabel,
   isExternalMember,
   isQuorumLoss,
   latestSnapshot,
@@ -134,6 +136,12 @@ describe('external etcd rules', () => {
     expect(switchDirection('embedded-up')).toBe('to-external');
     expect(switchDirection('external-up')).toBe('to-embedded');
     expect(switchDirection('mixed')).toBeNull();
+    expect(switchLabel('external-up')).toBe('Switch back to embedded etcd…');
+    expect(switchLabel('down (configured for external)')).toBe('Switch back to embedded etcd…');
+    expect(switchLabel('embedded-up', true)).toBe('Switch to external…');
+    expect(externalUseBadge('external-up')).toEqual({ text: 'in use by the apiservers', tone: 'ok' });
+    expect(externalUseBadge('down (configured for external)').tone).toBe('danger');
+    expect(externalUseBadge('embedded-up').text).toBe('not in use');
   });
 
   it('before anything is provisioned: no etcd label on etcd-role nodes, and the tab offers only Provision…', () => {

@@ -124,6 +124,27 @@ export function activeTier(mode: ModeName | null): 'embedded' | 'external' | nul
   return mode === 'embedded-up' ? 'embedded' : mode === 'external-up' ? 'external' : null;
 }
 
+/** Which etcd the apiservers are configured for, up or down. */
+export function configuredTier(mode: ModeName | null): 'embedded' | 'external' | null {
+  if (mode === 'embedded-up' || mode === 'down (configured for embedded)') return 'embedded';
+  if (mode === 'external-up' || mode === 'down (configured for external)') return 'external';
+  return null;
+}
+
+/** The switch button's words: back to embedded whenever the apiservers are configured for external. */
+export function switchLabel(mode: ModeName | null, short = false): string {
+  const back = configuredTier(mode) === 'external';
+  if (short) return back ? 'Switch back to embedded…' : 'Switch to external…';
+  return back ? 'Switch back to embedded etcd…' : 'Switch to external etcd…';
+}
+
+/** The External etcd tab's badge: used by the apiservers (and whether it answers), or not. */
+export function externalUseBadge(mode: ModeName | null): { text: string; tone: 'ok' | 'danger' | 'neutral' } {
+  if (mode === 'external-up') return { text: 'in use by the apiservers', tone: 'ok' };
+  if (mode === 'down (configured for external)') return { text: 'in use by the apiservers — down', tone: 'danger' };
+  return { text: 'not in use', tone: 'neutral' };
+}
+
 /** The switch the current mode allows. */
 export function switchDirection(mode: ModeName | null): 'to-external' | 'to-embedded' | null {
   return mode === 'embedded-up' ? 'to-external' : mode === 'external-up' ? 'to-embedded' : null;

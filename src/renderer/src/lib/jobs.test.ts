@@ -56,7 +56,7 @@ describe('job display rules', () => {
       outcome: 'Nothing on the cluster was changed.',
     });
     expect(outcomeText(failed)).toBe(
-      'Failed at “Step gate”: gate: etcd not healthy. Rolled back to the state saved before the job. Nothing on the cluster was changed.',
+      'Failed at “Step gate”: etcd not healthy. Rolled back to the state saved before the job. Nothing on the cluster was changed.',
     );
     expect(outcomeText(job('cancelled', [], { outcome: 'Nothing was changed.' }))).toBe(
       'Cancelled by the user. Nothing was changed.',

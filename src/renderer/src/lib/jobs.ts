@@ -93,7 +93,8 @@ export function outcomeText(j: JobSummary): string {
     }
     case 'failed': {
       const step = j.steps.find((s) => s.status === 'failed' && s.path !== 'rollback');
-      const why = j.error ?? step?.error ?? 'unknown error';
+      // The error names the step path first (runner's StepError): the step's title says it already.
+      const why = (j.error ?? step?.error ?? 'unknown error').replace(step ? `${step.path}: ` : /^$/, '');
       return join(`Failed${step ? ` at “${step.title}”` : ''}: ${why.replace(/\.$/, '')}.`, rollback, j.outcome ?? '');
     }
     case 'cancelled':
