@@ -61,7 +61,7 @@ export interface RunnerOptions {
 export const END_TASK_TIMEOUT_MS = 20_000;
 
 /** How long a job's re-read of the cluster at its end (refreshAtEnd) may take. */
-export const REFRESH_TIMEOUT_MS = 90_000;
+export const REFRESH_TIMEOUT_MS = 45_000;
 
 /** Defaults: 20 000 lines, 8 MiB of text, 16 Ki characters per line. */
 export const LOG_LIMITS = { lines: 20_000, bytes: 8 * 1024 * 1024, lineChars: 16 * 1024 } as const;
