@@ -15,6 +15,7 @@ import { launchBrowser, openApp, screenshot, startWebApp, type Session, type Web
 const VIEWPORT = { width: 1280, height: 860 };
 const BEFORE = 'before-external';
 const SWITCHED = 'switched-external';
+const EMPTY = 'no-masters';
 
 const node = (id: string, name: string, roles: string[], address: string) => ({
   id,
@@ -95,6 +96,15 @@ const inventory = {
           ]),
         ),
       }),
+    },
+    {
+      // Facts with no master and no etcd node: saving its state touches no node, so it succeeds offline.
+      id: 'cempty',
+      name: EMPTY,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      creation: null,
+      nodes: [node('ew1', 'w1', ['worker'], '127.0.0.6')],
+      facts: facts({ seedNodeId: 'ew1', etcdVersion: null, masters: [], mode: 'unknown' }),
     },
   ],
 };
@@ -333,6 +343,8 @@ describe('switched to the external etcd (3.6), with history', () => {
     await ok.locator('button.link').click();
     await tid('job-view').waitFor();
     await expect(tid('job-progress').getAttribute('data-percent')).resolves.toBe('100');
+    await expect(tid('job-outcome').getAttribute('data-summary')).resolves.toMatch(/^Succeeded: 4 steps done/);
+    await tid('job-succeeded').waitFor();
     await expect(tid('job-progress').getAttribute('data-done')).resolves.toBe(
       await tid('job-progress').getAttribute('data-total'),
     );
@@ -366,5 +378,34 @@ describe('switched to the external etcd (3.6), with history', () => {
     await allInside('[data-testid="external-node"] [data-testid="external-start"]', 2);
     await allInside('[data-testid="external-node"] [data-testid="external-stop"]', 2);
     await screenshot(page, 'external-provisioned.png');
+  });
+
+  it('a job that fails gives exactly one toast, red (no green one, no second one)', async () => {
+    await openCluster(SWITCHED, 'states');
+    await tid('state-capture').click();
+    await tid('plan-run').click();
+    // The nodes cannot be reached: the job fails.
+    await page
+      .locator('[data-testid="toast"]', { hasText: 'Save the current state: failed' })
+      .waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(500);
+    const toasts = page.locator('[data-testid="toast"]', { hasText: 'Save the current state' });
+    await expect(toasts.count()).resolves.toBe(1);
+    await expect(toasts.getAttribute('data-kind')).resolves.toBe('error');
+  });
+
+  it('a job that succeeds gives exactly one toast, green (the old code added a red one)', async () => {
+    // The previous test's red toast goes first (errors stay 9 s).
+    await expect.poll(() => page.getByTestId('toast').count(), { timeout: 20_000 }).toBe(0);
+    await openCluster(EMPTY, 'states');
+    await tid('state-capture').click();
+    await tid('plan-run').click();
+    await page
+      .locator('[data-testid="toast"]', { hasText: 'Save the current state: done' })
+      .waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(500);
+    const toasts = page.locator('[data-testid="toast"]', { hasText: 'Save the current state' });
+    await expect(toasts.count()).resolves.toBe(1);
+    await expect(toasts.getAttribute('data-kind')).resolves.toBe('success');
   });
 });
