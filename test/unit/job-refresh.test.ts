@@ -1,6 +1,6 @@
 // Intent: jobs that change the cluster carry the end-of-job re-read of the facts (so the mode
-// badge, node chips and member lists follow them), seeded from the facts' seed master; jobs that
-// change nothing the facts hold (a snapshot) do not.
+// badge, node chips and member lists follow them), seeded from the facts' seed master, unless the
+// job stopped before changing anything; jobs that change nothing the facts hold (a snapshot) do not.
 import { describe, expect, it } from 'vitest';
 import { EtcdService } from '../../src/main/etcd/service';
 import type { EtcdDeps } from '../../src/main/etcd/deps';
@@ -48,6 +48,13 @@ describe('end-of-job re-read of the cluster', () => {
       ),
     ).rejects.toThrow(/unreachable/);
     expect(discovered).toEqual(['m1']);
+    // A restore or switch that stopped before changing anything leaves the facts as they are.
+    await def().refreshAtEnd!(
+      { changed: false },
+      { signal: new AbortController().signal, log: (_s, t) => void lines.push(t), progress: () => undefined },
+    );
+    expect(discovered).toEqual(['m1']);
+    expect(lines).toContain('nothing on the cluster was changed: the facts stand');
 
     await svc.plan('c1', { kind: 'restore-state', stateId: '00000000-0000-4000-8000-000000000001' });
     expect(def().refreshAtEnd).toBeTypeOf('function');

@@ -285,7 +285,12 @@ export class EtcdService {
     const clusterId = def.clusterId;
     return {
       ...def,
-      refreshAtEnd: async (_c: C, s: { log: Log }) => {
+      refreshAtEnd: async (c: C, s: { log: Log }) => {
+        // Jobs that track it (restores, the switch) know when they stopped before touching anything.
+        if ((c as { changed?: unknown }).changed === false) {
+          s.log('info', 'nothing on the cluster was changed: the facts stand');
+          return;
+        }
         const f = await initializeCluster(deps, clusterId, requireFacts(deps, clusterId).seedNodeId, s.log);
         s.log('info', `mode is now ${f.mode}`);
       },
