@@ -220,6 +220,15 @@ export const MasterFact = z.object({
 });
 export type MasterFact = z.infer<typeof MasterFact>;
 
+/** One node of the external etcd as provisioned. */
+export const ExternalEtcdFact = z.object({
+  provisionedAt: z.string(),
+  /** The etcd version installed for it (the cluster's), when known. */
+  version: z.string().nullable(),
+  dataDir: z.string(),
+});
+export type ExternalEtcdFact = z.infer<typeof ExternalEtcdFact>;
+
 /** What `initialize` found; rerun it to refresh (e.g. after certificate rotation). */
 export const ClusterFacts = z.object({
   initializedAt: z.string(),
@@ -241,6 +250,12 @@ export const ClusterFacts = z.object({
    * secure_path leaves /usr/local/bin out on many distributions.
    */
   nodeTools: z.record(z.string(), ToolSet).default({}),
+  /**
+   * External etcd members the app set up (by node id): written by the provision job when a node's
+   * certificates, tools and unit are in place, kept by initialize, dropped with the node. The
+   * External etcd tab offers Start/Stop, Switch and member repairs only for these.
+   */
+  externalEtcd: z.record(z.string(), ExternalEtcdFact).default({}),
 });
 export type ClusterFacts = z.infer<typeof ClusterFacts>;
 export type ToolPaths = z.infer<typeof ToolSet>;

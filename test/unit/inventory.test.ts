@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NodeInput } from '../../src/shared/domain';
+import { ClusterFacts, NodeInput } from '../../src/shared/domain';
 import { InventoryStore } from '../../src/main/inventory/store';
 
 let dir: string;
@@ -84,4 +84,32 @@ describe('InventoryStore', () => {
     const a = await InventoryStore.open(dir);
     expect(() => a.get('nope')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });
+
+  it('records the external etcd members a provision set up (after initialize only), and drops them with the node', async () => {
+    const a = await InventoryStore.open(dir);
+    const c = await a.createCluster('prod');
+    const s1 = await a.upsertNode(c.id, node('s1', { roles: ['etcd'] }));
+    const fact = { provisionedAt: '2026-01-01T00:00:00Z', version: '3.4.23', dataDir: '/var/lib/etcd' };
+    await a.recordExternalEtcd(c.id, s1.id, fact);
+    expect(a.get(c.id).facts).toBeNull();
+    await a.setFacts(c.id, ClusterFacts.parse({ ...FACTS }));
+    expect(a.get(c.id).facts?.externalEtcd).toEqual({}); // older facts files have none
+    await a.recordExternalEtcd(c.id, s1.id, fact);
+    expect((await InventoryStore.open(dir)).get(c.id).facts?.externalEtcd).toEqual({ [s1.id]: fact });
+    await a.removeNode(c.id, s1.id);
+    expect(a.get(c.id).facts?.externalEtcd).toEqual({});
+  });
 });
+
+const FACTS = {
+  initializedAt: '2026-01-01T00:00:00Z',
+  seedNodeId: 'm1',
+  controlPlaneEndpoint: null,
+  etcdCaCert: null,
+  etcdCaKeyOn: [],
+  etcdVersion: '3.4.23',
+  masters: [],
+  members: [],
+  mode: 'embedded-up',
+  modeDetails: [],
+};

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobHistory } from '../../src/main/jobs/history';
 import { flatten, JobRunner } from '../../src/main/jobs/runner';
 import { atJobEnd } from '../../src/main/jobs/scope';
-import type { JobDef, JobRecord, StepDef } from '../../src/main/jobs/types';
+import type { JobDef, JobDefExtras, JobRecord, StepDef } from '../../src/main/jobs/types';
 
 let dir: string;
 beforeEach(async () => {
@@ -362,6 +362,103 @@ describe('job record on disk at every step transition (crash in the middle)', ()
     expect(done.status).toBe('succeeded');
     const errs = done.log.filter((l) => l.path === 'tidy-up' && l.stream === 'error').map((l) => l.text);
     expect(errs.sort()).toEqual(['broken: ssh: connection refused', 'hangs: no answer within 0.2 s']);
+  });
+});
+
+describe('re-reading the cluster at the end of a job (refreshAtEnd)', () => {
+  type RCtx = { trace: string[]; fail?: string };
+  const mk = (steps: StepDef<RCtx>[], trace: string[], statuses: string[], rec: () => JobRecord | undefined) => {
+    const def: JobDef<RCtx> & JobDefExtras<RCtx> = {
+      kind: 'member-remove',
+      title: 'Remove s1',
+      destructive: false,
+      clusterId: 'c1',
+      clusterName: 'prod',
+      steps,
+      rollback: { title: 'Roll back', when: () => true, run: async () => void trace.push('rollback') },
+      refreshAtEnd: async (_c, s) => {
+        trace.push('refresh');
+        statuses.push(rec()?.status ?? '');
+        s.log('info', 'mode is now external-up');
+      },
+    };
+    return def;
+  };
+
+  it('runs after the steps (and after a rollback), while the job still shows running, on success and failure', async () => {
+    const runner = new JobRunner({ history: await JobHistory.open(dir) });
+    const trace: string[] = [];
+    const statuses: string[] = [];
+    let rec: JobRecord | undefined;
+    const steps: StepDef<RCtx>[] = [
+      { id: 'remove', title: 'Remove', run: async () => void trace.push('remove') },
+      {
+        id: 'rewire',
+        title: 'Rewire',
+        run: async (c) => {
+          if (c.fail) throw new Error(c.fail);
+        },
+      },
+    ];
+    let def = mk(steps, trace, statuses, () => rec);
+    rec = await runner.plan(def, { trace: [] });
+    const ok = await runner.run(rec, def, { trace: [] });
+    expect(ok.status).toBe('succeeded');
+    expect(trace).toEqual(['remove', 'refresh']);
+    expect(statuses).toEqual(['running']); // a screen reloading at the end sees the new facts
+    expect(ok.log.some((l) => l.path === 'refresh' && l.text === 'mode is now external-up')).toBe(true);
+
+    trace.length = 0;
+    statuses.length = 0;
+    def = mk(steps, trace, statuses, () => rec);
+    rec = await runner.plan(def, { trace: [] });
+    const bad = await runner.run(rec, def, { trace: [], fail: 'apiserver not ready' });
+    expect(bad.status).toBe('failed');
+    expect(trace).toEqual(['remove', 'rollback', 'refresh']);
+    expect(statuses).toEqual(['running']);
+  });
+
+  it('is skipped when no step was done or when the job refreshed itself; its failure is only logged', async () => {
+    const runner = new JobRunner({ history: await JobHistory.open(dir), refreshTimeoutMs: 200 });
+    const trace: string[] = [];
+    const statuses: string[] = [];
+    const nothing = mk(
+      [
+        {
+          id: 'check',
+          title: 'Check',
+          run: async () => {
+            throw new Error('QUORUM_LOST');
+          },
+        },
+      ],
+      trace,
+      statuses,
+      () => undefined,
+    );
+    delete nothing.rollback;
+    await runner.run(await runner.plan(nothing, { trace: [] }), nothing, { trace: [] });
+    expect(trace).toEqual([]);
+
+    trace.length = 0;
+    const own = mk(
+      [{ id: 'refresh', title: 'Refresh', run: async () => void trace.push('own') }],
+      trace,
+      statuses,
+      () => undefined,
+    );
+    await runner.run(await runner.plan(own, { trace: [] }), own, { trace: [] });
+    expect(trace).toEqual(['own']);
+
+    const hangs: JobDef<RCtx> & JobDefExtras<RCtx> = {
+      ...mk([{ id: 'a', title: 'A', run: async () => undefined }], trace, statuses, () => undefined),
+      refreshAtEnd: () => new Promise(() => undefined),
+    };
+    const done = await runner.run(await runner.plan(hangs, { trace: [] }), hangs, { trace: [] });
+    expect(done.status).toBe('succeeded');
+    expect(done.log.filter((l) => l.path === 'refresh' && l.stream === 'error').map((l) => l.text)).toEqual([
+      'could not re-read the cluster: no answer within 0.2 s; initialize again to refresh it',
+    ]);
   });
 });
 

@@ -294,6 +294,12 @@ export async function initializeCluster(
         }),
       ),
     },
+    // The external members the app set up, of nodes still in the inventory.
+    externalEtcd: Object.fromEntries(
+      Object.entries(inventory.get(clusterId).facts?.externalEtcd ?? {}).filter(([id]) =>
+        inventory.get(clusterId).nodes.some((n) => n.id === id),
+      ),
+    ),
   };
   // A member whose URLs are not local to its master means external etcd is in use somewhere.
   for (const m of masters) {

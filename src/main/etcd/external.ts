@@ -397,6 +397,11 @@ export function provisionJob(ctx: ProvisionCtx, clusterName: string): JobDef<Pro
       await putFile(deps, clusterId, n, ETCD_ENV, envOf(n), 0o644, s.log);
       await putFile(deps, clusterId, n, ETCD_UNIT, renderEtcdUnit(c.etcdBinary.get(n.id)!), 0o644, s.log);
       await unitAction(deps, clusterId, n, 'enable', s.log);
+      await deps.inventory.recordExternalEtcd(clusterId, n.id, {
+        provisionedAt: new Date().toISOString(),
+        version: c.etcdVersions.get(n.id) ?? c.clusterVersion,
+        dataDir: c.dataDirs.get(n.id)!,
+      });
       if (!n.roles.includes('etcd')) await deps.inventory.upsertNode(clusterId, { ...n, roles: [...n.roles, 'etcd'] });
     },
   });

@@ -9,7 +9,7 @@ import { clusterHealth } from '../cluster/health';
 import { initializeCluster } from '../cluster/initialize';
 import { kesValues, type Log } from '../cluster/ops';
 import type { JobService } from '../jobs/service';
-import type { JobDef } from '../jobs/types';
+import type { JobDef, JobDefExtras } from '../jobs/types';
 import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
 import { drillJob, prepareDrill } from './drill';
 import { prepareRestore, restoreEmbeddedJob } from './restore-embedded';
@@ -106,7 +106,7 @@ export class EtcdService {
       }
       case 'restore-embedded': {
         const ctx = await prepareRestore(deps, clusterId, req.snapshotId, { gateTimeoutMs: this.gateTimeoutMs });
-        return this.jobs.plan(restoreEmbeddedJob(ctx, cluster.name), ctx);
+        return this.jobs.plan(this.refreshing(restoreEmbeddedJob(ctx, cluster.name)), ctx);
       }
       case 'capture-state': {
         requireFacts(deps, clusterId);
@@ -129,7 +129,7 @@ export class EtcdService {
       case 'restore-state': {
         const state = await deps.states.manifest(req.stateId);
         const ctx: RestoreStateCtx = { deps, clusterId, stateId: req.stateId };
-        const def: JobDef<RestoreStateCtx> = {
+        const def: JobDef<RestoreStateCtx> & JobDefExtras<RestoreStateCtx> = {
           kind: 'restore-state',
           title: `Bring back the state of ${new Date(state.createdAt).toLocaleString()} (${state.mode})`,
           destructive: true,
@@ -137,7 +137,7 @@ export class EtcdService {
           clusterName: cluster.name,
           steps: restoreStateSteps(ctx),
         };
-        return this.jobs.plan(def, ctx);
+        return this.jobs.plan(this.refreshing(def), ctx);
       }
       case 'drill': {
         requireFacts(deps, clusterId);
@@ -146,11 +146,11 @@ export class EtcdService {
       }
       case 'provision-external': {
         const ctx = await prepareProvision(deps, this.tools, clusterId, req.nodeIds, req.startEmpty);
-        return this.jobs.plan(provisionJob(ctx, cluster.name), ctx);
+        return this.jobs.plan(this.refreshing(provisionJob(ctx, cluster.name)), ctx);
       }
       case 'external-unit': {
         const nodes = req.nodeIds.map((id) => deps.inventory.node(clusterId, id));
-        const def: JobDef<object> = {
+        const def: JobDef<object> & JobDefExtras<object> = {
           kind: 'external-unit',
           title: `${req.action === 'start' ? 'Start' : 'Stop'} etcd on ${nodes.map((n) => n.name).join(', ')}`,
           destructive: req.action === 'stop',
@@ -167,13 +167,13 @@ export class EtcdService {
               void s.log('info', `etcd on ${n.name}: ${await unitAction(deps, clusterId, n, req.action, s.log)}`),
           })),
         };
-        return this.jobs.plan(def, {});
+        return this.jobs.plan(this.refreshing(def), {});
       }
       case 'restore-external': {
         const ctx = await prepareExternalRestore(deps, clusterId, req.snapshotId, {
           gateTimeoutMs: this.gateTimeoutMs,
         });
-        return this.jobs.plan(restoreExternalJob(ctx, cluster.name), ctx);
+        return this.jobs.plan(this.refreshing(restoreExternalJob(ctx, cluster.name)), ctx);
       }
       case 'switch': {
         const ctx = await prepareSwitch(deps, clusterId, req.direction, {
@@ -182,15 +182,15 @@ export class EtcdService {
           snapshotId: req.snapshotId,
           gateTimeoutMs: this.gateTimeoutMs,
         });
-        return this.jobs.plan(switchJob(ctx, cluster.name), ctx);
+        return this.jobs.plan(this.refreshing(switchJob(ctx, cluster.name)), ctx);
       }
       case 'member-remove': {
         const ctx = await prepareMemberChange(deps, clusterId, req.nodeId, undefined, req.kind);
-        return this.jobs.plan(removeMemberJob(ctx, cluster.name), ctx);
+        return this.jobs.plan(this.refreshing(removeMemberJob(ctx, cluster.name)), ctx);
       }
       case 'member-add': {
         const ctx = await prepareMemberChange(deps, clusterId, req.nodeId, undefined, req.kind);
-        return this.jobs.plan(addMemberJob(ctx, cluster.name), ctx);
+        return this.jobs.plan(this.refreshing(addMemberJob(ctx, cluster.name)), ctx);
       }
       case 'defrag':
       case 'alarm-disarm': {
@@ -273,6 +273,28 @@ export class EtcdService {
         return this.jobs.plan(def, {});
       }
     }
+  }
+
+  /**
+   * The job re-reads the cluster into its facts when it ends (any outcome, unless nothing was done
+   * or its own `refresh` step did it): the mode badge, node chips, member lists and the external
+   * etcd view follow what the job changed, without the user initializing again.
+   */
+  private refreshing<C>(def: JobDef<C> & JobDefExtras<C>): JobDef<C> & JobDefExtras<C> {
+    const { deps } = this;
+    const clusterId = def.clusterId;
+    return {
+      ...def,
+      refreshAtEnd: async (c: C, s: { log: Log }) => {
+        // Jobs that track it (restores, the switch) know when they stopped before touching anything.
+        if ((c as { changed?: unknown }).changed === false) {
+          s.log('info', 'nothing on the cluster was changed: the facts stand');
+          return;
+        }
+        const f = await initializeCluster(deps, clusterId, requireFacts(deps, clusterId).seedNodeId, s.log);
+        s.log('info', `mode is now ${f.mode}`);
+      },
+    };
   }
 
   /** Re-hash in the vault, and when a cluster is given, `snapshot status` on one of its masters. */

@@ -9,6 +9,7 @@ import {
   NodeInput,
   type Cluster as ClusterT,
   type ClusterFacts,
+  type ExternalEtcdFact,
   type ClusterNode as NodeT,
   type ToolPaths,
 } from '@shared/domain';
@@ -215,6 +216,14 @@ export class InventoryStore {
     if (JSON.stringify([f.nodeTools[nodeId], master?.tools, master?.versions]) !== was) await this.save();
   }
 
+  /** Remember that a node now carries an external etcd member the app set up (nothing before initialize). */
+  async recordExternalEtcd(clusterId: string, nodeId: string, fact: ExternalEtcdFact): Promise<void> {
+    const f = this.get(clusterId).facts;
+    if (!f) return;
+    f.externalEtcd = { ...f.externalEtcd, [nodeId]: { ...fact } };
+    await this.save();
+  }
+
   async removeNode(clusterId: string, nodeId: string): Promise<NodeT> {
     const c = this.get(clusterId);
     const node = this.node(clusterId, nodeId);
@@ -229,6 +238,10 @@ export class InventoryStore {
     if (c.facts?.nodeTools?.[nodeId]) {
       const { [nodeId]: _gone, ...rest } = c.facts.nodeTools;
       c.facts.nodeTools = rest;
+    }
+    if (c.facts?.externalEtcd?.[nodeId]) {
+      const { [nodeId]: _gone, ...rest } = c.facts.externalEtcd;
+      c.facts.externalEtcd = rest;
     }
     await this.save();
     return node;

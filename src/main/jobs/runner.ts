@@ -53,10 +53,15 @@ export interface RunnerOptions {
   maxLogLineChars?: number;
   /** How long an end-of-job task may take (default END_TASK_TIMEOUT_MS). */
   endTaskTimeoutMs?: number;
+  /** How long the end-of-job re-read of the cluster may take (default REFRESH_TIMEOUT_MS). */
+  refreshTimeoutMs?: number;
 }
 
 /** How long an end-of-job task (see jobs/scope.ts) may take before the job ends without it. */
 export const END_TASK_TIMEOUT_MS = 20_000;
+
+/** How long a job's re-read of the cluster at its end (refreshAtEnd) may take. */
+export const REFRESH_TIMEOUT_MS = 45_000;
 
 /** Defaults: 20 000 lines, 8 MiB of text, 16 Ki characters per line. */
 export const LOG_LIMITS = { lines: 20_000, bytes: 8 * 1024 * 1024, lineChars: 16 * 1024 } as const;
@@ -186,6 +191,7 @@ export class JobRunner {
         }
       });
       await this.runEndTasks(rec, scope);
+      await this.refresh(rec, def, ctx);
     } finally {
       // The final status only now: while the rollback and the end tasks run the job is still
       // running (a poller must not take "failed" or "succeeded" for the end, and a crash during
@@ -244,6 +250,37 @@ export class JobRunner {
       await fn(ctx, { signal: new AbortController().signal, log, progress: () => undefined });
     } catch (e) {
       log('error', `tidy-up failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** The job's re-read of the cluster (JobDefExtras.refreshAtEnd), bounded like an end task. */
+  private async refresh<C>(rec: JobRecord, def: JobDef<C>, ctx: C): Promise<void> {
+    const fn = (def as JobDef<C> & JobDefExtras<C>).refreshAtEnd;
+    // Nothing done, nothing changed; a job whose own `refresh` step ran has just re-read it.
+    const done = (s: StepRecord) => s.status === 'done';
+    if (!fn || !rec.steps.some(done) || rec.steps.some((s) => s.path === 'refresh' && done(s))) return;
+    const log = (stream: LogLine['stream'], text: string) => this.log(rec, 'refresh', stream, text);
+    const limitMs = this.opts.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`no answer within ${limitMs / 1000} s`)), limitMs);
+    });
+    log('info', 'start: re-read the cluster (mode, members, tools)');
+    try {
+      await Promise.race([
+        runInJobScope(this.scopes.get(rec.id) ?? newJobScope(rec.id), () =>
+          fn(ctx, { signal: new AbortController().signal, log, progress: () => undefined }),
+        ),
+        limit,
+      ]);
+      log('info', 'finish: re-read the cluster');
+    } catch (e) {
+      log(
+        'error',
+        `could not re-read the cluster: ${(e as Error).message.split('\n')[0]}; initialize again to refresh it`,
+      );
+    } finally {
+      clearTimeout(timer);
     }
   }
 

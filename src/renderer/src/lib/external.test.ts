@@ -10,6 +10,10 @@ import {
   checkSize,
   etcdUse,
   externalNodes,
+  externalTab,
+  externalUseBadge,
+  provisionedIds,
+  switchLabel,
   isExternalMember,
   isQuorumLoss,
   latestSnapshot,
@@ -49,12 +53,19 @@ const s2 = node('s2', 7, ['etcd']);
 const lb = node('lb', 2, ['lb', 'etcd']);
 const w1 = node('w1', 9, ['worker']);
 
-function cluster(mode: 'embedded' | 'external'): Cluster {
+const provisioned = (...nodes: ClusterNode[]) =>
+  Object.fromEntries(
+    nodes.map((n) => [n.id, { provisionedAt: '2026-01-01T00:00:00Z', version: '3.4.23', dataDir: '/var/lib/etcd' }]),
+  );
+
+function cluster(mode: 'embedded' | 'external' | 'bare'): Cluster {
   const servers =
-    mode === 'embedded' ? ['https://127.0.0.1:2379'] : [s1, s2, lb].map((n) => `https://${n.address}:2379`);
+    mode === 'external' ? [s1, s2, lb].map((n) => `https://${n.address}:2379`) : ['https://127.0.0.1:2379'];
   const facts = {
-    masters: [master(m1, mode === 'embedded' ? 'active' : 'parked', servers)],
-    mode: mode === 'embedded' ? 'embedded-up' : 'external-up',
+    masters: [master(m1, mode === 'external' ? 'parked' : 'active', servers)],
+    members: [],
+    mode: mode === 'external' ? 'external-up' : 'embedded-up',
+    externalEtcd: mode === 'bare' ? {} : provisioned(s1, s2, lb),
   } as Partial<ClusterFacts> as ClusterFacts;
   return { id: 'c', name: 'lab', nodes: [m1, s1, s2, lb, w1], createdAt: '', facts, creation: null };
 }
@@ -125,6 +136,49 @@ describe('external etcd rules', () => {
     expect(switchDirection('embedded-up')).toBe('to-external');
     expect(switchDirection('external-up')).toBe('to-embedded');
     expect(switchDirection('mixed')).toBeNull();
+    expect(switchLabel('external-up')).toBe('Switch back to embedded etcd…');
+    expect(switchLabel('down (configured for external)')).toBe('Switch back to embedded etcd…');
+    expect(switchLabel('embedded-up', true)).toBe('Switch to external…');
+    expect(externalUseBadge('external-up')).toEqual({ text: 'in use by the apiservers', tone: 'ok' });
+    expect(externalUseBadge('down (configured for external)').tone).toBe('danger');
+    expect(externalUseBadge('embedded-up').text).toBe('not in use');
+  });
+
+  it('before anything is provisioned: no etcd label on etcd-role nodes, and the tab offers only Provision…', () => {
+    const bare = cluster('bare');
+    expect(etcdUse(bare)).toEqual({ 'id-m1': 'active' });
+    expect(provisionedIds(bare).size).toBe(0);
+    expect(externalTab(bare)).toMatchObject({
+      provisioned: [],
+      showActions: false,
+      provisionLabel: 'Provision…',
+    });
+    expect(externalTab(bare).candidates.map((n) => n.name)).toEqual(['lb', 's1', 's2']);
+    // A provision job of the history set up s1 (its step done) and failed on s2: s1 only.
+    const history = [
+      {
+        ...job('provision-external', 'Provision', '2026-01-01T00:00:01Z', [
+          step('nodes', undefined, 'failed'),
+          step('nodes/s1', 's1'),
+          step('nodes/s2', 's2', 'failed'),
+        ]),
+        status: 'failed' as const,
+      },
+    ];
+    expect([...provisionedIds(bare, history)]).toEqual(['id-s1']);
+    expect(etcdUse(bare, history)).toEqual({ 'id-m1': 'active', 'id-s1': 'parked' });
+    expect(externalTab(bare, history)).toMatchObject({ showActions: true, provisionLabel: 'Provision again…' });
+    // A member of the etcd in use, or a node an apiserver names, is provisioned whatever the record says.
+    const inUse = {
+      ...bare,
+      facts: {
+        ...bare.facts!,
+        members: [{ name: 's2', id: '1', peerUrls: [], clientUrls: [], nodeId: 'id-s2', kind: 'external' as const }],
+      },
+    };
+    expect([...provisionedIds(inUse)]).toEqual(['id-s2']);
+    const named = { ...cluster('external'), facts: { ...cluster('external').facts!, externalEtcd: {} } };
+    expect(etcdUse(named)).toMatchObject({ 'id-s1': 'active', 'id-lb': 'active' });
   });
 
   it('recommends 1, 3 or 5 members, allows 2 or 4 with the quorum spelled out, and refuses more', () => {

@@ -45,13 +45,41 @@ export function clientUrlOf(n: ClusterNode): string {
 
 export type EtcdUse = 'active' | 'parked';
 
+/** Hosts some apiserver's `--etcd-servers` names (facts of the last initialize or job refresh). */
+function usedHosts(c: Cluster): Set<string | null> {
+  return new Set((c.facts?.masters ?? []).flatMap((m) => (m.etcdServers ?? []).map(urlHost)).filter(Boolean));
+}
+
 /**
- * Which etcd serves the apiservers, per node, from the facts of the last initialize (a switch
- * refreshes them): a master's stacked member is active while its etcd.yaml is in the manifests
- * folder and parked when moved aside; an external node is active when some apiserver's
- * `--etcd-servers` names it.
+ * External etcd nodes that carry a member the app set up: recorded by the provision job in the
+ * facts, a member of the etcd in use, named by an apiserver, or set up by a provision job of the
+ * history (its `nodes/<name>` step done). Every other etcd-role node is only a candidate.
  */
-export function etcdUse(c: Cluster): Record<string, EtcdUse> {
+export function provisionedIds(c: Cluster, history: JobSummary[] = []): Set<string> {
+  const facts = c.facts;
+  const out = new Set<string>();
+  if (!facts) return out;
+  const used = usedHosts(c);
+  const members = new Set(facts.members.map((m) => m.nodeId).filter(Boolean));
+  const setUp = new Set(
+    history
+      .filter((j) => j.kind === 'provision-external')
+      .flatMap((j) => j.steps.filter((s) => s.status === 'done' && /^nodes\/[^/]+$/.test(s.path)).map((s) => s.node)),
+  );
+  for (const n of externalNodes(c))
+    if (facts.externalEtcd?.[n.id] || members.has(n.id) || used.has(bare(n.address)) || setUp.has(n.name))
+      out.add(n.id);
+  return out;
+}
+
+/**
+ * Which etcd serves the apiservers, per node, from the facts (re-read by initialize and at the
+ * end of every job that changes the cluster): a master's stacked member is active while its
+ * etcd.yaml is in the manifests folder and parked when moved aside; a provisioned external node
+ * is active when some apiserver's `--etcd-servers` names it, parked otherwise. An etcd-role node
+ * with nothing provisioned on it gets no label (there is no etcd there to park).
+ */
+export function etcdUse(c: Cluster, history: JobSummary[] = []): Record<string, EtcdUse> {
   const out: Record<string, EtcdUse> = {};
   const facts = c.facts;
   if (!facts) return out;
@@ -59,14 +87,62 @@ export function etcdUse(c: Cluster): Record<string, EtcdUse> {
     if (m.etcdManifest === 'active') out[m.nodeId] = 'active';
     else if (m.etcdManifest === 'parked') out[m.nodeId] = 'parked';
   }
-  const used = new Set(facts.masters.flatMap((m) => (m.etcdServers ?? []).map(urlHost)).filter(Boolean));
-  for (const n of externalNodes(c)) out[n.id] = used.has(bare(n.address)) ? 'active' : 'parked';
+  const used = usedHosts(c);
+  const provisioned = provisionedIds(c, history);
+  for (const n of externalNodes(c)) {
+    if (used.has(bare(n.address))) out[n.id] = 'active';
+    else if (provisioned.has(n.id)) out[n.id] = 'parked';
+  }
   return out;
+}
+
+/** What the External etcd tab offers: before anything is provisioned, only Provision… and what it means. */
+export interface ExternalTab {
+  /** Nodes with a member the app set up (the table with unit state, Start/Stop). */
+  provisioned: ClusterNode[];
+  /** etcd-role nodes with nothing set up yet (candidates for Provision…). */
+  candidates: ClusterNode[];
+  /** Restore onto external, the switch, the member table: only once something is provisioned. */
+  showActions: boolean;
+  provisionLabel: 'Provision…' | 'Provision again…';
+}
+
+export function externalTab(c: Cluster, history: JobSummary[] = []): ExternalTab {
+  const ids = provisionedIds(c, history);
+  const nodes = externalNodes(c);
+  const provisioned = nodes.filter((n) => ids.has(n.id));
+  return {
+    provisioned,
+    candidates: nodes.filter((n) => !ids.has(n.id)),
+    showActions: provisioned.length > 0,
+    provisionLabel: provisioned.length ? 'Provision again…' : 'Provision…',
+  };
 }
 
 /** Which tier serves the apiservers according to the mode. */
 export function activeTier(mode: ModeName | null): 'embedded' | 'external' | null {
   return mode === 'embedded-up' ? 'embedded' : mode === 'external-up' ? 'external' : null;
+}
+
+/** Which etcd the apiservers are configured for, up or down. */
+export function configuredTier(mode: ModeName | null): 'embedded' | 'external' | null {
+  if (mode === 'embedded-up' || mode === 'down (configured for embedded)') return 'embedded';
+  if (mode === 'external-up' || mode === 'down (configured for external)') return 'external';
+  return null;
+}
+
+/** The switch button's words: back to embedded whenever the apiservers are configured for external. */
+export function switchLabel(mode: ModeName | null, short = false): string {
+  const back = configuredTier(mode) === 'external';
+  if (short) return back ? 'Switch back to embedded…' : 'Switch to external…';
+  return back ? 'Switch back to embedded etcd…' : 'Switch to external etcd…';
+}
+
+/** The External etcd tab's badge: used by the apiservers (and whether it answers), or not. */
+export function externalUseBadge(mode: ModeName | null): { text: string; tone: 'ok' | 'danger' | 'neutral' } {
+  if (mode === 'external-up') return { text: 'in use by the apiservers', tone: 'ok' };
+  if (mode === 'down (configured for external)') return { text: 'in use by the apiservers — down', tone: 'danger' };
+  return { text: 'not in use', tone: 'neutral' };
 }
 
 /** The switch the current mode allows. */

@@ -3,8 +3,11 @@
 // `job.update` (summary, throttled by main) and `job.log` (one line) events, cancel and history.
 // Logs are `$state.raw` arrays replaced in batches (every 100 ms), never mutated in place.
 import type { Input } from '@shared/contract';
-import type { JobRecord, JobStatus, JobSummary, LogLine, PlanEntry, StepRecord } from '@shared/jobs';
+import type { JobRecord, JobStatus, JobSummary, LogLine, PlanEntry } from '@shared/jobs';
 import { api } from '../api';
+import { progressOf } from '../jobs';
+
+export { progressOf };
 
 export type JobRequestInput = Input<'jobs.plan'>['job'];
 
@@ -32,19 +35,6 @@ export function mergeLog(base: LogLine[], extra: LogLine[]): LogLine[] {
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   const sameT = new Set(base.filter((l) => l.t === last).map(lineKey));
   return [...base, ...extra.filter((l) => l.t > last || (l.t === last && !sameT.has(lineKey(l))))];
-}
-
-/** Leaf steps (the ones that do work) and how many of them are finished. */
-export function progressOf(steps: StepRecord[]): { done: number; total: number; fraction: number } {
-  const leaves = steps.filter((s, i) => !(steps[i + 1] && steps[i + 1].depth > s.depth));
-  let done = 0;
-  let partial = 0;
-  for (const s of leaves) {
-    if (s.status === 'done' || s.status === 'skipped') done++;
-    else if (s.status === 'running' && s.progress) partial += Math.min(1, Math.max(0, s.progress));
-  }
-  const total = leaves.length;
-  return { done, total, fraction: total ? Math.min(1, (done + partial) / total) : 0 };
 }
 
 export class JobsController {
