@@ -87,6 +87,8 @@ async function waitJobSucceeded(view: Locator, timeout = LONG - 30_000): Promise
   }
   const progress = view.getByTestId('job-progress');
   await expect(progress.getAttribute('data-done')).resolves.toBe(await progress.getAttribute('data-total'));
+  await expect(progress.getAttribute('data-percent')).resolves.toBe('100');
+  await expect(view.getByTestId('job-outcome').getAttribute('data-summary')).resolves.toMatch(/^Succeeded/);
   await page
     .locator('[data-testid="toast"][data-kind="success"]')
     .getByText(/: done$/)
@@ -252,10 +254,21 @@ describe('the disaster-recovery story, through the UI', () => {
       await expect(tid('facts-member').count()).resolves.toBe(3);
       await expect(page.locator('[data-testid="tier-master"] [data-testid="node-card"]').count()).resolves.toBe(3);
       for (const m of MASTERS) await expect(etcdChip(m)).resolves.toBe('active');
-      // Nothing provisioned yet: the External tab shows only what provisioning means.
+      // Nothing provisioned yet: no etcd chip on the future external hosts, and the External tab
+      // shows only what provisioning means (no Switch, Restore, Start/Stop or "parked").
+      for (const n of EXTERNAL) await expect(etcdChip(n)).resolves.toBeFalsy();
       await tid('tab-external').click();
       await tid('external-provision-open').waitFor();
-      await expect(tid('external-node').count()).resolves.toBe(0);
+      await expect(tid('external-empty').innerText()).resolves.toMatch(/^No external etcd yet\./);
+      for (const absent of [
+        'external-node',
+        'external-switch-open',
+        'external-restore-open',
+        'external-start',
+        'external-stop',
+        'members-section',
+      ])
+        await expect(tid(absent).count(), absent).resolves.toBe(0);
       await expect(tid('switch-open').isDisabled()).resolves.toBe(true);
       await shoot('initialized-external-tab');
       await showNodeMap();
@@ -593,6 +606,11 @@ describe('the disaster-recovery story, through the UI', () => {
           .locator(`[data-testid="job-row"][data-kind="${kind}"][data-status="succeeded"]`)
           .first()
           .waitFor({ timeout: 10_000 });
+      for (const text of await tid('job-row-outcome').allInnerTexts()) expect(text).toMatch(/^Succeeded/);
+      for (const pct of await tid('job-row-progress').evaluateAll((els) =>
+        els.map((e) => e.getAttribute('data-percent')),
+      ))
+        expect(pct).toBe('100');
       await shoot('jobs');
       expect(env!.session.errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
     },
