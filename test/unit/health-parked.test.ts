@@ -38,9 +38,18 @@ function discovery(n: NodeFiles): string {
   ].join('\n');
 }
 
-function fake(files: Record<string, NodeFiles>, etcdAnswers = true) {
+function fake(files: Record<string, NodeFiles>, etcdAnswers = true, externalUnits: Record<string, string> = {}) {
   const names = Object.keys(files);
-  const nodes = names.map((name, i) => ({ id: `id-${name}`, name, address: `198.18.0.${10 + i}`, roles: ['master'] }));
+  const nodes = [
+    ...names.map((name, i) => ({ id: `id-${name}`, name, address: `198.18.0.${10 + i}`, roles: ['master'] })),
+    // external etcd nodes: their discover.sh says whether the app's etcd unit runs
+    ...Object.keys(externalUnits).map((name, i) => ({
+      id: `id-${name}`,
+      name,
+      address: `198.18.0.${50 + i}`,
+      roles: ['etcd'],
+    })),
+  ];
   const facts = {
     masters: names.map((name) => ({ nodeId: `id-${name}`, name, etcdServers: ['https://127.0.0.1:2379'] })),
   };
@@ -50,7 +59,22 @@ function fake(files: Record<string, NodeFiles>, etcdAnswers = true) {
   } as unknown as InventoryStore;
   const calls: string[] = [];
   const ops = {
-    discover: async (_c: string, id: string) => parseDiscovery(discovery(files[id.slice(3)])),
+    discover: async (_c: string, id: string) => {
+      const name = id.slice(3);
+      if (name in externalUnits) {
+        if (externalUnits[name] === 'no answer') throw new Error('connect ECONNREFUSED');
+        return parseDiscovery(
+          [
+            'KES_BEGIN',
+            'hostname=x',
+            `etcd_unit=${b64('[Unit]')}`,
+            `etcd_unit_active=${externalUnits[name]}`,
+            'KES_END',
+          ].join('\n'),
+        );
+      }
+      return parseDiscovery(discovery(files[name]));
+    },
     kubeGet: async (_c: string, id: string, path: string) => {
       calls.push(`kubeGet ${id.slice(3)} ${path}`);
       return { status: path === '/readyz' ? 200 : 200, body: '{"items":[]}' };
@@ -147,6 +171,31 @@ describe('health with manifests the app parked', () => {
     expect(r.parked.filter((p) => !p.expected).map((p) => `${p.node} ${p.component}`)).toEqual([
       'm1 kube-apiserver',
       'm1 etcd',
+    ]);
+  });
+
+  it('reports the external etcd units as systemd sees them (the External tab shows them live)', async () => {
+    const { deps } = fake(
+      {
+        m1: {
+          etcd: 'parked',
+          apiserver: 'active',
+          apiserverText: fixture('kube-apiserver.yaml').replace('https://127.0.0.1:2379', EXTERNAL),
+          listening: '6443',
+        },
+      },
+      true,
+      {
+        e1: 'active',
+        e2: 'inactive',
+        e3: 'no answer',
+      },
+    );
+    const h = await clusterHealth(deps, 'c');
+    expect(h.services.filter((s) => s.unit === 'etcd')).toEqual([
+      { node: 'e1', unit: 'etcd', state: 'active' },
+      { node: 'e2', unit: 'etcd', state: 'inactive' },
+      { node: 'e3', unit: 'etcd', state: 'unknown' },
     ]);
   });
 });

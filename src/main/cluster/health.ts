@@ -12,7 +12,7 @@ import type {
   WorkloadsHealth,
 } from '@shared/health';
 import type { InventoryStore } from '../inventory/store';
-import { classifyMode, isLocalEtcd } from './facts';
+import { classifyMode, isLocalEtcd, type NodeFacts } from './facts';
 import { lbOf } from '@shared/domain';
 import { parseAlarms, parseEndpointStatus, parseMemberList } from './etcdjson';
 import { STACKED_ETCD_TLS, type ClusterOps } from './ops';
@@ -35,11 +35,14 @@ export async function clusterHealth(
   const masters = facts.masters.filter((m) => inventory.get(clusterId).nodes.some((n) => n.id === m.nodeId));
   const addresses = masters.map((m) => inventory.node(clusterId, m.nodeId).address);
 
-  // Workers and the load balancer: one discover.sh each too (its unit states), side by side with the masters'.
+  // Workers, the load balancer and external etcd nodes: one discover.sh each too (their unit
+  // states: kubelet, the LB, the external etcd unit), side by side with the masters'.
   const others = inventory
     .get(clusterId)
     .nodes.filter(
-      (n) => !masters.some((m) => m.nodeId === n.id) && (n.roles.includes('worker') || n.roles.includes('lb')),
+      (n) =>
+        !masters.some((m) => m.nodeId === n.id) &&
+        (n.roles.includes('worker') || n.roles.includes('lb') || n.roles.includes('etcd')),
     );
   const othersSeen = Promise.all(
     others.map(async (n) => ({ n, f: await ops.discover(clusterId, n.id).catch(() => null) })),
@@ -212,14 +215,18 @@ export async function clusterHealth(
 
   const lbKind = lbOf(inventory.get(clusterId).creation)?.kind;
   const services: ServiceHealth[] = [];
-  const unitRows = (name: string, roles: string[], units: Record<string, string> | undefined) => {
+  const unitRows = (name: string, roles: string[], f: NodeFacts | null | undefined, answered: boolean) => {
+    const units = f?.units;
     if (roles.includes('master') || roles.includes('worker'))
       services.push({ node: name, unit: 'kubelet', state: units?.kubelet || 'unknown' });
     if (roles.includes('lb') && lbKind)
       services.push({ node: name, unit: lbKind, state: units?.[lbKind] || 'unknown' });
+    // The external etcd unit where the app installed one (the External tab shows it live).
+    if (f?.etcdUnitActive || (!answered && roles.includes('etcd') && !roles.includes('master')))
+      services.push({ node: name, unit: 'etcd', state: f?.etcdUnitActive || 'unknown' });
   };
-  for (const { m, f } of seen) unitRows(m.name, inventory.node(clusterId, m.nodeId).roles.concat('master'), f?.units);
-  for (const { n, f } of await othersSeen) unitRows(n.name, n.roles, f?.units);
+  for (const { m, f } of seen) unitRows(m.name, inventory.node(clusterId, m.nodeId).roles.concat('master'), f, !!f);
+  for (const { n, f } of await othersSeen) unitRows(n.name, n.roles, f, !!f);
 
   const mode = classifyMode(
     apiservers.map((a) => ({ name: a.name, address: '', etcdServers: a.etcdServers, apiserverReady: a.ready })),

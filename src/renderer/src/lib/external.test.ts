@@ -16,6 +16,7 @@ import {
   switchLabel,
   isExternalMember,
   isQuorumLoss,
+  membersWhileSilent,
   latestSnapshot,
   provisionCandidates,
   switchDirection,
@@ -237,6 +238,59 @@ describe('external etcd rules', () => {
       job('member-remove', 'Remove s1', '2026-01-01T00:00:03Z', [step('check', undefined), step('retire', 's1')]),
     ]);
     expect(removed['id-s1'].state).toBe('stopped');
+  });
+
+  it('takes the etcd unit state systemd reports on the node over what the job history implies', () => {
+    const c = cluster('external');
+    const nodes = externalNodes(c);
+    // the history says "stopped" (a switch back), but a state brought back started them again
+    const history = [
+      job('switch-to-embedded', 'Switch back', '2026-01-01T00:00:01Z', [step('stop-external', undefined)]),
+    ];
+    expect(unitStates(nodes, null, history)['id-s1'].state).toBe('stopped');
+    const r = {
+      ...report([]),
+      services: [
+        { node: 's1', unit: 'etcd', state: 'active' },
+        { node: 's2', unit: 'etcd', state: 'inactive' },
+        { node: 'lb', unit: 'etcd', state: 'unknown' },
+        { node: 'lb', unit: 'haproxy', state: 'active' },
+      ],
+    };
+    const u = unitStates(nodes, r, history);
+    expect([u['id-s1'].state, u['id-s2'].state, u['id-lb'].state]).toEqual(['running', 'stopped', 'stopped']);
+    expect(u['id-s1'].source).toBe('live: the etcd unit is active');
+  });
+
+  it('shows the members last seen, else the ones recorded, while etcd cannot list them (lost quorum)', () => {
+    const c = cluster('external');
+    c.facts = {
+      ...c.facts!,
+      initializedAt: '2026-01-01T00:00:00Z',
+      members: [s1, s2].map((n) => ({
+        name: n.name,
+        id: `id-of-${n.name}`,
+        peerUrls: [`https://${n.address}:2380`],
+        clientUrls: [`https://${n.address}:2379`],
+        nodeId: n.id,
+        kind: 'external' as const,
+      })),
+    };
+    // etcd answered: nothing to stand in for it
+    expect(membersWhileSilent(report([member(s1)]), null, c.facts)).toBeNull();
+    // never seen in this window: the recorded members, unreachable
+    const recorded = membersWhileSilent(report([]), null, c.facts)!;
+    expect(recorded.from).toBe('facts');
+    expect(recorded.members.map((m) => [m.name, m.id, m.reachable, m.isLeader])).toEqual([
+      ['s1', 'id-of-s1', false, false],
+      ['s2', 'id-of-s2', false, false],
+    ]);
+    // seen earlier: that list wins
+    const seen = membersWhileSilent(report([]), { at: 't', members: [member(lb, { isLeader: true })] }, c.facts)!;
+    expect(seen.from).toBe('seen');
+    expect(seen.members.map((m) => [m.name, m.reachable, m.isLeader])).toEqual([['lb', false, false]]);
+    // nothing known at all
+    expect(membersWhileSilent(report([]), null, { ...c.facts, members: [] })).toBeNull();
   });
 
   it('finds the newest snapshot of the cluster and recognises a loss of quorum', () => {

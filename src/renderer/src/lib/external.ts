@@ -296,6 +296,17 @@ export function unitStates(
     }
   }
   if (report) {
+    // What systemd says on the node (health reads `systemctl is-active etcd` where the app installed
+    // the unit) beats what the job history implies — a unit stopped or started by hand, a state
+    // brought back.
+    for (const sv of report.services ?? []) {
+      const n = byName.get(sv.node);
+      if (!n || sv.unit !== 'etcd' || sv.state === 'unknown') continue;
+      out[n.id] = {
+        state: sv.state === 'active' ? 'running' : 'stopped',
+        source: `live: the etcd unit is ${sv.state}`,
+      };
+    }
     for (const n of nodes) {
       const m = report.members.find((x) => x.peerUrls.some((u) => urlHost(u) === bare(n.address)) || x.name === n.name);
       if (!m) continue;
@@ -304,4 +315,44 @@ export function unitStates(
     }
   }
   return out;
+}
+
+/**
+ * The members to show while etcd cannot answer its member list (lost quorum), so a repair stays
+ * possible: the list last seen in this window, else the members the facts recorded (initialize or
+ * the re-read at the end of the last job) — all marked unreachable, none the leader. Null when etcd
+ * answered, or when nothing is known.
+ */
+export function membersWhileSilent(
+  report: HealthReport | null,
+  lastSeen: { at: string; members: MemberHealth[] } | null,
+  facts: Cluster['facts'],
+): { at: string; from: 'seen' | 'facts'; members: MemberHealth[] } | null {
+  if (!report || report.members.length) return null;
+  const down = (m: MemberHealth): MemberHealth => ({ ...m, reachable: false, isLeader: false });
+  if (lastSeen?.members.length) return { at: lastSeen.at, from: 'seen', members: lastSeen.members.map(down) };
+  const recorded = (facts?.members ?? []).filter((m) => m.id);
+  if (!facts || !recorded.length) return null;
+  return {
+    at: facts.initializedAt,
+    from: 'facts',
+    members: recorded.map((m) =>
+      down({
+        id: m.id!,
+        name: m.name,
+        peerUrls: m.peerUrls,
+        clientUrls: m.clientUrls,
+        isLearner: false,
+        reachable: false,
+        isLeader: false,
+        version: null,
+        dbSize: null,
+        dbSizeInUse: null,
+        raftIndex: null,
+        raftTerm: null,
+        revision: null,
+        alarms: [],
+      }),
+    ),
+  };
 }
