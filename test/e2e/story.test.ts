@@ -438,7 +438,15 @@ describe('the disaster-recovery story, through the UI', () => {
       await tid('tab-external').click();
       await tid('external-provision-open').click();
       await tid('provision-dialog').waitFor();
-      for (const n of EXTERNAL) await page.locator(`[data-testid="provision-node"][data-node-name="${n}"]`).check();
+      const pick = (n: string) => page.locator(`[data-testid="provision-node"][data-node-name="${n}"]`);
+      // masters whose stacked member runs cannot be chosen
+      await expect(pick('m1').isDisabled()).resolves.toBe(true);
+      // the old tool's example, two members: allowed, with the quorum spelled out
+      await pick('s1').check();
+      await pick('s2').check();
+      await expect(tid('provision-size').innerText()).resolves.toMatch(/2 members need 2 for quorum/);
+      await expect(tid('provision-plan').isDisabled()).resolves.toBe(false);
+      await pick('lb').check();
       await tid('provision-plan').click();
       // none of them was contacted yet: one host-key table, then the plan
       await tid('hostkeys-many').waitFor({ timeout: 60_000 });

@@ -1,4 +1,4 @@
-// What the two lab stories (lab-story, lab-external) share: a lab, the web app and a browser page,
+// What the lab browser tests (story, new-cluster) share: a lab, the web app and a browser page,
 // started together and always torn down together; the demo pod; and waits on what the lab's API
 // endpoint answers. Only the lab's own 198.18.0.0/15 addresses and loopback are contacted.
 import type { Browser, Page } from 'playwright-core';
