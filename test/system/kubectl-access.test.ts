@@ -37,7 +37,7 @@ function subscribe(): () => void {
 }
 
 beforeAll(async () => {
-  sys = await startSystem({ prefix: 'kd1', masters: 1, lb: 'haproxy' });
+  sys = await startSystem({ prefix: process.env.KES_SYSTEM_PREFIX ?? 'kd1', masters: 1, lb: 'haproxy' });
   await restartServices();
   unsubscribe = subscribe();
   await initialize(sys);

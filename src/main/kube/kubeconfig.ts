@@ -96,7 +96,9 @@ export function masterShellCommand(conf = ADMIN_CONF): string {
     `if [ -r "$c" ]; then`,
     `  echo ${shQuote(`${tag} KUBECONFIG=${conf} is set in this shell: kubectl works here (cluster-admin).`)}`,
     `  exec env KUBECONFIG="$c" "$s" -l`,
-    `elif sudo -n test -r "$c" 2>/dev/null; then`,
+    // root needs no sudo (and sudo would only be asked in vain); stdin is kept from sudo so
+    // nothing the user types ahead is read or flushed before the login shell starts
+    `elif [ "$(id -u)" != 0 ] && sudo -n test -r "$c" </dev/null 2>/dev/null; then`,
     `  echo ${shQuote(`${tag} ${conf} is readable through sudo only: in bash, kubectl is a function running "sudo -n kubectl --kubeconfig ${conf}".`)}`,
     `  exec env ${shQuote(`BASH_FUNC_kubectl%%=${fn}`)} "$s" -l`,
     `else`,
