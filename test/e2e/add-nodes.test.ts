@@ -7,8 +7,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openApp, screenshot, startWebApp, type Session, type WebApp } from './support/app';
+import type { Page } from 'playwright-core';
+import { startSeededApp, stopSeededApp, type SeededApp, screenshot, type Session, type WebApp } from './support/app';
 
 const CLUSTER = 'grow';
 const FAKE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAfakekeyforthee2etest\n-----END OPENSSH PRIVATE KEY-----';
@@ -62,8 +62,8 @@ const SSH_CONFIG = [
   '',
 ].join('\n');
 
+let env: SeededApp | undefined;
 let app: WebApp;
-let browser: Browser;
 let s: Session;
 let page: Page;
 const tid = (id: string) => page.getByTestId(id);
@@ -95,24 +95,15 @@ async function expectStoredKey(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  app = await startWebApp({
-    prepare: async (dataDir, home) => {
-      await fs.writeFile(join(dataDir, 'inventory.json'), JSON.stringify(inventory, null, 2));
-      await fs.writeFile(join(home, '.ssh', 'config'), SSH_CONFIG, { mode: 0o600 });
-    },
+  env = await startSeededApp(inventory, { width: 1440, height: 1000 }, async (dataDir, home) => {
+    await fs.writeFile(join(home, '.ssh', 'config'), SSH_CONFIG, { mode: 0o600 });
   });
-  browser = await launchBrowser();
-  s = await openApp(browser, app, { width: 1440, height: 1000 });
-  page = s.page;
+  ({ app, session: s, page } = env);
   await page.locator(`[data-testid="nav-cluster"][data-cluster-name="${CLUSTER}"]`).click();
   await tid('node-map').waitFor();
 });
 
-afterAll(async () => {
-  await s?.context.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  await app?.stop();
-});
+afterAll(() => stopSeededApp(env ?? {}));
 
 describe('Add node: the previous node’s settings are offered', () => {
   it('prefills port, user, key file and jump host from m1 (the node added last); every field can change', async () => {

@@ -7,23 +7,22 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openApp, screenshot, startWebApp, type Session, type WebApp } from './support/app';
+import type { Page } from 'playwright-core';
+import {
+  offlineNode,
+  startSeededApp,
+  stopSeededApp,
+  type SeededApp,
+  screenshot,
+  type Session,
+  type WebApp,
+} from './support/app';
 
 const VIEWPORT = { width: 1280, height: 860 };
 const MADE = 'made-here';
 const EXISTING = 'added-existing';
 
-const node = (id: string, name: string, roles: string[]) => ({
-  id,
-  name,
-  address: '127.0.0.1',
-  port: 1,
-  user: 'root',
-  roles,
-  auth: { method: 'agent' },
-  jumpNodeId: null,
-});
+const node = offlineNode;
 
 const inventory = {
   version: 1,
@@ -56,8 +55,8 @@ const inventory = {
   ],
 };
 
+let env: SeededApp | undefined;
 let app: WebApp;
-let browser: Browser;
 let s: Session;
 let page: Page;
 const tid = (id: string) => page.getByTestId(id);
@@ -79,21 +78,11 @@ async function onScreen(id: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  app = await startWebApp({
-    prepare: async (dataDir) => {
-      await fs.writeFile(join(dataDir, 'inventory.json'), JSON.stringify(inventory, null, 2));
-    },
-  });
-  browser = await launchBrowser();
-  s = await openApp(browser, app, VIEWPORT);
-  page = s.page;
+  env = await startSeededApp(inventory, VIEWPORT);
+  ({ app, session: s, page } = env);
 });
 
-afterAll(async () => {
-  await s?.context.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  await app?.stop();
-});
+afterAll(() => stopSeededApp(env ?? {}));
 
 describe('cluster actions of a cluster made by "New cluster"', () => {
   it('shows Join new nodes…, Export admin kubeconfig… and More on screen at 1280 px', async () => {

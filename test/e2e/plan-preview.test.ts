@@ -3,22 +3,11 @@
 // commands; files), and the sentences above the steps are only those true of the plan — Reset
 // node (destructive, saves no state, stops no apiserver of the others) says it cannot simply be
 // undone and nothing about a saved state; Restart runtime (not destructive) has no warning.
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openApp, screenshot, startWebApp, type Session, type WebApp } from './support/app';
+import type { Page } from 'playwright-core';
+import { offlineNode, startSeededApp, stopSeededApp, type SeededApp, screenshot } from './support/app';
 
-const node = (id: string, name: string, roles: string[]) => ({
-  id,
-  name,
-  address: '127.0.0.1',
-  port: 1,
-  user: 'root',
-  roles,
-  auth: { method: 'agent' },
-  jumpNodeId: null,
-});
+const node = offlineNode;
 
 const inventory = {
   version: 1,
@@ -48,31 +37,19 @@ const inventory = {
   ],
 };
 
-let app: WebApp;
-let browser: Browser;
-let s: Session;
+let env: SeededApp | undefined;
 let page: Page;
 const tid = (id: string) => page.getByTestId(id);
 const card = (name: string) => page.locator(`[data-testid="node-card"][data-node-name="${name}"]`);
 
 beforeAll(async () => {
-  app = await startWebApp({
-    prepare: async (dataDir) => {
-      await fs.writeFile(join(dataDir, 'inventory.json'), JSON.stringify(inventory, null, 2));
-    },
-  });
-  browser = await launchBrowser();
-  s = await openApp(browser, app, { width: 1280, height: 860 });
-  page = s.page;
+  env = await startSeededApp(inventory, { width: 1280, height: 860 });
+  ({ page } = env);
   await page.locator(`[data-testid="nav-cluster"][data-cluster-name="plans"]`).click();
   await tid('node-map').waitFor();
 });
 
-afterAll(async () => {
-  await s?.context.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  await app?.stop();
-});
+afterAll(() => stopSeededApp(env ?? {}));
 
 /** What the tree shows: step nodes, commands and files (by node and path). */
 async function shown() {

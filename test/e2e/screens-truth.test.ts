@@ -9,24 +9,15 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, openApp, screenshot, startWebApp, type Session, type WebApp } from './support/app';
+import type { Page } from 'playwright-core';
+import { offlineNode, startSeededApp, stopSeededApp, type SeededApp, screenshot } from './support/app';
 
 const VIEWPORT = { width: 1280, height: 860 };
 const BEFORE = 'before-external';
 const SWITCHED = 'switched-external';
 const EMPTY = 'no-masters';
 
-const node = (id: string, name: string, roles: string[], address: string) => ({
-  id,
-  name,
-  address,
-  port: 1,
-  user: 'root',
-  roles,
-  auth: { method: 'agent' },
-  jumpNodeId: null,
-});
+const node = offlineNode;
 
 const master = (id: string, name: string, manifest: 'active' | 'parked', servers: string[], version: string) => ({
   nodeId: id,
@@ -216,9 +207,7 @@ async function seedVault(dataDir: string): Promise<void> {
   for (const r of records) await fs.writeFile(join(jobs, `${r.id}.json`), JSON.stringify(r));
 }
 
-let app: WebApp;
-let browser: Browser;
-let s: Session;
+let env: SeededApp | undefined;
 let page: Page;
 const tid = (id: string) => page.getByTestId(id);
 const card = (name: string) => page.locator(`[data-testid="node-card"][data-node-name="${name}"]`);
@@ -245,22 +234,13 @@ async function allInside(selector: string, min = 1): Promise<void> {
 }
 
 beforeAll(async () => {
-  app = await startWebApp({
-    prepare: async (dataDir) => {
-      await fs.writeFile(join(dataDir, 'inventory.json'), JSON.stringify(inventory, null, 2));
-      await seedVault(dataDir);
-    },
+  env = await startSeededApp(inventory, VIEWPORT, async (dataDir) => {
+    await seedVault(dataDir);
   });
-  browser = await launchBrowser();
-  s = await openApp(browser, app, VIEWPORT);
-  page = s.page;
+  ({ page } = env);
 });
 
-afterAll(async () => {
-  await s?.context.close().catch(() => undefined);
-  await browser?.close().catch(() => undefined);
-  await app?.stop();
-});
+afterAll(() => stopSeededApp(env ?? {}));
 
 describe('before anything is provisioned (etcd 3.4)', () => {
   it('header: a healthy mode is green; the switch is offered by mode but waits for an external etcd', async () => {

@@ -171,3 +171,41 @@ export async function waitForTerminalText(page: Page, needle: string | RegExp, t
   }
   throw new Error(`terminal never showed ${String(needle)}; screen was:\n${text}`);
 }
+
+/** A node nothing can reach (port 1): enough for plans and screens of offline browser tests. */
+export function offlineNode(id: string, name: string, roles: string[], address = '127.0.0.1') {
+  return { id, name, address, port: 1, user: 'root', roles, auth: { method: 'agent' }, jumpNodeId: null };
+}
+
+export interface SeededApp {
+  app: WebApp;
+  browser: Browser;
+  session: Session;
+  page: Page;
+}
+
+/**
+ * The offline browser tests' setup: a web app whose data dir holds `inventory` (and whatever
+ * `prepare` adds), a browser and a page at `viewport`.
+ */
+export async function startSeededApp(
+  inventory: unknown,
+  viewport: { width: number; height: number },
+  prepare?: (dataDir: string, home: string) => Promise<void>,
+): Promise<SeededApp> {
+  const app = await startWebApp({
+    prepare: async (dataDir, home) => {
+      await fs.writeFile(join(dataDir, 'inventory.json'), JSON.stringify(inventory, null, 2));
+      await prepare?.(dataDir, home);
+    },
+  });
+  const browser = await launchBrowser();
+  const session = await openApp(browser, app, viewport);
+  return { app, browser, session, page: session.page };
+}
+
+export async function stopSeededApp(x: Partial<SeededApp>): Promise<void> {
+  await x.session?.context.close().catch(() => undefined);
+  await x.browser?.close().catch(() => undefined);
+  await x.app?.stop();
+}
