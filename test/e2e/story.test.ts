@@ -482,6 +482,10 @@ describe('the disaster-recovery story, through the UI', () => {
       const preview = tid('plan-preview');
       await preview.locator('[data-kind="switch-to-external"]').waitFor({ timeout: 120_000 });
       await expect(preview.innerText()).resolves.toMatch(/external etcd/);
+      // its sentences are true for this job (state saved first, apiservers stopped) and read as sentences
+      const banner = await tid('plan-destructive').innerText();
+      expect(banner).toMatch(/saved first/);
+      expect(banner).not.toMatch(/[a-z)]\.[A-Za-z]/);
       await shoot('restore-external-plan');
       const view = await runPreview('switch-to-external');
       await waitJobSucceeded(view);
