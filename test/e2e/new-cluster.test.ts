@@ -164,11 +164,13 @@ describe('new-cluster wizard: the form', () => {
         ].join('\n'),
       ),
     );
-    const warnings = await tid('wizard-import-warning').allInnerTexts();
-    expect(warnings).toEqual([
-      expect.stringMatching(/^line 6: lb_port: shell expansions/),
-      expect.stringMatching(/^line 7: sleep_time is a setting of the old tool's scripts/),
-    ]);
+    // the file is read and parsed asynchronously after the input changes: wait for its warnings
+    await expect
+      .poll(() => tid('wizard-import-warning').allInnerTexts(), { timeout: 10_000 })
+      .toEqual([
+        expect.stringMatching(/^line 6: lb_port: shell expansions/),
+        expect.stringMatching(/^line 7: sleep_time is a setting of the old tool's scripts/),
+      ]);
     await expect(page.locator('[data-testid="wizard-lb-kind-envoy"]').isChecked()).resolves.toBe(true);
     await expect(tid('wizard-lb-address').inputValue()).resolves.toBe('198.18.1.10');
     await expect(tid('wizard-lb-port').inputValue()).resolves.toBe('6443');
