@@ -176,6 +176,37 @@ export class SshPool {
     );
   }
 
+  /**
+   * A direct-tcpip channel from the node to `host:port` as the node sees it (SSH local forwarding,
+   * `ssh -L`). The connection stays leased until the channel closes. A server that forbids
+   * forwarding (AllowTcpForwarding no) or cannot reach the address fails with FORWARD_REFUSED.
+   */
+  async forward(target: SshTarget, host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw new SshError('CANCELLED', 'Tunnel cancelled');
+      const lease = await this.lease(target);
+      try {
+        const stream = await openDirect(lease.conn, host, port);
+        this.counters.forwards++;
+        let released = false;
+        const done = () => {
+          if (released) return;
+          released = true;
+          unDrop();
+          lease.release();
+        };
+        // A dropped connection ends the channel (ssh2 closes it); make sure the lease goes too.
+        const unDrop = lease.conn.onDrop((e) => stream.destroy(e));
+        stream.once('close', done);
+        return stream;
+      } catch (e) {
+        lease.release();
+        if (e instanceof StaleConnectionError && attempt === 0) continue;
+        throw e instanceof StaleConnectionError ? disconnected(target) : e;
+      }
+    }
+  }
+
   /** Everything "Test connection" shows. Never throws: failures are reported in `error`. */
   async testConnection(target: SshTarget): Promise<ConnectionTest> {
     const started = Date.now();
@@ -521,6 +552,26 @@ function disconnected(target: SshTarget): SshError {
 
 function hostKeyView(d: HostKeyDecision): NonNullable<ConnectionTest['hostKey']> {
   return { ...d.presented, status: d.status };
+}
+
+/** A direct-tcpip channel to `host:port` from the node `conn` is logged into (see SshPool.forward). */
+function openDirect(conn: Connection, host: string, port: number): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) => {
+    try {
+      conn.client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+        if (err)
+          reject(
+            new SshError(
+              'FORWARD_REFUSED',
+              `${where(conn.target)} refused to forward a connection to ${hostPort(host, port)}: ${err.message}`,
+            ),
+          );
+        else resolve(stream);
+      });
+    } catch {
+      reject(new StaleConnectionError());
+    }
+  });
 }
 
 /** Open a direct-tcpip channel on the jump host's connection to carry the target's SSH stream. */
