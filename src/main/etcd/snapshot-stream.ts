@@ -180,10 +180,12 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       throw new SnapshotInvalid("Snapshot stream corrupt: the data does not match etcd's trailing sha256");
     return { bytes, hashed, serverVersion: await statusP, storageVersion };
   } catch (e) {
+    // decided before destroying the file stream (which may report its own, later error)
+    const err = writeError && !(e instanceof SnapshotInvalid) ? writeError : e;
     out.destroy();
     await fs.rm(o.partPath, { force: true });
-    if (o.signal?.aborted) throw o.signal.reason ?? e;
-    throw writeError && !(e instanceof SnapshotInvalid) ? writeError : e;
+    if (o.signal?.aborted) throw o.signal.reason ?? err;
+    throw err;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     client.close();
@@ -233,7 +235,11 @@ export async function streamSnapshotViaSsh(o: SshStreamOptions): Promise<StreamR
   const url = new URL(o.endpoint);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 2379);
-  const tunnel = await openTunnel((signal) => o.pool.forward(o.target, host, port, signal));
+  // A refused forward fails at once (grpc alone would keep retrying until its connect deadline).
+  const refused = new AbortController();
+  const tunnel = await openTunnel((signal) => o.pool.forward(o.target, host, port, signal), {
+    onError: (e) => refused.abort(e),
+  });
   o.log?.('info', `tunnel 127.0.0.1:${tunnel.port} → ${o.target.label} → ${host}:${port} (SSH forwarding)`);
   try {
     return await streamSnapshotToFile({
@@ -241,6 +247,7 @@ export async function streamSnapshotViaSsh(o: SshStreamOptions): Promise<StreamR
       address: `${tunnel.host}:${tunnel.port}`,
       serverName: host,
       tls: url.protocol === 'http:' ? null : o.tls,
+      signal: o.signal ? AbortSignal.any([o.signal, refused.signal]) : refused.signal,
     });
   } catch (e) {
     // grpc only says "unavailable": the tunnel knows why (forwarding refused, address unreachable).
