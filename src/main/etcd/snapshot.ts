@@ -164,8 +164,11 @@ async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }:
       onProgress: req.onProgress,
       log,
     });
-    const status = await boltStatus(partPath, req.signal);
-    return { path: 'streamed', status, version: r.serverVersion, hashed: r.hashed };
+    const st = await boltStatus(partPath, req.signal);
+    // Key counts as the member's own release counts them (etcdutl 3.6 counts live keys; 3.4 and
+    // 3.5 count every bucket entry), as the node's tool would have on the save + SFTP way.
+    const totalKey = atLeast36(r.serverVersion) ? st.liveKeys : st.totalKey;
+    return { path: 'streamed', status: { ...st, totalKey }, version: r.serverVersion, hashed: r.hashed };
   } finally {
     key.fill(0);
   }
@@ -224,4 +227,9 @@ async function savedAndDownloaded({
     if (remote)
       await deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
   }
+}
+
+function atLeast36(version: string | null): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version ?? '');
+  return !!m && (Number(m[1]) > 3 || (Number(m[1]) === 3 && Number(m[2]) >= 6));
 }

@@ -11,7 +11,16 @@
 // by an inline page.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import protobuf from 'protobufjs/light.js';
 import { SnapshotInvalid } from './snapfile';
+
+// mvccpb.KeyValue { bytes key = 1; … }: only the key is needed.
+const KeyValue = protobuf.Root.fromJSON({
+  nested: { KeyValue: { fields: { key: { type: 'bytes', id: 1 } } } },
+}).lookupType('KeyValue');
+/** A revision key is 8 + 1 + 8 bytes; a tombstone's has a 't' after it (mvcc/revision.go). */
+const TOMBSTONE_LEN = 18;
+const TOMBSTONE = 0x74;
 
 const BRANCH = 0x01;
 const LEAF = 0x02;
@@ -25,7 +34,13 @@ export interface BoltStatus {
   hash: number;
   /** Main revision of the last key in the `key` bucket. */
   revision: number;
+  /** Entries in every bucket: what etcd ≤ 3.5's `snapshot status` prints as totalKey. */
   totalKey: number;
+  /**
+   * Keys alive at the snapshot's revision (user keys in the `key` bucket, a tombstone removing its
+   * key): what etcdutl 3.6's `snapshot status` prints as totalKey.
+   */
+  liveKeys: number;
   /** Pages in use × page size (bbolt's tx.Size()). */
   totalSize: number;
 }
@@ -171,6 +186,7 @@ export async function boltStatus(path: string, signal?: AbortSignal): Promise<Bo
       }
     };
     const buckets: Array<{ name: Buffer; value: Buffer }> = [];
+    const live = new Set<string>();
     await walk(
       r,
       meta.root,
@@ -189,12 +205,19 @@ export async function boltStatus(path: string, signal?: AbortSignal): Promise<Bo
         crc = crc32c(crc, k);
         // a nested bucket's value is nil in ForEach
         if (!(f & BUCKET_LEAF) && v) crc = crc32c(crc, v);
-        if (isKey && k.length >= 8) revision = Number(k.readBigUInt64BE(0));
+        if (isKey && k.length >= 8) {
+          revision = Number(k.readBigUInt64BE(0));
+          if (v) {
+            const key = Buffer.from((KeyValue.decode(v) as unknown as { key: Uint8Array }).key).toString('latin1');
+            if (k.length === TOMBSTONE_LEN && k[17] === TOMBSTONE) live.delete(key);
+            else live.add(key);
+          }
+        }
         totalKey++;
       };
       await walk(r, root === 0n ? b.value.subarray(16) : root, visit, tick);
     }
-    return { hash: crc, revision, totalKey, totalSize: Number(meta.pgid) * pageSize };
+    return { hash: crc, revision, totalKey, liveKeys: live.size, totalSize: Number(meta.pgid) * pageSize };
   } finally {
     closeSync(fd);
   }
