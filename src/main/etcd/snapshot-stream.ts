@@ -11,6 +11,8 @@
 // file has to ship with the app.
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/light.js';
 import type { Log } from '../cluster/ops';
@@ -106,9 +108,15 @@ export interface StreamOptions {
  * snapshot as etcd sent it.
  */
 export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResult> {
-  const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca, o.tls.key, o.tls.cert) : grpc.credentials.createInsecure();
+  // The certificate must name the endpoint's host (as etcdctl on the node checks it). An IP is
+  // checked against the IP SANs but not sent as TLS SNI (RFC 6066 forbids it; Node warns).
+  const creds = o.tls
+    ? grpc.credentials.createSsl(o.tls.ca, o.tls.key, o.tls.cert, {
+        checkServerIdentity: (_sni, cert) => checkServerIdentity(o.serverName, cert),
+      })
+    : grpc.credentials.createInsecure();
   const client = new grpc.Client(o.address, creds, {
-    ...(o.tls ? { 'grpc.ssl_target_name_override': o.serverName } : {}),
+    ...(o.tls ? { 'grpc.ssl_target_name_override': isIP(o.serverName) ? 'localhost' : o.serverName } : {}),
     // 4 MiB HTTP/2 window: enough to keep a long-distance link busy, small enough to bound memory.
     'grpc-node.flow_control_window': 4 << 20,
     'grpc.enable_retries': 0,
@@ -138,6 +146,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     const hashed = new SnapshotHasher();
     let total = -1;
     let bytes = 0;
+    let reported = 0;
     let storageVersion: string | null = null;
     let stall: NodeJS.Timeout | undefined;
     let stalled: Error | undefined;
@@ -161,7 +170,11 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
         hashed.update(m.blob);
         bytes += m.blob.length;
         if (!out.write(m.blob)) await once(out, 'drain'); // rejects on a write error
-        o.onProgress?.(Math.min(bytes, total), total);
+        // a progress event per MiB, not per 32 KiB message (each one updates the job record)
+        if (bytes - reported >= 1 << 20 || bytes >= total) {
+          reported = bytes;
+          o.onProgress?.(Math.min(bytes, total), total);
+        }
       }
     } catch (e) {
       throw stalled ?? e;
