@@ -53,8 +53,12 @@ async function makePki(pki: string, host: string): Promise<void> {
   }
 }
 
-/** `host`: a loopback address (127.0.0.0/8). */
-export async function startTlsEtcd(host = '127.0.0.2', extraArgs: string[] = []): Promise<TlsEtcd> {
+/**
+ * `host`: a loopback address (127.0.0.0/8). `binDir`: where etcd and etcdctl are (default: PATH,
+ * Debian's 3.4); e.g. the lab's cached 3.5 / 3.6 releases.
+ */
+export async function startTlsEtcd(host = '127.0.0.2', extraArgs: string[] = [], binDir?: string): Promise<TlsEtcd> {
+  const bin = (name: string) => (binDir ? join(binDir, name) : name);
   if (!/^127\./.test(host)) throw new Error('loopback only');
   const dir = await fs.mkdtemp(join(tmpdir(), 'kes-tls-etcd-'));
   const pki = join(dir, 'pki');
@@ -63,7 +67,7 @@ export async function startTlsEtcd(host = '127.0.0.2', extraArgs: string[] = [])
   const [cp, pp] = [await freePort(host), await freePort('127.0.0.1')];
   const endpoint = `https://${host}:${cp}`;
   const proc: ChildProcess = spawn(
-    'etcd',
+    bin('etcd'),
     [
       '--name=t',
       `--data-dir=${join(dir, 'data')}`,
@@ -85,7 +89,7 @@ export async function startTlsEtcd(host = '127.0.0.2', extraArgs: string[] = [])
   const etcdctl = async (...args: string[]) =>
     (
       await run(
-        'etcdctl',
+        bin('etcdctl'),
         [
           `--endpoints=${endpoint}`,
           `--cacert=${join(pki, 'ca.crt')}`,
