@@ -1,7 +1,7 @@
 // Issue 12's pure pieces: the CRC-32C that `snapshot status` prints, and decoding etcd's
 // SnapshotResponse off the wire (field numbers of etcdserverpb/rpc.proto).
 import { describe, expect, it } from 'vitest';
-import { crc32c } from '../../src/main/vault/boltstatus';
+import { crc32c, crc32cCombine, crc32cShift } from '../../src/main/vault/boltstatus';
 import { decodeSnapshotResponse } from '../../src/main/etcd/snapshot-stream';
 
 describe('crc32c', () => {
@@ -11,6 +11,14 @@ describe('crc32c', () => {
     const split = crc32c(crc32c(crc32c(0, all.subarray(0, 7)), all.subarray(7, 40)), all.subarray(40));
     expect(split).toBe(crc32c(0, all));
     expect(crc32c(0, Buffer.alloc(0))).toBe(0);
+  });
+
+  it('combines like zlib: crc(A‖B) from crc(A), crc(B) and len(B)', () => {
+    const a = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+    const b = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 13 + 1) & 0xff));
+    const whole = crc32c(0, Buffer.concat([a, b]));
+    expect(crc32cCombine(crc32c(0, a), crc32c(0, b), crc32cShift(b.length))).toBe(whole);
+    expect(crc32cCombine(crc32c(0, a), crc32c(0, Buffer.alloc(0)), crc32cShift(0))).toBe(crc32c(0, a));
   });
 });
 

@@ -19,6 +19,7 @@ import type { Log } from '../cluster/ops';
 import type { SshPool } from '../ssh/pool';
 import { openTunnel } from '../ssh/tunnel';
 import type { SshTarget } from '../ssh/types';
+import { BlockCrcs } from '../vault/boltstatus';
 import { SnapshotHasher, SnapshotInvalid } from '../vault/snapfile';
 
 const root = protobuf.Root.fromJSON({
@@ -80,6 +81,8 @@ export interface StreamResult {
   bytes: number;
   /** Saw every byte written, in order (hand it to the vault's commit). */
   hashed: SnapshotHasher;
+  /** CRC-32C per page-sized block, for describing the file quickly (boltStatus). */
+  blocks: BlockCrcs;
   /** The member's server version (Maintenance/Status), e.g. "3.6.16"; null if it did not say. */
   serverVersion: string | null;
   /** The storage version the stream carries (etcd ≥ 3.6), else null. */
@@ -144,6 +147,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       Buffer.alloc(0),
     );
     const hashed = new SnapshotHasher();
+    const blocks = new BlockCrcs();
     let total = -1;
     let bytes = 0;
     let reported = 0;
@@ -168,6 +172,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
         if (bytes + m.blob.length > total + HASH_LEN)
           throw new SnapshotInvalid(`etcd sent more than the ${total} bytes it announced, plus its hash`);
         hashed.update(m.blob);
+        blocks.update(m.blob);
         bytes += m.blob.length;
         if (!out.write(m.blob)) await once(out, 'drain'); // rejects on a write error
         // a progress event per MiB, not per 32 KiB message (each one updates the job record)
@@ -191,7 +196,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       );
     if (!hashed.digest().bodyMatchesTail)
       throw new SnapshotInvalid("Snapshot stream corrupt: the data does not match etcd's trailing sha256");
-    return { bytes, hashed, serverVersion: await statusP, storageVersion };
+    return { bytes, hashed, blocks, serverVersion: await statusP, storageVersion };
   } catch (e) {
     // decided before destroying the file stream (which may report its own, later error)
     const err = writeError && !(e instanceof SnapshotInvalid) ? writeError : e;
