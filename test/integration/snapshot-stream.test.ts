@@ -485,6 +485,33 @@ describe('big snapshots', () => {
   }, 180_000);
 });
 
+describe('a dropped SSH connection', () => {
+  it('fails the stream mid-way, removes the .part, and the next one reconnects', async () => {
+    const part = join(dir, 'drop.part');
+    let killed = false;
+    const p = streamSnapshotViaSsh({
+      pool: h.pool,
+      target: t,
+      endpoint: etcd.endpoint,
+      tls,
+      partPath: part,
+      stallMs: 5000,
+      onProgress: (d) => {
+        if (d > 20 << 20 && !killed) {
+          killed = true;
+          void sshd.killSessions();
+        }
+      },
+    });
+    await expect(p).rejects.toThrow();
+    expect(killed).toBe(true);
+    await expect(fs.stat(part)).rejects.toThrow(/ENOENT/);
+    const again = await streamSnapshotViaSsh({ pool: h.pool, target: t, endpoint: etcd.endpoint, tls, partPath: part });
+    expect(again.hashed.digest().bodyMatchesTail).toBe(true);
+    await fs.rm(part);
+  }, 120_000);
+});
+
 /** Fill etcd to about `mb` MB with 1 MB values (etcd's default request limit is 1.5 MiB). */
 async function fill(mb: number): Promise<void> {
   const value = join(dir, 'value');

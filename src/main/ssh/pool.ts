@@ -195,8 +195,8 @@ export class SshPool {
           unDrop();
           lease.release();
         };
-        // A dropped connection ends the channel (ssh2 closes it); make sure the lease goes too.
-        const unDrop = lease.conn.onDrop((e) => stream.destroy(e));
+        // A dropped connection ends the channel (closed, no error event: whoever pipes it sees it end).
+        const unDrop = lease.conn.onDrop(() => stream.destroy());
         stream.once('close', done);
         return stream;
       } catch (e) {
