@@ -122,8 +122,11 @@ describe('the tunnel', () => {
       s.write('ping through ssh');
       expect(await got).toBe('ping through ssh');
       const closed = new Promise((r) => s.once('close', r));
+      const t0 = Date.now();
       await tun.close();
       await closed; // the client's connection is ended too
+      // promptly: the channel's close is not left waiting for unread data (which kept the lease)
+      expect(Date.now() - t0).toBeLessThan(1000);
       await expect(
         new Promise((res, rej) => connect(tun.port, tun.host).once('connect', res).once('error', rej)),
       ).rejects.toThrow(/ECONNREFUSED/);

@@ -196,7 +196,10 @@ export class SshPool {
           lease.release();
         };
         // A dropped connection ends the channel (closed, no error event: whoever pipes it sees it end).
-        const unDrop = lease.conn.onDrop(() => stream.destroy());
+        const unDrop = lease.conn.onDrop(() => {
+          stream.destroy();
+          stream.resume();
+        });
         stream.once('close', done);
         return stream;
       } catch (e) {

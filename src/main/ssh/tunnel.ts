@@ -32,7 +32,7 @@ export async function openTunnel(forward: ForwardFn, opts: { onError?: (e: Error
     const entry: { sock: Socket; chan?: Duplex } = { sock };
     live.add(entry);
     sock.once('close', () => {
-      entry.chan?.destroy();
+      if (entry.chan) endChannel(entry.chan);
       live.delete(entry);
     });
     sock.on('error', () => undefined); // the close handler cleans up
@@ -41,7 +41,7 @@ export async function openTunnel(forward: ForwardFn, opts: { onError?: (e: Error
     forward(ac.signal).then(
       (chan) => {
         if (closed || sock.destroyed) {
-          chan.destroy();
+          endChannel(chan);
           return;
         }
         opened++;
@@ -96,10 +96,21 @@ export async function openTunnel(forward: ForwardFn, opts: { onError?: (e: Error
       const ends = [...live].flatMap(({ sock, chan }) => {
         const waits = [closing(sock), ...(chan ? [closing(chan)] : [])];
         sock.destroy();
-        chan?.destroy();
+        if (chan) endChannel(chan);
         return waits;
       });
       await Promise.all([stopped, ...ends]);
     },
   };
+}
+
+/**
+ * Close a forwarded channel and drop what it still holds: ssh2 reports a channel closed only once
+ * its readable side has ended, which never happens while unread data sits in it (and the pool
+ * keeps the connection leased until then).
+ */
+function endChannel(chan: Duplex): void {
+  chan.unpipe(); // first: a pipe's own cleanup would pause it again after our resume
+  chan.destroy();
+  chan.resume();
 }
