@@ -1,6 +1,10 @@
-// Save a snapshot from the cluster's etcd into the vault: `snapshot save` on a healthy master
-// (one endpoint, as etcd requires), stream it down over SFTP hashing on the way, compare with the
-// node's own sha256, and only then commit it to the vault. The remote copy is always removed.
+// Save a snapshot from the cluster's etcd into the vault, from one endpoint (as etcd requires)
+// reached from a healthy master. By default etcd's snapshot stream is read on the desktop through
+// an SSH tunnel while etcd produces it (snapshot-stream.ts): nothing is staged on the node. When
+// the node's sshd does not forward, `snapshot save` on the node + SFTP download (hashing on the way)
+// is the fallback, its remote copy always removed. Either way etcd's trailing hash is checked on
+// the bytes that arrived before the vault commits; the job log says which way was used.
+import { promises as fs } from 'node:fs';
 import { posix } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { kesValues, type Log } from '../cluster/ops';
@@ -9,6 +13,10 @@ import { parseEndpointStatus, parseSnapshotStatus } from '../cluster/etcdjson';
 import type { SnapshotMeta } from '../vault/snapshots';
 import { SnapshotHasher } from '../vault/snapfile';
 import type { SnapshotSource } from '@shared/jobs';
+import type { ClusterNode } from '@shared/domain';
+import { boltStatus } from '../vault/boltstatus';
+import { readFiles } from './files';
+import { streamSnapshotViaSsh } from './snapshot-stream';
 import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
 import { externalMembers } from './external';
 import { clientUrl } from './external-config';
@@ -24,6 +32,11 @@ export interface SnapshotRequest {
   nodeId?: string;
   signal?: AbortSignal;
   log?: Log;
+  /**
+   * How: stream etcd's snapshot through an SSH tunnel, falling back to `snapshot save` on the node
+   * + SFTP when that does not work ('auto', the default); or only one of the two.
+   */
+  via?: 'auto' | 'stream' | 'save';
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -52,47 +65,29 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
           : (master.etcdServers ?? ['https://127.0.0.1:2379']);
     const endpoint = servers.find((u) => isLocalEtcd(u, addresses)) ? 'https://127.0.0.1:2379' : servers[0];
     const side = endpoint === 'https://127.0.0.1:2379' ? 'embedded' : 'external';
-    const mode = facts.mode;
     const incoming = await deps.snapshots.begin();
-    let remote: string | null = null;
     try {
-      const { dir } = await transferDir(deps, clusterId, node, log);
-      remote = posix.join(dir, `snapshot-${randomUUID()}.db`);
-      const res = await deps.ops.run(
-        clusterId,
-        node.id,
-        'snapshot-save.sh',
-        [
-          endpoint,
-          ...(({ ca, cert, key }) => [ca, cert, key])(deps.ops.stackedTls(clusterId, node.id)),
-          remote,
-          node.user,
-          '--no-describe',
-        ],
-        { log: (s, t) => s !== 'stdout' && log(s, t), signal: req.signal, timeoutMs: 30 * 60_000 },
-      );
-      const ep = parseEndpointStatus(kesValues(res.stdout).get('ENDPOINT_STATUS') ?? '[]')[0];
-      // Describe the file on the node (snapshot status) while it downloads. No remote sha256:
-      // the vault checks etcd's own trailing hash on the very bytes that arrive, which proves
-      // the whole way from etcd to the vault (and one less full read of the file).
-      const describe = deps.ops
-        .run(clusterId, node.id, 'snapshot-status.sh', [remote, '--no-sha256'], {
-          log: (s, t) => s !== 'stdout' && log(s, t),
-          timeoutMs: 30 * 60_000,
-        })
-        .then((r) => kesValues(r.stdout));
-      describe.catch(() => undefined);
-      const hashed = new SnapshotHasher();
-      const t = await deps.pool.download(deps.targetOf(clusterId, node.id), remote, incoming.partPath, {
-        signal: req.signal,
-        onProgress: req.onProgress,
-        onChunk: (c) => hashed.update(c),
-      });
-      const v = await describe;
-      const status = parseSnapshotStatus(v.get('STATUS') ?? '{}');
+      const ctx: PathContext = { deps, clusterId, node, endpoint, partPath: incoming.partPath, req, log };
+      let got: Taken | undefined;
+      if (req.via !== 'save') {
+        try {
+          got = await streamed(ctx);
+        } catch (e) {
+          if (req.signal?.aborted || req.via === 'stream') throw e;
+          log(
+            'info',
+            `streaming did not work (${(e as Error).message.split('\n')[0]}): falling back to snapshot save on ${node.name} + SFTP`,
+          );
+        }
+      }
+      if (!got) {
+        await fs.rm(incoming.partPath, { force: true });
+        got = await savedAndDownloaded(ctx);
+      }
+      const { status } = got;
       log(
         'info',
-        `snapshot of the ${side} etcd (${endpoint}) via ${node.name}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
+        `snapshot of the ${side} etcd (${endpoint}) via ${node.name}, ${got.path}: revision ${status.revision}, ${status.totalKey} keys, ${status.totalSize} bytes`,
       );
       const meta = await incoming.commit(
         {
@@ -100,19 +95,19 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
           revision: status.revision,
           hash: status.hash,
           totalKeys: status.totalKey,
-          etcdVersion: ep?.version ?? facts.etcdVersion,
+          etcdVersion: got.version ?? facts.etcdVersion,
           source: {
             kind: 'cluster',
             clusterId,
             clusterName: cluster.name,
-            mode,
+            mode: facts.mode,
             node: node.name,
             originalName: null,
             etcd: side,
           },
         },
-        t.sha256,
-        hashed,
+        got.sha256,
+        got.hashed,
       );
       log('info', `snapshot ${meta.id} saved in the vault (${meta.size} bytes, sha256 ${meta.sha256.slice(0, 12)}…)`);
       return meta;
@@ -121,10 +116,120 @@ export async function takeSnapshot(deps: EtcdDeps, clusterId: string, req: Snaps
       if (req.signal?.aborted) throw e;
       failures.push(`${node.name}: ${(e as Error).message.split('\n')[0]}`);
       log('error', `snapshot via ${node.name} failed: ${(e as Error).message}`);
-    } finally {
-      if (remote)
-        await deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
     }
   }
   throw new EtcdOpError('SNAPSHOT_FAILED', `No master could take a snapshot: ${failures.join('; ')}`);
+}
+
+interface PathContext {
+  deps: EtcdDeps;
+  clusterId: string;
+  node: ClusterNode;
+  endpoint: string;
+  partPath: string;
+  req: SnapshotRequest;
+  log: Log;
+}
+
+/** What either way of taking a snapshot yields for the vault commit. */
+interface Taken {
+  path: 'streamed' | 'saved on the node + SFTP';
+  status: { revision: number; hash: number; totalKey: number; totalSize: number };
+  version: string | null;
+  hashed: SnapshotHasher;
+  /** sha256 the source computed, when it did (the vault compares). */
+  sha256?: string;
+}
+
+/**
+ * etcd's snapshot stream read on the desktop through an SSH tunnel to the member, with the node's
+ * etcd client certificate read into memory (collect-files.sh: its output is never logged). Nothing
+ * is written on the node; the file is described (revision, keys, hash) on the desktop.
+ */
+async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }: PathContext): Promise<Taken> {
+  const paths = deps.ops.stackedTls(clusterId, node.id);
+  const { files } = await readFiles(deps, clusterId, node.id, [paths.ca, paths.cert, paths.key], [], log);
+  const [ca, cert, key] = files.map((f) => f.content);
+  if (!ca || !cert || !key)
+    throw new EtcdOpError('NO_CLIENT_CERT', `No etcd client certificate on ${node.name} (${paths.cert}, ${paths.key})`);
+  log('info', `streaming the snapshot from ${endpoint} through SSH from ${node.name} (nothing is written on the node)`);
+  try {
+    const r = await streamSnapshotViaSsh({
+      pool: deps.pool,
+      target: deps.targetOf(clusterId, node.id),
+      endpoint,
+      tls: { ca, cert, key },
+      partPath,
+      signal: req.signal,
+      onProgress: req.onProgress,
+      log,
+    });
+    const st = await boltStatus(partPath, req.signal, r.blocks);
+    // Key counts as the member's own release counts them (etcdutl 3.6 counts live keys; 3.4 and
+    // 3.5 count every bucket entry), as the node's tool would have on the save + SFTP way.
+    const totalKey = atLeast36(r.serverVersion) ? st.liveKeys : st.totalKey;
+    return { path: 'streamed', status: { ...st, totalKey }, version: r.serverVersion, hashed: r.hashed };
+  } finally {
+    key.fill(0);
+  }
+}
+
+/**
+ * `snapshot save` into the node's transfer folder, then SFTP down hashing on the way (the fallback
+ * when the node's sshd does not forward). The remote copy is always removed.
+ */
+async function savedAndDownloaded({
+  deps,
+  clusterId,
+  node,
+  endpoint,
+  partPath,
+  req,
+  log,
+}: PathContext): Promise<Taken> {
+  let remote: string | null = null;
+  try {
+    const { dir } = await transferDir(deps, clusterId, node, log);
+    remote = posix.join(dir, `snapshot-${randomUUID()}.db`);
+    const res = await deps.ops.run(
+      clusterId,
+      node.id,
+      'snapshot-save.sh',
+      [
+        endpoint,
+        ...(({ ca, cert, key }) => [ca, cert, key])(deps.ops.stackedTls(clusterId, node.id)),
+        remote,
+        node.user,
+        '--no-describe',
+      ],
+      { log: (s, t) => s !== 'stdout' && log(s, t), signal: req.signal, timeoutMs: 30 * 60_000 },
+    );
+    const ep = parseEndpointStatus(kesValues(res.stdout).get('ENDPOINT_STATUS') ?? '[]')[0];
+    // Describe the file on the node (snapshot status) while it downloads. No remote sha256:
+    // the vault checks etcd's own trailing hash on the very bytes that arrive, which proves
+    // the whole way from etcd to the vault (and one less full read of the file).
+    const describe = deps.ops
+      .run(clusterId, node.id, 'snapshot-status.sh', [remote, '--no-sha256'], {
+        log: (s, t) => s !== 'stdout' && log(s, t),
+        timeoutMs: 30 * 60_000,
+      })
+      .then((r) => kesValues(r.stdout));
+    describe.catch(() => undefined);
+    const hashed = new SnapshotHasher();
+    const t = await deps.pool.download(deps.targetOf(clusterId, node.id), remote, partPath, {
+      signal: req.signal,
+      onProgress: req.onProgress,
+      onChunk: (c) => hashed.update(c),
+    });
+    const status = parseSnapshotStatus((await describe).get('STATUS') ?? '{}');
+    return { path: 'saved on the node + SFTP', status, version: ep?.version ?? null, hashed, sha256: t.sha256 };
+  } finally {
+    if (remote)
+      await deps.ops.run(clusterId, node.id, 'remove-file.sh', [remote], { check: false }).catch(() => undefined);
+  }
+}
+
+function atLeast36(version: string | null): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version ?? '');
+  return !!m && (Number(m[1]) > 3 || (Number(m[1]) === 3 && Number(m[2]) >= 6));
 }

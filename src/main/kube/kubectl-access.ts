@@ -110,7 +110,7 @@ export async function openKubectlAccess(deps: KubectlAccessDeps, clusterId: stri
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.pause();
-    deps.pool.forwardOut(target, endpoint.host, endpoint.port).then(
+    deps.pool.forward(target, endpoint.host, endpoint.port).then(
       (ch) => {
         if (closed || sock.destroyed) {
           ch.destroy();

@@ -130,31 +130,6 @@ export class SshPool {
     }
   }
 
-  /**
-   * A direct-tcpip channel: the node opens a TCP connection to `host:port` (resolved on the node)
-   * and the stream carries it (local tunnels, e.g. kubectl → the control-plane endpoint). Not a
-   * session, so it takes no session slot; the connection is held while the stream is open, and a
-   * drop of the connection destroys the stream.
-   */
-  async forwardOut(target: SshTarget, host: string, port: number): Promise<Duplex> {
-    for (let attempt = 0; ; attempt++) {
-      const lease = await this.lease(target);
-      try {
-        const stream = await openDirect(lease.conn, host, port);
-        const unDrop = lease.conn.onDrop(() => stream.destroy());
-        stream.once('close', () => {
-          unDrop();
-          lease.release();
-        });
-        return stream;
-      } catch (e) {
-        lease.release();
-        if (e instanceof StaleConnectionError && attempt === 0) continue;
-        throw e instanceof StaleConnectionError ? disconnected(target) : e;
-      }
-    }
-  }
-
   upload(
     target: SshTarget,
     localPath: string,
@@ -199,6 +174,40 @@ export class SshPool {
         signal,
       }),
     );
+  }
+
+  /**
+   * A direct-tcpip channel from the node to `host:port` as the node sees it (SSH local forwarding,
+   * `ssh -L`). The connection stays leased until the channel closes. A server that forbids
+   * forwarding (AllowTcpForwarding no) or cannot reach the address fails with FORWARD_REFUSED.
+   */
+  async forward(target: SshTarget, host: string, port: number, signal?: AbortSignal): Promise<Duplex> {
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw new SshError('CANCELLED', 'Tunnel cancelled');
+      const lease = await this.lease(target);
+      try {
+        const stream = await openDirect(lease.conn, host, port);
+        this.counters.forwards++;
+        let released = false;
+        const done = () => {
+          if (released) return;
+          released = true;
+          unDrop();
+          lease.release();
+        };
+        // A dropped connection ends the channel (closed, no error event: whoever pipes it sees it end).
+        const unDrop = lease.conn.onDrop(() => {
+          stream.destroy();
+          stream.resume();
+        });
+        stream.once('close', done);
+        return stream;
+      } catch (e) {
+        lease.release();
+        if (e instanceof StaleConnectionError && attempt === 0) continue;
+        throw e instanceof StaleConnectionError ? disconnected(target) : e;
+      }
+    }
   }
 
   /** Everything "Test connection" shows. Never throws: failures are reported in `error`. */
@@ -548,7 +557,7 @@ function hostKeyView(d: HostKeyDecision): NonNullable<ConnectionTest['hostKey']>
   return { ...d.presented, status: d.status };
 }
 
-/** A direct-tcpip channel from `conn`'s node to host:port (SshPool.forwardOut). */
+/** A direct-tcpip channel to `host:port` from the node `conn` is logged into (see SshPool.forward). */
 function openDirect(conn: Connection, host: string, port: number): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
     try {
@@ -556,8 +565,8 @@ function openDirect(conn: Connection, host: string, port: number): Promise<Duple
         if (err)
           reject(
             new SshError(
-              'UNREACHABLE',
-              `${conn.target.host} cannot open a tunnel to ${hostPort(host, port)}: ${err.message}`,
+              'FORWARD_REFUSED',
+              `${where(conn.target)} refused to forward a connection to ${hostPort(host, port)}: ${err.message}`,
             ),
           );
         else resolve(stream);

@@ -26,6 +26,8 @@ export type SshErrorCode =
   | 'DISCONNECTED'
   | 'CANCELLED'
   | 'CHANNEL_FAILED'
+  /** The server would not open a forwarded (direct-tcpip) channel: forwarding off, or the address unreachable. */
+  | 'FORWARD_REFUSED'
   /** The command printed more than `ExecOptions.maxOutputBytes`; it was stopped. */
   | 'OUTPUT_TOO_LARGE';
 

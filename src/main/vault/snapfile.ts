@@ -49,9 +49,12 @@ export class SnapshotHasher {
     this.tail = Buffer.from(buf.subarray(buf.length - keep));
   }
 
-  /** Final values; call once. */
+  private result?: { sha256: string; bodyMatchesTail: boolean };
+
+  /** Final values (computed once: later calls return the same; feed nothing after the first). */
   digest(): { sha256: string; bodyMatchesTail: boolean } {
-    return { sha256: this.whole.digest('hex'), bodyMatchesTail: this.body.digest().equals(this.tail) };
+    this.result ??= { sha256: this.whole.digest('hex'), bodyMatchesTail: this.body.digest().equals(this.tail) };
+    return this.result;
   }
 }
 

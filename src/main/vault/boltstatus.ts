@@ -1,0 +1,337 @@
+// `etcdutl snapshot status` on the desktop, for a snapshot file in the vault: revision, total keys,
+// the CRC-32C hash etcd prints and the database size — the same numbers, computed the same way
+// (etcd's snapshot Status walks every bucket in key order, hashing bucket names, keys and values).
+// A snapshot streamed from etcd never sits on a node, so no node can describe it; this reads the
+// bbolt file directly. Read-only, page by page: memory stays at a few pages whatever the size.
+//
+// Hand-written because no maintained JavaScript bbolt reader exists; the format is small and
+// stable (bbolt's page.go, node.go, bucket.go): page header 16 bytes {id u64, flags u16, count u16,
+// overflow u32}; branch elements {pos u32, ksize u32, pgid u64}; leaf elements {flags u32, pos u32,
+// ksize u32, vsize u32}; a bucket value is {root pgid u64, sequence u64} followed, when root is 0,
+// by an inline page.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import protobuf from 'protobufjs/light.js';
+import { SnapshotInvalid } from './snapfile';
+
+// mvccpb.KeyValue { bytes key = 1; … }: only the key is needed.
+const KeyValue = protobuf.Root.fromJSON({
+  nested: { KeyValue: { fields: { key: { type: 'bytes', id: 1 } } } },
+}).lookupType('KeyValue');
+/** A revision key is 8 + 1 + 8 bytes; a tombstone's has a 't' after it (mvcc/revision.go). */
+const TOMBSTONE_LEN = 18;
+const TOMBSTONE = 0x74;
+
+const BRANCH = 0x01;
+const LEAF = 0x02;
+const BUCKET_LEAF = 0x01;
+const PAGE_HEADER = 16;
+const ELEM = 16;
+const MAGIC = 0xed0cdaed;
+
+export interface BoltStatus {
+  /** CRC-32C over bucket names, keys and values in order (etcd's `hash`). */
+  hash: number;
+  /** Main revision of the last key in the `key` bucket. */
+  revision: number;
+  /** Entries in every bucket: what etcd ≤ 3.5's `snapshot status` prints as totalKey. */
+  totalKey: number;
+  /**
+   * Keys alive at the snapshot's revision (user keys in the `key` bucket, a tombstone removing its
+   * key): what etcdutl 3.6's `snapshot status` prints as totalKey.
+   */
+  liveKeys: number;
+  /** Pages in use × page size (bbolt's tx.Size()). */
+  totalSize: number;
+}
+
+// ---- CRC-32C (Castagnoli), slicing by 8 --------------------------------------------------------
+const CRC_TABLES = (() => {
+  const t = Array.from({ length: 8 }, () => new Int32Array(256));
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[0][i] = c;
+  }
+  for (let i = 0; i < 256; i++) for (let s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >>> 8) ^ t[0][t[s - 1][i] & 0xff];
+  return t;
+})();
+
+/** Running CRC-32C; `crc` is the value so far (0 to start), as Go's crc32.Update keeps it. */
+export function crc32c(crc: number, buf: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES;
+  let c = ~crc;
+  let i = 0;
+  const n = buf.length;
+  for (; i + 8 <= n; i += 8) {
+    c ^= buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24);
+    c =
+      t7[c & 0xff] ^
+      t6[(c >>> 8) & 0xff] ^
+      t5[(c >>> 16) & 0xff] ^
+      t4[c >>> 24] ^
+      t3[buf[i + 4]] ^
+      t2[buf[i + 5]] ^
+      t1[buf[i + 6]] ^
+      t0[buf[i + 7]];
+  }
+  for (; i < n; i++) c = t0[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** a·b modulo the CRC-32C polynomial (reflected), as zlib's multmodp. */
+function multmodp(a: number, b: number): number {
+  let m = 1 << 31;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ 0x82f63b78 : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(8·n) modulo the polynomial: the operator that moves a CRC past n zero bytes. */
+export function crc32cShift(n: number): number {
+  let p = 1 << 31; // x^0
+  let x = 1 << 30; // x^1 … squared on the way: x^(2^k)
+  let bits = n * 8;
+  while (bits > 0) {
+    if (bits % 2) p = multmodp(x, p);
+    x = multmodp(x, x);
+    bits = Math.floor(bits / 2);
+  }
+  return p >>> 0;
+}
+
+/** CRC-32C of A‖B from crc(A), crc(B) and `shift` = crc32cShift(len(B)) (zlib's crc32_combine). */
+export function crc32cCombine(crcA: number, crcB: number, shift: number): number {
+  return (multmodp(shift, crcA) ^ crcB) >>> 0;
+}
+
+/**
+ * CRC-32C of every page-sized block of a snapshot, computed while it streams in (etcd's data is
+ * hashed as the bytes arrive, when the desktop is mostly waiting). The status walk then hashes a
+ * leaf page's keys and values from these — only the partial first and last blocks are read
+ * again — so describing a big snapshot costs little once it is in.
+ */
+export class BlockCrcs {
+  pageSize = 0;
+  readonly crcs: number[] = [];
+  private cur = 0;
+  private fill = 0;
+  private head = Buffer.alloc(0);
+
+  update(chunk: Buffer): void {
+    if (!this.pageSize) {
+      this.head = Buffer.concat([this.head, chunk]);
+      if (this.head.length < 28) return;
+      const ps = this.head.readUInt32LE(24);
+      if (!(ps >= 512 && ps <= 1 << 16 && (ps & (ps - 1)) === 0)) {
+        this.pageSize = -1; // not a bbolt file: the walk will say so
+        return;
+      }
+      this.pageSize = ps;
+      chunk = this.head;
+      this.head = Buffer.alloc(0);
+    }
+    if (this.pageSize < 0) return;
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(this.pageSize - this.fill, chunk.length - off);
+      this.cur = crc32c(this.cur, chunk.subarray(off, off + n));
+      this.fill += n;
+      off += n;
+      if (this.fill === this.pageSize) {
+        this.crcs.push(this.cur);
+        this.cur = 0;
+        this.fill = 0;
+      }
+    }
+  }
+}
+
+// ---- FNV-1a 64 (bbolt's meta checksum) --------------------------------------------------------
+function fnv64a(buf: Uint8Array): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const b of buf) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h;
+}
+
+interface Meta {
+  pageSize: number;
+  root: bigint;
+  pgid: bigint;
+  txid: bigint;
+}
+
+function readMeta(page: Buffer): Meta | null {
+  const m = page.subarray(PAGE_HEADER);
+  if (m.length < 64 || m.readUInt32LE(0) !== MAGIC || m.readUInt32LE(4) !== 2) return null;
+  if (fnv64a(m.subarray(0, 56)) !== m.readBigUInt64LE(56)) return null;
+  return {
+    pageSize: m.readUInt32LE(8),
+    root: m.readBigUInt64LE(16),
+    pgid: m.readBigUInt64LE(40),
+    txid: m.readBigUInt64LE(48),
+  };
+}
+
+/**
+ * Whole pages (a page and its overflow) by positional reads. Synchronous on purpose: a page read
+ * from the page cache costs a few µs, an async one ten times more (a 500 MB database has ~120k
+ * pages); the walk yields to the event loop every 20 ms instead.
+ */
+class PageReader {
+  private readonly head = Buffer.alloc(PAGE_HEADER);
+  constructor(
+    private readonly fd: number,
+    private readonly pageSize: number,
+    private readonly pages: bigint,
+  ) {}
+
+  page(id: bigint): Buffer {
+    if (id < 2n || id >= this.pages) throw new SnapshotInvalid(`Corrupt snapshot: page ${id} out of range`);
+    const pos = Number(id) * this.pageSize;
+    readSync(this.fd, this.head, 0, PAGE_HEADER, pos);
+    const overflow = this.head.readUInt32LE(12);
+    if (BigInt(overflow) >= this.pages) throw new SnapshotInvalid(`Corrupt snapshot: page ${id} overflows the file`);
+    const buf = Buffer.allocUnsafe((overflow + 1) * this.pageSize);
+    const bytesRead = readSync(this.fd, buf, 0, buf.length, pos);
+    if (bytesRead !== buf.length) throw new SnapshotInvalid(`Truncated snapshot: page ${id} is cut short`);
+    return buf;
+  }
+}
+
+type Visit = (key: Buffer, value: Buffer | null, flags: number) => void;
+/** Called once per leaf page before its elements; `id` null for an inline page. */
+type OnLeaf = (page: Buffer, id: bigint | null) => void;
+
+/** In-order walk of one B+tree whose root is a page id, or an inline page (a bucket value). */
+async function walk(
+  r: PageReader,
+  root: bigint | Buffer,
+  visit: Visit,
+  tick: () => Promise<void>,
+  onLeaf?: OnLeaf,
+): Promise<void> {
+  const p = typeof root === 'bigint' ? r.page(root) : root;
+  const flags = p.readUInt16LE(8);
+  const count = p.readUInt16LE(10);
+  if (flags & BRANCH) {
+    for (let i = 0; i < count; i++) {
+      const e = PAGE_HEADER + i * ELEM;
+      await walk(r, p.readBigUInt64LE(e + 8), visit, tick, onLeaf);
+    }
+  } else if (flags & LEAF) {
+    onLeaf?.(p, typeof root === 'bigint' ? root : null);
+    for (let i = 0; i < count; i++) {
+      const e = PAGE_HEADER + i * ELEM;
+      const f = p.readUInt32LE(e);
+      const k = e + p.readUInt32LE(e + 4);
+      const ksize = p.readUInt32LE(e + 8);
+      const vsize = p.readUInt32LE(e + 12);
+      if (k + ksize + vsize > p.length) throw new SnapshotInvalid('Corrupt snapshot: a leaf element overruns its page');
+      visit(p.subarray(k, k + ksize), p.subarray(k + ksize, k + ksize + vsize), f);
+    }
+    await tick();
+  } else throw new SnapshotInvalid(`Corrupt snapshot: page flags ${flags} where a tree page was expected`);
+}
+
+/** Status of a bbolt snapshot file, as `etcdutl snapshot status` prints it (hash, revision, keys, size). */
+export async function boltStatus(path: string, signal?: AbortSignal, blocks?: BlockCrcs): Promise<BoltStatus> {
+  const fd = openSync(path, 'r');
+  try {
+    const first = Buffer.alloc(4096);
+    readSync(fd, first, 0, first.length, 0);
+    const m0 = readMeta(first);
+    const pageSize = m0?.pageSize ?? first.readUInt32LE(PAGE_HEADER + 8);
+    if (!(pageSize >= 512 && pageSize <= 1 << 16)) throw new SnapshotInvalid('Not an etcd snapshot (bad page size)');
+    const second = Buffer.alloc(pageSize);
+    readSync(fd, second, 0, pageSize, pageSize);
+    const m1 = readMeta(second);
+    const metas = [m0, m1].filter((m): m is Meta => !!m);
+    if (!metas.length) throw new SnapshotInvalid('Not an etcd snapshot (no valid bbolt meta page)');
+    const meta = metas.reduce((a, b) => (b.txid > a.txid ? b : a));
+    const r = new PageReader(fd, pageSize, meta.pgid);
+    const blockShift = crc32cShift(pageSize);
+    let crc = 0;
+    let revision = 0;
+    let totalKey = 0;
+    let last = Date.now();
+    // Yield now and then so reading and hashing never hold the event loop long.
+    const tick = async () => {
+      if (signal?.aborted) throw signal.reason ?? new Error('cancelled');
+      if (Date.now() - last > 20) {
+        await yieldToLoop();
+        last = Date.now();
+      }
+    };
+    const buckets: Array<{ name: Buffer; value: Buffer }> = [];
+    const live = new Set<string>();
+    await walk(
+      r,
+      meta.root,
+      (k, v, f) => {
+        // etcd's status fails on a top-level key that is not a bucket
+        if (!(f & BUCKET_LEAF) || !v) throw new SnapshotInvalid(`Corrupt snapshot: ${k.toString()} is not a bucket`);
+        buckets.push({ name: Buffer.from(k), value: Buffer.from(v) });
+      },
+      tick,
+    );
+    for (const b of buckets) {
+      crc = crc32c(crc, b.name);
+      const isKey = b.name.toString() === 'key';
+      const root = b.value.readBigUInt64LE(0);
+      // A leaf page's keys and values lie back to back in element order (bbolt's node.write):
+      // when this one spans several blocks whose CRCs are known, hash it from them.
+      let hashed = false;
+      const onLeaf: OnLeaf = (page, id) => {
+        hashed = id !== null && !!blocks && blocks.pageSize === pageSize && leafFromBlocks(page, id);
+      };
+      const leafFromBlocks = (page: Buffer, id: bigint): boolean => {
+        const count = page.readUInt16LE(10);
+        const first = Number(id);
+        const nblocks = page.length / pageSize;
+        if (nblocks < 3 || !count || first + nblocks > blocks!.crcs.length) return false;
+        let at = PAGE_HEADER + count * ELEM;
+        for (let i = 0; i < count; i++) {
+          const e = PAGE_HEADER + i * ELEM;
+          if (page.readUInt32LE(e) & BUCKET_LEAF) return false;
+          if (e + page.readUInt32LE(e + 4) !== at) return false;
+          at += page.readUInt32LE(e + 8) + page.readUInt32LE(e + 12);
+        }
+        const start = PAGE_HEADER + count * ELEM;
+        if (start >= pageSize || at > page.length || at <= pageSize) return false;
+        crc = crc32c(crc, page.subarray(start, pageSize));
+        const lastFull = Math.floor(at / pageSize); // blocks [1, lastFull) are whole
+        for (let b = 1; b < lastFull; b++) crc = crc32cCombine(crc, blocks!.crcs[first + b], blockShift);
+        crc = crc32c(crc, page.subarray(lastFull * pageSize, at));
+        return true;
+      };
+      const visit: Visit = (k, v, f) => {
+        if (!hashed) {
+          crc = crc32c(crc, k);
+          // a nested bucket's value is nil in ForEach
+          if (!(f & BUCKET_LEAF) && v) crc = crc32c(crc, v);
+        }
+        if (isKey && k.length >= 8) {
+          revision = Number(k.readBigUInt64BE(0));
+          if (v) {
+            const key = Buffer.from((KeyValue.decode(v) as unknown as { key: Uint8Array }).key).toString('latin1');
+            if (k.length === TOMBSTONE_LEN && k[17] === TOMBSTONE) live.delete(key);
+            else live.add(key);
+          }
+        }
+        totalKey++;
+      };
+      await walk(r, root === 0n ? b.value.subarray(16) : root, visit, tick, onLeaf);
+    }
+    return { hash: crc, revision, totalKey, liveKeys: live.size, totalSize: Number(meta.pgid) * pageSize };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,43 @@
+// Issue 12's pure pieces: the CRC-32C that `snapshot status` prints, and decoding etcd's
+// SnapshotResponse off the wire (field numbers of etcdserverpb/rpc.proto).
+import { describe, expect, it } from 'vitest';
+import { crc32c, crc32cCombine, crc32cShift } from '../../src/main/vault/boltstatus';
+import { decodeSnapshotResponse } from '../../src/main/etcd/snapshot-stream';
+
+describe('crc32c', () => {
+  it('matches the Castagnoli check value and runs across chunks like Go’s crc32.Update', () => {
+    expect(crc32c(0, Buffer.from('123456789'))).toBe(0xe3069283);
+    const all = Buffer.from('The quick brown fox jumps over the lazy dog, again and again.');
+    const split = crc32c(crc32c(crc32c(0, all.subarray(0, 7)), all.subarray(7, 40)), all.subarray(40));
+    expect(split).toBe(crc32c(0, all));
+    expect(crc32c(0, Buffer.alloc(0))).toBe(0);
+  });
+
+  it('combines like zlib: crc(A‖B) from crc(A), crc(B) and len(B)', () => {
+    const a = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+    const b = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 13 + 1) & 0xff));
+    const whole = crc32c(0, Buffer.concat([a, b]));
+    expect(crc32cCombine(crc32c(0, a), crc32c(0, b), crc32cShift(b.length))).toBe(whole);
+    expect(crc32cCombine(crc32c(0, a), crc32c(0, Buffer.alloc(0)), crc32cShift(0))).toBe(crc32c(0, a));
+  });
+});
+
+describe('decodeSnapshotResponse', () => {
+  it('reads remaining_bytes (2), blob (3) and version (4), skipping the header (1)', () => {
+    const blob = Buffer.from('bolt-bytes');
+    const msg = Buffer.concat([
+      Buffer.from([0x0a, 0x02, 0x18, 0x05]), // header { revision: 5 }
+      Buffer.from([0x10, 0xac, 0x02]), // remaining_bytes = 300
+      Buffer.from([0x1a, blob.length]),
+      blob,
+      Buffer.from([0x22, 0x05]),
+      Buffer.from('3.6.0'),
+    ]);
+    expect(decodeSnapshotResponse(msg)).toEqual({ remaining: 300, blob, version: '3.6.0' });
+  });
+
+  it('gives an empty blob and no version for an empty message', () => {
+    const m = decodeSnapshotResponse(Buffer.alloc(0));
+    expect([m.remaining, m.blob.length, m.version]).toEqual([0, 0, '']);
+  });
+});
