@@ -19,5 +19,17 @@ etcd_tool() { # NAME [PATH]: PATH (what the app found on this node), else the fi
 }
 ctl=$(etcd_tool etcdctl "${KES_ETCDCTL:-}")
 [ -n "$ctl" ] || { echo "etcdctl not found on $(hostname); install etcd tools first" >&2; exit 127; }
+# Only this node's own member, and nothing listens there (its etcd stopped or parked): say so at
+# once (exit 3) instead of waiting for the dial timeout. Without ss, etcdctl finds out itself.
+local_port=
+case "$endpoints" in
+  https://127.0.0.1:[0-9]*|https://localhost:[0-9]*|http://127.0.0.1:[0-9]*) case "$endpoints" in *,*) ;; *) local_port=${endpoints##*:} ;; esac ;;
+esac
+if [ -n "$local_port" ] && command -v ss >/dev/null 2>&1; then
+  if ! ss -Hltn "sport = :$local_port" 2>/dev/null | grep -q .; then
+    echo "nothing listens on 127.0.0.1:$local_port on $(hostname) (its etcd is stopped or parked)" >&2
+    exit 3
+  fi
+fi
 export ETCDCTL_API=3
 exec "$ctl" --endpoints="$endpoints" --cacert="$cacert" --cert="$cert" --key="$key" --dial-timeout=3s --command-timeout=15s "$@"

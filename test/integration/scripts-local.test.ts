@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalEtcd, type LocalEtcd } from './support/local-etcd';
 import { parseEtcdEnv, renderEtcdEnv } from '../../src/main/etcd/external-config';
+import { batchProgram, splitBatch } from '../../src/main/remote/scripts';
 
 const scripts = join(__dirname, '../../resources/scripts');
 function runScript(
@@ -543,4 +544,61 @@ describe('etcd tools by the absolute paths the app passes (KES_ETCDCTL, KES_ETCD
       expect(r.code, r.stderr).toBe(0);
     },
   );
+});
+
+describe('a batch of scripts in one run (the health view: one round trip per node)', () => {
+  // Each part runs in its own bash with its own text, so one part's `exit` or `set -e` ends only
+  // that part; each part's stdout, stderr and exit code come back apart, arguments stay data.
+  const runBatch = (program: string) =>
+    new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      const child = execFile('bash', ['-s'], (_err, stdout, stderr) => resolve({ stdout, stderr }));
+      child.stdin!.end(program);
+    });
+
+  it('splits each part’s output and exit code; a part’s exit does not end the others', async () => {
+    const nonce = 'a1b2c3d4e5f60718';
+    const hostile = `x'y $(touch ${join(dir, 'pwned')}) \`id\` KES_SCRIPT_${nonce}`;
+    const parts = [
+      { text: 'echo one; echo "err $1" >&2; exit 7', args: ['a b'], env: [] },
+      { text: 'printf "%s" "$1"', args: [hostile], env: [] },
+      { text: 'set -e\nfalse\necho never', args: [], env: [] },
+      { text: 'echo "$KES_ETCDCTL"', args: [], env: ['KES_ETCDCTL=/opt/x/etcdctl'] },
+    ];
+    const { stdout, stderr } = await runBatch(batchProgram(parts, nonce));
+    const r = splitBatch(stdout, stderr, parts.length, nonce);
+    expect(r).toEqual([
+      { code: 7, stdout: 'one\n', stderr: 'err a b\n' },
+      { code: 0, stdout: hostile, stderr: '' },
+      { code: 1, stdout: '', stderr: '' },
+      { code: 0, stdout: '/opt/x/etcdctl\n', stderr: '' },
+    ]);
+    expect(existsSync(join(dir, 'pwned'))).toBe(false);
+    expect(() => batchProgram([{ text: `echo\nKES_SCRIPT_${nonce}\n`, args: [], env: [] }], nonce)).toThrow(
+      /delimiter/,
+    );
+  });
+
+  it('a part cut short leaves code null and what it printed so far', () => {
+    const n = '0011223344556677';
+    const r = splitBatch(`KES_PART_${n}=0\nok\n\nKES_PART_END_${n}=0:0\nKES_PART_${n}=1\nhalf`, '', 3, n);
+    expect(r.map((p) => [p.code, p.stdout])).toEqual([
+      [0, 'ok\n'],
+      [null, 'half'],
+      [null, ''],
+    ]);
+  });
+
+  it('etcdctl.sh says at once that nothing listens on this node’s own member (no dial timeout)', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const r = await runScript('etcdctl.sh', [`https://127.0.0.1:${port}`, 'ca', 'crt', 'key', 'member', 'list']);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`nothing listens on 127\\.0\\.0\\.1:${port}`));
+    // a listening member is asked as before
+    const ok = await runScript('etcdctl.sh', [etcd.endpoint, '', '', '', 'endpoint', 'health'], {
+      ...process.env,
+    });
+    expect(ok.stderr).not.toMatch(/nothing listens/);
+  });
 });

@@ -3,7 +3,7 @@
 // master (so neither the API nor a cluster-admin credential has to reach the desktop).
 import type { ClusterNode, ToolPaths } from '@shared/domain';
 import type { InventoryStore } from '../inventory/store';
-import { runScript, type ScriptLibrary } from '../remote/scripts';
+import { runScript, runScriptBatch, type ScriptCall, type ScriptLibrary } from '../remote/scripts';
 import type { SshPool } from '../ssh/pool';
 import type { ExecResult, SshTarget } from '../ssh/types';
 import { DEFAULT_ETCD_PKI_DIR, parseDiscovery, type NodeFacts } from './facts';
@@ -62,6 +62,24 @@ export class ClusterOps {
   }
 
   /**
+   * Several scripts on one node in one SSH round trip (remote/scripts.ts runScriptBatch); each
+   * result says how its script ended (no throw for an exit code).
+   */
+  runMany(
+    clusterId: string,
+    nodeId: string,
+    calls: ReadonlyArray<ScriptCall>,
+    opts: { log?: Log; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<ExecResult[]> {
+    return runScriptBatch(this.deps.pool, this.deps.targetOf(clusterId, nodeId), this.deps.scripts, calls, {
+      log: quietStdout(opts.log),
+      signal: opts.signal,
+      timeoutMs: opts.timeoutMs ?? 120_000,
+      tools: this.toolPaths(clusterId, nodeId),
+    });
+  }
+
+  /**
    * Where the node's etcd tools are (absolute paths, as last discovered or installed there):
    * every script run gets them, so no script depends on PATH (sudo's secure_path often lacks
    * /usr/local/bin). Empty before the node was ever looked at.
@@ -97,11 +115,28 @@ export class ClusterOps {
   }
 
   async discover(clusterId: string, nodeId: string, log?: Log): Promise<NodeFacts> {
-    const res = await this.run(clusterId, nodeId, 'discover.sh', [], { log: quietStdout(log) });
-    const f = parseDiscovery(res.stdout);
+    const res = await this.run(clusterId, nodeId, DISCOVER.name, DISCOVER.args, { log: quietStdout(log) });
+    return this.discovered(clusterId, nodeId, res.stdout);
+  }
+
+  /** What discover.sh printed, parsed; the node's tool paths are recorded on the way. */
+  async discovered(clusterId: string, nodeId: string, stdout: string): Promise<NodeFacts> {
+    const f = parseDiscovery(stdout);
     const { etcd, etcdctl, etcdutl } = f.tools;
     await this.recordTools(clusterId, nodeId, { etcd, etcdctl, etcdutl }, f.versions);
     return f;
+  }
+
+  /** The etcdctl.sh call for `endpoints` with the stacked healthcheck-client certs (or `tls`). */
+  etcdctlCall(
+    clusterId: string,
+    nodeId: string,
+    endpoints: string[],
+    args: string[],
+    tls = STACKED_ETCD_TLS,
+  ): ScriptCall {
+    const t = tls === STACKED_ETCD_TLS ? this.stackedTls(clusterId, nodeId) : tls;
+    return { name: 'etcdctl.sh', args: [endpoints.join(','), t.ca, t.cert, t.key, ...args] };
   }
 
   /** etcdctl on `nodeId` against `endpoints`, with the stacked healthcheck-client certs. */
@@ -112,17 +147,11 @@ export class ClusterOps {
     args: string[],
     opts: { log?: Log; tls?: typeof STACKED_ETCD_TLS; timeoutMs?: number } = {},
   ): Promise<string> {
-    const tls = !opts.tls || opts.tls === STACKED_ETCD_TLS ? this.stackedTls(clusterId, nodeId) : opts.tls;
-    const res = await this.run(
-      clusterId,
-      nodeId,
-      'etcdctl.sh',
-      [endpoints.join(','), tls.ca, tls.cert, tls.key, ...args],
-      {
-        log: quietStdout(opts.log),
-        timeoutMs: opts.timeoutMs ?? 30_000,
-      },
-    );
+    const call = this.etcdctlCall(clusterId, nodeId, endpoints, args, opts.tls);
+    const res = await this.run(clusterId, nodeId, call.name, call.args, {
+      log: quietStdout(opts.log),
+      timeoutMs: opts.timeoutMs ?? 30_000,
+    });
     return res.stdout;
   }
 
@@ -156,15 +185,9 @@ export class ClusterOps {
     paths: string[],
     log?: Log,
   ): Promise<{ status: number; body: string }[]> {
-    const res = await this.run(clusterId, nodeId, 'kube-api.sh', ['GETS', 'local', ...paths], {
-      log: quietStdout(log),
-      timeoutMs: 30_000,
-    });
-    const v = kesValues(res.stdout);
-    return paths.map((_, i) => ({
-      status: Number(v.get(`HTTP_${i}`) ?? 0),
-      body: Buffer.from(v.get(`BODY_${i}`) ?? '', 'base64').toString('utf8'),
-    }));
+    const call = kubeGetsCall(paths);
+    const res = await this.run(clusterId, nodeId, call.name, call.args, { log: quietStdout(log), timeoutMs: 30_000 });
+    return kubeGetsAnswers(paths, res.stdout);
   }
 
   kubeGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
@@ -175,6 +198,23 @@ export class ClusterOps {
   endpointGet(clusterId: string, nodeId: string, path: string, log?: Log): Promise<{ status: number; body: string }> {
     return this.kubeApi(clusterId, nodeId, 'GET', path, undefined, log, 'endpoint');
   }
+}
+
+/** discover.sh: what a node holds (manifests, parked ones, ports, tools, units). */
+export const DISCOVER: ScriptCall = { name: 'discover.sh', args: [] };
+
+/** Several GETs on a master's local apiserver in one kube-api.sh run. */
+export function kubeGetsCall(paths: string[]): ScriptCall {
+  return { name: 'kube-api.sh', args: ['GETS', 'local', ...paths] };
+}
+
+/** kube-api.sh GETS's answers in the order of `paths` (status 0: no answer for that path). */
+export function kubeGetsAnswers(paths: string[], stdout: string): { status: number; body: string }[] {
+  const v = kesValues(stdout);
+  return paths.map((_, i) => ({
+    status: Number(v.get(`HTTP_${i}`) ?? 0),
+    body: Buffer.from(v.get(`BODY_${i}`) ?? '', 'base64').toString('utf8'),
+  }));
 }
 
 /** Machine output (base64 blobs, JSON) is not worth a log line each; keep commands and stderr. */

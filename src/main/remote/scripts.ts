@@ -5,7 +5,7 @@
 // Scripts run as `bash -s -- ARG…`: the script text goes over stdin, the arguments through the
 // one quoting function — no user string is ever spliced into script text.
 import { promises as fs } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { SshPool } from '../ssh/pool';
 import type { ExecResult, SshTarget } from '../ssh/types';
@@ -207,4 +207,119 @@ export async function runScript(
   err?.end();
   if ((opts.check ?? true) && res.code !== 0) throw new ScriptFailed(name, target.label, res, { secretOutput: secret });
   return res;
+}
+
+/** One script of a batch (runScriptBatch): its name, arguments and the tool paths it gets. */
+export interface ScriptCall {
+  name: string;
+  args: ReadonlyArray<string | number>;
+}
+
+/**
+ * The program a batch sends on stdin: each script as `bash -s -- ARGS <<'DELIM'` (its own bash,
+ * reading its own text, so an `exit` or `set -e` in one ends only that one), between marker lines
+ * on stdout and stderr that carry the part's number and exit code. The arguments go through the
+ * same quoting as a single run (scriptExecCommand); the delimiter is random per batch, and a script
+ * text holding it is refused.
+ */
+export function batchProgram(
+  parts: ReadonlyArray<{ text: string; args: ReadonlyArray<string | number>; env: ReadonlyArray<string> }>,
+  nonce: string,
+): string {
+  const delim = `KES_SCRIPT_${nonce}`;
+  const out: string[] = [];
+  parts.forEach((p, i) => {
+    if (p.text.split('\n').includes(delim)) throw new Error(`script ${i} holds the batch delimiter`);
+    const text = p.text.endsWith('\n') ? p.text : `${p.text}\n`;
+    out.push(
+      `printf 'KES_PART_${nonce}=%s\\n' ${i}; printf 'KES_PART_${nonce}=%s\\n' ${i} >&2`,
+      `${scriptExecCommand(p.args, p.env)} <<'${delim}'`,
+      `${text}${delim}`,
+      `kes_rc=$?; printf '\\nKES_PART_END_${nonce}=%s:%s\\n' ${i} "$kes_rc"; printf '\\nKES_PART_END_${nonce}=%s:%s\\n' ${i} "$kes_rc" >&2`,
+    );
+  });
+  return `${out.join('\n')}\n`;
+}
+
+/** Each part's stdout, stderr and exit code from a batch's output (null: the part never ended). */
+export function splitBatch(
+  stdout: string,
+  stderr: string,
+  count: number,
+  nonce: string,
+): { code: number | null; stdout: string; stderr: string }[] {
+  const cut = (text: string) => {
+    const parts: { text: string; code: number | null }[] = Array.from({ length: count }, () => ({
+      text: '',
+      code: null,
+    }));
+    const re = new RegExp(`^KES_PART_${nonce}=(\\d+)\\n|\\nKES_PART_END_${nonce}=(\\d+):(\\d+)\\n`, 'gm');
+    let cur = -1;
+    let from = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      if (m[1] !== undefined) {
+        cur = Number(m[1]);
+        from = m.index + m[0].length;
+      } else if (cur === Number(m[2]) && parts[cur]) {
+        parts[cur] = { text: text.slice(from, m.index), code: Number(m[3]) };
+        cur = -1;
+      }
+    }
+    // a part cut short (timeout, dropped connection): what it printed so far
+    if (cur >= 0 && parts[cur]) parts[cur] = { text: text.slice(from), code: null };
+    return parts;
+  };
+  const o = cut(stdout);
+  const e = cut(stderr);
+  return o.map((p, i) => ({ code: p.code, stdout: p.text, stderr: e[i].text }));
+}
+
+/**
+ * Several scripts on one node in one SSH exec (one round trip; the health view runs one batch per
+ * node). Each part is logged as the command it is, like a single run; its result says how it
+ * ended (`code` null: the batch stopped before it ended). Never throws for a part's exit code.
+ */
+export async function runScriptBatch(
+  pool: SshPool,
+  target: SshTarget,
+  lib: ScriptLibrary,
+  calls: ReadonlyArray<ScriptCall>,
+  opts: Omit<RunScriptOptions, 'check' | 'secretOutput'> = {},
+): Promise<ExecResult[]> {
+  if (calls.some((c) => SECRET_OUTPUT_SCRIPTS.has(c.name)))
+    throw new Error('scripts with secret output run alone (runScript)');
+  const texts = await Promise.all(calls.map((c) => lib.read(c.name)));
+  const parts = calls.map((c, i) => ({ text: texts[i], args: c.args, env: toolEnv(texts[i], opts.tools) }));
+  const nonce = randomBytes(8).toString('hex');
+  const root = opts.asRoot ?? true;
+  const command = shJoin(['bash', '-s']);
+  const log = opts.log;
+  const marker = new RegExp(`^KES_PART(_END)?_${nonce}=`);
+  parts.forEach((p, i) =>
+    log?.(
+      'cmd',
+      `${target.label}$ ${scriptExecCommand(p.args, p.env)}  # < scripts/${calls[i].name} (${i + 1} of ${calls.length} in one run${root ? ` under ${asRoot(command, target.user)}` : ''})`,
+    ),
+  );
+  const keep = (stream: 'stdout' | 'stderr') => (l: string) => {
+    if (l && !marker.test(l)) log?.(stream, l);
+  };
+  const out = log ? new LineSplitter(keep('stdout'), opts.maxLineBytes) : undefined;
+  const err = log ? new LineSplitter(keep('stderr'), opts.maxLineBytes) : undefined;
+  const res = await pool.exec(target, command, {
+    asRoot: root,
+    stdin: batchProgram(parts, nonce),
+    signal: opts.signal,
+    timeoutMs: opts.timeoutMs,
+    maxOutputBytes: opts.maxOutputBytes,
+    onStdout: out && ((d) => out.write(d)),
+    onStderr: err && ((d) => err.write(d)),
+  });
+  out?.end();
+  err?.end();
+  return splitBatch(res.stdout, res.stderr, calls.length, nonce).map((p) => ({
+    ...p,
+    signal: p.code === null ? res.signal : undefined,
+    durationMs: res.durationMs,
+  }));
 }
