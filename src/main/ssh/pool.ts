@@ -66,7 +66,7 @@ export class SshPool {
   private settings: PoolSettings;
   private readonly conns = new Map<string, Connection>();
   private readonly states = new Map<string, { state: ConnState; message?: string }>();
-  private readonly counters = { connects: 0, attempts: 0, forwards: 0 };
+  private readonly counters = { connects: 0, attempts: 0, forwards: 0, execs: 0 };
   private readonly log: (line: string) => void;
 
   constructor(private readonly opts: SshPoolOptions) {
@@ -98,6 +98,7 @@ export class SshPool {
     // The command's timeout covers the whole call: waiting for a session slot and every retry too.
     const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : undefined;
     const left = () => (deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
+    this.counters.execs++;
     return this.withConnection(target, async (conn) => {
       const release = await conn.session({ timeoutMs: left(), signal: opts.signal });
       try {

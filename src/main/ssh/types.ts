@@ -126,8 +126,10 @@ export interface PoolStats {
   connects: number;
   /** Connection attempts (successful or not). */
   attempts: number;
-  /** direct-tcpip channels opened on a jump host's connection. */
+  /** direct-tcpip channels opened (tunnels, and jump hosts' connections). */
   forwards: number;
+  /** Remote commands run (exec calls; a batch of scripts is one). */
+  execs: number;
   /** Connections currently open. */
   open: number;
 }
