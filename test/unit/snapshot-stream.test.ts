@@ -1,8 +1,38 @@
 // Issue 12's pure pieces: the CRC-32C that `snapshot status` prints, and decoding etcd's
-// SnapshotResponse off the wire (field numbers of etcdserverpb/rpc.proto).
+// SnapshotResponse off the wire (field numbers of etcdserverpb/rpc.proto), and cutting a gRPC
+// response body into messages however HTTP/2 split it.
 import { describe, expect, it } from 'vitest';
 import { crc32c, crc32cCombine, crc32cShift } from '../../src/main/vault/boltstatus';
 import { decodeSnapshotResponse } from '../../src/main/etcd/snapshot-stream';
+import { MessageParser } from '../../src/main/etcd/grpc-h2';
+
+describe('gRPC message framing', () => {
+  const frame = (m: Buffer, flag = 0) => {
+    const h = Buffer.alloc(5);
+    h[0] = flag;
+    h.writeUInt32BE(m.length, 1);
+    return Buffer.concat([h, m]);
+  };
+  const msgs = [Buffer.from('first'), Buffer.alloc(0), Buffer.alloc(70_000, 9), Buffer.from('last')];
+  const body = Buffer.concat(msgs.map((m) => frame(m)));
+
+  it('gives the messages whole and in order, at any split of the body (byte by byte too)', () => {
+    for (const size of [1, 3, 5, 6, 4096, 16_384, body.length]) {
+      const p = new MessageParser();
+      const got: Buffer[] = [];
+      for (let off = 0; off < body.length; off += size) got.push(...p.push(body.subarray(off, off + size)));
+      p.end();
+      expect(got.map((b) => b.toString('hex'))).toEqual(msgs.map((b) => b.toString('hex')));
+    }
+  });
+
+  it('refuses a compressed message and a body that ends inside a message', () => {
+    expect(() => new MessageParser().push(frame(Buffer.from('x'), 1))).toThrow(/compressed/);
+    const p = new MessageParser();
+    p.push(body.subarray(0, 12));
+    expect(() => p.end()).toThrow(/ended inside a message/);
+  });
+});
 
 describe('crc32c', () => {
   it('matches the Castagnoli check value and runs across chunks like Go’s crc32.Update', () => {

@@ -6,19 +6,18 @@
 // trailing sha256 is checked before the vault commits. Nothing is written on the node, and the
 // snapshot is never held in memory.
 //
-// gRPC is @grpc/grpc-js; the two messages are decoded with protobufjs from an inline descriptor
+// gRPC is spoken by ./grpc-h2 (Node's HTTP/2 and TLS right over the SSH channel, no local port);
+// the two messages are decoded with protobufjs from an inline descriptor
 // (field numbers from go.etcd.io/etcd/api/v3 etcdserverpb/rpc.proto, 3.4–3.6 alike), so no .proto
 // file has to ship with the app.
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
-import { isIP } from 'node:net';
-import { checkServerIdentity } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
+import type { Duplex } from 'node:stream';
 import protobuf from 'protobufjs/light.js';
 import type { Log } from '../cluster/ops';
 import type { SshPool } from '../ssh/pool';
-import { openTunnel } from '../ssh/tunnel';
-import type { SshTarget } from '../ssh/types';
+import { SshError, type SshTarget } from '../ssh/types';
+import { grpcSession, serverStream, unary } from './grpc-h2';
 import { BlockCrcs } from '../vault/boltstatus';
 import { SnapshotHasher, SnapshotInvalid } from '../vault/snapfile';
 
@@ -90,8 +89,8 @@ export interface StreamResult {
 }
 
 export interface StreamOptions {
-  /** host:port to dial (the local end of a tunnel). */
-  address: string;
+  /** Opens the byte stream to the member's client port (an SSH channel; a TCP socket in tests). */
+  connect: () => Promise<Duplex>;
   /** null: plaintext (an http:// endpoint). */
   tls: EtcdClientTls | null;
   /** A name in the member's server certificate (the endpoint's host as the node sees it). */
@@ -111,41 +110,36 @@ export interface StreamOptions {
  * snapshot as etcd sent it.
  */
 export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResult> {
-  // The certificate must name the endpoint's host (as etcdctl on the node checks it). An IP is
-  // checked against the IP SANs but not sent as TLS SNI (RFC 6066 forbids it; Node warns).
-  const creds = o.tls
-    ? grpc.credentials.createSsl(o.tls.ca, o.tls.key, o.tls.cert, {
-        checkServerIdentity: (_sni, cert) => checkServerIdentity(o.serverName, cert),
-      })
-    : grpc.credentials.createInsecure();
-  const client = new grpc.Client(o.address, creds, {
-    ...(o.tls ? { 'grpc.ssl_target_name_override': isIP(o.serverName) ? 'localhost' : o.serverName } : {}),
-    // 4 MiB HTTP/2 window: enough to keep a long-distance link busy, small enough to bound memory.
-    'grpc-node.flow_control_window': 4 << 20,
-    'grpc.enable_retries': 0,
-    'grpc.max_receive_message_length': 16 << 20,
-  });
   const out = createWriteStream(o.partPath, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 });
   let writeError: Error | undefined;
+  let call: ReturnType<typeof serverStream> | undefined;
   out.on('error', (e) => {
     writeError ??= e;
-    call?.cancel();
+    call?.cancel(e);
   });
   const opened = once(out, 'open');
-  let call: grpc.ClientReadableStream<SnapshotChunk> | undefined;
-  const onAbort = () => call?.cancel();
+  const onAbort = () => call?.cancel(o.signal!.reason instanceof Error ? o.signal!.reason : new Error('cancelled'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  let session: Awaited<ReturnType<typeof grpcSession>> | undefined;
   try {
     await opened;
-    await waitReady(client, o.connectMs ?? 15_000, o.signal);
-    const statusP = serverVersion(client).catch(() => null);
+    const socket = await o.connect();
+    if (o.signal?.aborted) {
+      socket.destroy();
+      throw o.signal.reason ?? new Error('cancelled');
+    }
+    // 4 MiB HTTP/2 window: enough to keep a long-distance link busy, small enough to bound memory.
+    session = await grpcSession(socket, {
+      tls: o.tls,
+      serverName: o.serverName,
+      connectMs: o.connectMs ?? 15_000,
+      windowBytes: 4 << 20,
+    });
+    const statusP = unary(session, STATUS, Buffer.alloc(0), 10_000)
+      .then((b) => (StatusResponse.toObject(StatusResponse.decode(b)) as { version?: string }).version || null)
+      .catch(() => null);
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('cancelled');
-    call = client.makeServerStreamRequest<Buffer, SnapshotChunk>(
-      SNAPSHOT,
-      (b) => b,
-      decodeSnapshotResponse,
-      Buffer.alloc(0),
-    );
+    call = serverStream(session, SNAPSHOT, Buffer.alloc(0));
     const hashed = new SnapshotHasher();
     const blocks = new BlockCrcs();
     let total = -1;
@@ -153,20 +147,20 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     let reported = 0;
     let storageVersion: string | null = null;
     let stall: NodeJS.Timeout | undefined;
-    let stalled: Error | undefined;
     const stallMs = o.stallMs ?? 60_000;
     const armStall = () => {
       if (stall) clearTimeout(stall);
-      stall = setTimeout(() => {
-        stalled = new Error(`Snapshot stream stalled: etcd sent nothing for ${stallMs} ms`);
-        call?.cancel();
-      }, stallMs);
+      stall = setTimeout(
+        () => call?.cancel(new Error(`Snapshot stream stalled: etcd sent nothing for ${stallMs} ms`)),
+        stallMs,
+      );
     };
     armStall();
     try {
       // One message at a time: the next is read only after the file took this one (backpressure).
-      for await (const m of call as AsyncIterable<SnapshotChunk>) {
+      for await (const raw of call.messages) {
         armStall();
+        const m = decodeSnapshotResponse(raw);
         if (total < 0) total = bytes + m.remaining + m.blob.length;
         if (m.version) storageVersion = m.version;
         if (bytes + m.blob.length > total + HASH_LEN)
@@ -181,8 +175,6 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
           o.onProgress?.(Math.min(bytes, total), total);
         }
       }
-    } catch (e) {
-      throw stalled ?? e;
     } finally {
       if (stall) clearTimeout(stall);
     }
@@ -206,36 +198,11 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    client.close();
+    session?.destroy();
   }
 }
 
-function waitReady(client: grpc.Client, ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal!.reason ?? new Error('cancelled'));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    client.waitForReady(Date.now() + ms, (err) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (err) reject(new Error(`etcd did not answer through the tunnel within ${ms} ms: ${err.message}`));
-      else resolve();
-    });
-  });
-}
-
-function serverVersion(client: grpc.Client): Promise<string | null> {
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest<Buffer, string | null>(
-      STATUS,
-      (b) => b,
-      (b) => (StatusResponse.toObject(StatusResponse.decode(b)) as { version?: string }).version || null,
-      Buffer.alloc(0),
-      { deadline: Date.now() + 10_000 },
-      (err, v) => (err ? reject(err) : resolve(v ?? null)),
-    ),
-  );
-}
-
-export interface SshStreamOptions extends Omit<StreamOptions, 'address' | 'serverName'> {
+export interface SshStreamOptions extends Omit<StreamOptions, 'connect' | 'serverName'> {
   pool: SshPool;
   /** The node whose SSH connection carries the stream. */
   target: SshTarget;
@@ -253,26 +220,21 @@ export async function streamSnapshotViaSsh(o: SshStreamOptions): Promise<StreamR
   const url = new URL(o.endpoint);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 2379);
-  // A refused forward fails at once (grpc alone would keep retrying until its connect deadline).
-  const refused = new AbortController();
-  const tunnel = await openTunnel((signal) => o.pool.forward(o.target, host, port, signal), {
-    onError: (e) => refused.abort(e),
-  });
-  o.log?.('info', `tunnel 127.0.0.1:${tunnel.port} → ${o.target.label} → ${host}:${port} (SSH forwarding)`);
+  let channel: Duplex | undefined;
+  const connect = async () => {
+    try {
+      channel = await o.pool.forward(o.target, host, port, o.signal);
+    } catch (e) {
+      if (e instanceof SshError && e.code === 'FORWARD_REFUSED') throw new TunnelRefused(e.message, { cause: e });
+      throw e;
+    }
+    o.log?.('info', `tunnel ${o.target.label} → ${host}:${port} (SSH forwarding, TLS to etcd inside it)`);
+    return channel;
+  };
   try {
-    return await streamSnapshotToFile({
-      ...o,
-      address: `${tunnel.host}:${tunnel.port}`,
-      serverName: host,
-      tls: url.protocol === 'http:' ? null : o.tls,
-      signal: o.signal ? AbortSignal.any([o.signal, refused.signal]) : refused.signal,
-    });
-  } catch (e) {
-    // grpc only says "unavailable": the tunnel knows why (forwarding refused, address unreachable).
-    if (tunnel.error && !o.signal?.aborted) throw new TunnelRefused(tunnel.error.message, { cause: tunnel.error });
-    throw e;
+    return await streamSnapshotToFile({ ...o, connect, serverName: host, tls: url.protocol === 'http:' ? null : o.tls });
   } finally {
-    await tunnel.close();
+    channel?.destroy();
   }
 }
 

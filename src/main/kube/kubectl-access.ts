@@ -5,13 +5,13 @@
 // private folder of the data dir. close() deletes the file and closes the listener; it runs when
 // the console closes, when the app quits, and (files only) at the next start after a crash.
 import { promises as fs, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ApiError } from '../api/errors';
 import { readFiles } from '../etcd/files';
 import type { ClusterOps } from '../cluster/ops';
 import type { InventoryStore } from '../inventory/store';
 import type { SshPool } from '../ssh/pool';
+import { openTunnel } from '../ssh/tunnel';
 import type { SshTarget } from '../ssh/types';
 import { ADMIN_CONF, tunnelKubeconfig } from './kubeconfig';
 
@@ -85,16 +85,6 @@ async function readAdminConf(
   throw new ApiError('REMOTE_FAILED', `Could not read ${ADMIN_CONF} from any master (${lastError})`);
 }
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve((server.address() as { port: number }).port);
-    });
-  });
-}
-
 export async function openKubectlAccess(deps: KubectlAccessDeps, clusterId: string): Promise<KubectlAccess> {
   const log = deps.log ?? (() => undefined);
   const cluster = deps.inventory.get(clusterId);
@@ -103,33 +93,11 @@ export async function openKubectlAccess(deps: KubectlAccessDeps, clusterId: stri
   const { endpoint } = tunnelKubeconfig(admin.text, 1);
   const target = deps.targetOf(clusterId, admin.nodeId);
 
-  const sockets = new Set<Socket>();
-  let closed = false;
-  const server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => sock.destroy());
-    sock.pause();
-    deps.pool.forward(target, endpoint.host, endpoint.port).then(
-      (ch) => {
-        if (closed || sock.destroyed) {
-          ch.destroy();
-          sock.destroy();
-          return;
-        }
-        ch.on('error', () => sock.destroy());
-        ch.on('close', () => sock.destroy());
-        sock.on('close', () => ch.destroy());
-        sock.pipe(ch).pipe(sock);
-        sock.resume();
-      },
-      (e: Error) => {
-        log(`kubectl access ${cluster.name}: tunnel through ${admin.name} failed: ${e.message}`);
-        sock.destroy();
-      },
-    );
+  // A local port that leads to the control-plane endpoint as the master sees it (ssh -L).
+  const tunnel = await openTunnel((signal) => deps.pool.forward(target, endpoint.host, endpoint.port, signal), {
+    onError: (e) => log(`kubectl access ${cluster.name}: tunnel through ${admin.name} failed: ${e.message}`),
   });
-  const port = await listen(server);
+  const port = tunnel.port;
   const made = tunnelKubeconfig(admin.text, port);
 
   await fs.mkdir(accessRoot(deps.dataDir), { recursive: true, mode: 0o700 });
@@ -146,7 +114,7 @@ export async function openKubectlAccess(deps: KubectlAccessDeps, clusterId: stri
       await fh.close();
     }
   } catch (e) {
-    server.close();
+    await tunnel.close();
     await fs.rm(dir, { recursive: true, force: true });
     open.delete(dir);
     throw new ApiError('IO_ERROR', `Cannot write the kubeconfig: ${(e as Error).message}`);
@@ -163,9 +131,7 @@ export async function openKubectlAccess(deps: KubectlAccessDeps, clusterId: stri
     serverName: made.serverName,
     close() {
       closing ??= (async () => {
-        closed = true;
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((r) => server.close(() => r()));
+        await tunnel.close();
         await fs.rm(dir, { recursive: true, force: true });
         open.delete(dir);
         live.delete(access);
