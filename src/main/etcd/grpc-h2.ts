@@ -100,7 +100,9 @@ function statusOf(req: ClientHttp2Stream): Promise<void> {
       const status = headers['grpc-status'];
       if (status === undefined) {
         const code = req.rstCode;
-        reject(new Error(code ? `the stream was reset (HTTP/2 code ${code})` : 'the stream ended without a gRPC status'));
+        reject(
+          new Error(code ? `the stream was reset (HTTP/2 code ${code})` : 'the stream ended without a gRPC status'),
+        );
       } else if (Number(status) !== 0)
         reject(new GrpcError(Number(status), decodeURIComponent(String(headers['grpc-message'] ?? ''))));
       else resolve();

@@ -232,7 +232,12 @@ export async function streamSnapshotViaSsh(o: SshStreamOptions): Promise<StreamR
     return channel;
   };
   try {
-    return await streamSnapshotToFile({ ...o, connect, serverName: host, tls: url.protocol === 'http:' ? null : o.tls });
+    return await streamSnapshotToFile({
+      ...o,
+      connect,
+      serverName: host,
+      tls: url.protocol === 'http:' ? null : o.tls,
+    });
   } finally {
     channel?.destroy();
   }
