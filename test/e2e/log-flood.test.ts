@@ -22,20 +22,20 @@ let view: Locator;
 const log = () => view.getByTestId('job-log');
 
 async function longTasks(): Promise<number[]> {
-  return page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks);
+  return page.evaluate('window.__longTasks') as Promise<number[]>;
 }
 
 beforeAll(async () => {
   if (!isRoot) return;
   env = await startFloodApp(LINES);
   page = env.page;
-  await page.evaluate(() => {
-    const w = window as unknown as { __longTasks: number[] };
-    w.__longTasks = [];
+  // Plain JS for the page (its DOM types are not this program's).
+  await page.evaluate(`(() => {
+    window.__longTasks = [];
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.__longTasks.push(e.duration);
+      for (const e of list.getEntries()) window.__longTasks.push(e.duration);
     }).observe({ type: 'longtask', buffered: true });
-  });
+  })()`);
 });
 
 afterAll(async () => {
