@@ -28,7 +28,7 @@ import {
   type SshConfigEntry,
   type TrustedHostKey,
 } from './domain';
-import { JobRequest, type JobRecord, type JobSummary, type LogLine, type Schedule } from './jobs';
+import { JobRequest, type JobRecord, type JobSummary, type LogChunk, type LogLine, type Schedule } from './jobs';
 import { WorkloadNamespaces, type HealthReport } from './health';
 import type { PreflightReport } from './preflight';
 import { SnapshotNote, type SnapshotMeta, type StateManifest } from './vault';
@@ -193,6 +193,13 @@ export const methods = {
   'jobs.cancel': returns<boolean>()(z.object({ jobId: Uuid }).strict()),
   'jobs.list': returns<JobSummary[]>()(z.object({ clusterId: Id.optional() }).strict()),
   'jobs.get': returns<JobRecord | null>()(z.object({ jobId: Uuid }).strict()),
+  /**
+   * The job's full log as text, in pieces of at most ~1 MiB (whole lines): start at offset 0 and
+   * ask again with `next` until it is null ("Download full log"; the record keeps only its start and end).
+   */
+  'jobs.logChunk': returns<LogChunk>()(
+    z.object({ jobId: Uuid, offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict(),
+  ),
 
   'scripts.list': returns<ScriptInfo[]>()(Empty),
   'scripts.reset': returns<ScriptInfo>()(z.object({ name: scriptNameSchema }).strict()),
@@ -238,7 +245,8 @@ export type Output<M extends MethodName> = Methods[M]['output'];
 export interface Events {
   'node.status': NodeStatus;
   'job.update': JobSummary;
-  'job.log': { jobId: string; line: LogLine };
+  /** New log lines of a job, batched by main (a few per event, or thousands during a flood). */
+  'job.log': { jobId: string; lines: LogLine[] };
   'terminal.data': { id: string; data: string };
   'terminal.exit': { id: string; code: number | null; message?: string };
 }

@@ -103,7 +103,10 @@ export interface JobRecord {
   endedAt?: string;
   plan: PlanEntry[];
   steps: StepRecord[];
+  /** The log kept in the record: bounded (its start and its end); the full log is a file beside it. */
   log: LogLine[];
+  /** How many lines the job logged in all (the record's `log` may keep fewer; see jobs.logChunk). */
+  logLines?: number;
   /** For failed/cancelled/interrupted jobs: what state the cluster is in and what to do next. */
   outcome?: string;
   /** Measurements a job made (e.g. how long the apiservers were unavailable during a switch). */
@@ -111,6 +114,12 @@ export interface JobRecord {
   /** Set when an automatic rollback ran after a failure. */
   rollback?: { status: 'succeeded' | 'failed'; error?: string };
   error?: string;
+}
+
+/** One piece of a job's full log (plain text, whole lines); `next` is null at the end of what is written. */
+export interface LogChunk {
+  text: string;
+  next: number | null;
 }
 
 /** A job record without its log and plan (lists, live updates). */

@@ -106,12 +106,12 @@ async function waitEnd(jobId: string, timeoutMs = 240_000): Promise<JobRecord> {
   }
 }
 
-/** Run `action` once, synchronously with the first live log line that matches. */
+/** Run `action` once, synchronously with the event carrying the first live log line that matches. */
 function onLogLine(match: (l: LogLine) => boolean, action: () => void): () => void {
   let fired = false;
   return sys.svc.events.subscribe((event, payload) => {
     if (fired || event !== 'job.log') return;
-    if (match((payload as { line: LogLine }).line)) {
+    if ((payload as { lines: LogLine[] }).lines.some(match)) {
       fired = true;
       action();
     }

@@ -110,6 +110,7 @@ const VALID: Record<MethodName, unknown[]> = {
   'jobs.cancel': [{ jobId: UUID }],
   'jobs.list': [{ clusterId: ID }],
   'jobs.get': [{ jobId: UUID }],
+  'jobs.logChunk': [{ jobId: UUID, offset: 0 }],
   'scripts.list': [{}],
   'scripts.reset': [{ name: 'discover.sh' }],
   'scripts.diff': [{ name: 'discover.sh' }],

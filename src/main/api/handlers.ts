@@ -259,6 +259,7 @@ export function createHandlers(svc: ServiceCore): Handlers {
     'jobs.cancel': ({ jobId }) => svc.jobs.cancel(jobId),
     'jobs.list': ({ clusterId }) => svc.jobs.list(clusterId),
     'jobs.get': ({ jobId }) => svc.jobs.get(jobId),
+    'jobs.logChunk': ({ jobId, offset }) => svc.jobs.logChunk(jobId, offset),
 
     'scripts.list': () => svc.scripts.list(),
     'scripts.reset': ({ name }) => svc.scripts.reset(name),

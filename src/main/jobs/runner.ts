@@ -421,6 +421,7 @@ export class JobRunner {
     if (text.length > this.maxLineChars)
       text = `${text.slice(0, this.maxLineChars)}… [line truncated: ${text.length - this.maxLineChars} more characters]`;
     const line: LogLine = { t: Date.now(), path, stream, text };
+    rec.logLines = (rec.logLines ?? 0) + 1;
     this.keep(rec, line);
     this.opts.onLog?.(rec.id, line);
   }

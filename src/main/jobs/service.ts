@@ -1,13 +1,18 @@
 // Jobs as the UI sees them: plan (kept in memory until run), run after confirmation, cancel, and
 // history. Updates reach the renderer as events: `job.update` (record without the log, at most
-// every 200 ms per job) and `job.log` (each new line).
+// every 200 ms per job) and `job.log` (new lines, batched every 50 ms or 256 KiB, so a flood of
+// 100 000 lines is a few hundred events, not 100 000). Every line also goes to the job's full log
+// file (logfile.ts), read back in pieces by jobs.logChunk.
 import type { EventHub } from '../api/dispatch';
 import { ApiError } from '../api/errors';
 import type { JobHistory } from './history';
+import { formatLogLine, JobLogFiles, LOG_CHUNK_BYTES } from './logfile';
 import { JobRunner } from './runner';
-import type { JobDef, JobRecord, JobSummary } from './types';
+import type { JobDef, JobRecord, JobSummary, LogChunk, LogLine } from './types';
 
 const UPDATE_EVERY_MS = 200;
+const LOG_EVERY_MS = 50;
+const LOG_BATCH_BYTES = 256 * 1024;
 
 interface Planned {
   rec: JobRecord;
@@ -25,18 +30,26 @@ export class JobService {
   private live = new Map<string, JobRecord>();
   private lastEmit = new Map<string, number>();
   private timers = new Map<string, NodeJS.Timeout>();
+  private logQueue = new Map<string, { lines: LogLine[]; bytes: number }>();
+  private logTimer: NodeJS.Timeout | null = null;
+  private lastLogEmit = 0;
   readonly runner: JobRunner;
+  readonly fullLogs: JobLogFiles;
 
   constructor(
     private readonly history: JobHistory,
     private readonly events: EventHub,
     opts: { concurrency?: number } = {},
   ) {
+    this.fullLogs = new JobLogFiles(history.dir);
     this.runner = new JobRunner({
       history,
       concurrency: opts.concurrency ?? 4,
       onUpdate: (rec) => this.emitUpdate(rec),
-      onLog: (jobId, line) => this.events.emit('job.log', { jobId, line }),
+      onLog: (jobId, line) => {
+        this.fullLogs.append(jobId, line);
+        this.queueLog(jobId, line);
+      },
     });
   }
 
@@ -62,6 +75,7 @@ export class JobService {
     const done = this.runner.run(p.rec, p.def, p.ctx, confirmation).finally(() => {
       this.live.delete(jobId);
       this.flush(p.rec);
+      void this.fullLogs.close(jobId);
     });
     done.catch(() => undefined);
     // Wait until the record says running (the runner persists it first).
@@ -83,6 +97,20 @@ export class JobService {
 
   async get(jobId: string): Promise<JobRecord | null> {
     return this.live.get(jobId) ?? this.planned.get(jobId)?.rec ?? (await this.history.get(jobId));
+  }
+
+  /**
+   * A piece of the job's full log (see logfile.ts). Jobs recorded before full logs were kept give
+   * the log of their record, in pieces of the same size.
+   */
+  async logChunk(jobId: string, offset: number): Promise<LogChunk> {
+    const fromFile = await this.fullLogs.read(jobId, offset);
+    if (fromFile) return fromFile;
+    const rec = await this.get(jobId);
+    if (!rec) throw new ApiError('NOT_FOUND', 'This job is not in the history');
+    const text = rec.log.map(formatLogLine).join('');
+    const end = Math.min(text.length, offset + LOG_CHUNK_BYTES);
+    return { text: text.slice(offset, end), next: end >= text.length ? null : end };
   }
 
   async list(clusterId?: string): Promise<JobSummary[]> {
@@ -112,7 +140,29 @@ export class JobService {
       );
   }
 
+  private queueLog(jobId: string, line: LogLine): void {
+    let q = this.logQueue.get(jobId);
+    if (!q) this.logQueue.set(jobId, (q = { lines: [], bytes: 0 }));
+    q.lines.push(line);
+    q.bytes += line.text.length + line.path.length + 48;
+    // A line after a quiet spell goes at once; lines coming faster wait for the batch.
+    if (q.bytes >= LOG_BATCH_BYTES || (!this.logTimer && Date.now() - this.lastLogEmit >= LOG_EVERY_MS))
+      this.flushLogs();
+    else this.logTimer ??= setTimeout(() => this.flushLogs(), LOG_EVERY_MS);
+  }
+
+  private flushLogs(): void {
+    if (this.logTimer) clearTimeout(this.logTimer);
+    this.logTimer = null;
+    this.lastLogEmit = Date.now();
+    const queued = [...this.logQueue];
+    this.logQueue.clear();
+    for (const [jobId, q] of queued) this.events.emit('job.log', { jobId, lines: q.lines });
+  }
+
   private flush(rec: JobRecord): void {
+    // Lines first: a summary saying the job ended comes after its last lines.
+    this.flushLogs();
     const t = this.timers.get(rec.id);
     if (t) clearTimeout(t);
     this.timers.delete(rec.id);

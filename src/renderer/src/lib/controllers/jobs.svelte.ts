@@ -1,9 +1,12 @@
 // Jobs as the renderer sees them. Every change to a cluster is a job: plan (shown in the plan
 // preview dialog), start (destructive jobs need the cluster name typed), live updates from the
-// `job.update` (summary, throttled by main) and `job.log` (one line) events, cancel and history.
-// Logs are `$state.raw` arrays replaced in batches (every 100 ms), never mutated in place.
+// `job.update` (summary, throttled by main) and `job.log` (batches of lines) events, cancel and
+// history. Logs are `$state.raw` arrays replaced once per animation frame at most, never mutated in
+// place, and capped: the renderer keeps the last LOG_KEEP lines of a job (a 100 000-line flood
+// costs one array copy per frame, not 100 000 reactive updates); the whole log is a download
+// (fullLog, read from main in pieces).
 import type { Input } from '@shared/contract';
-import type { JobRecord, JobStatus, JobSummary, LogLine, PlanEntry } from '@shared/jobs';
+import type { JobRecord, JobStatus, JobSummary, LogChunk, LogLine, PlanEntry } from '@shared/jobs';
 import { api } from '../api';
 import { progressOf } from '../jobs';
 
@@ -11,10 +14,10 @@ export { progressOf };
 
 export type JobRequestInput = Input<'jobs.plan'>['job'];
 
-/** Lines kept per job in memory; the log view renders at most LOG_RENDER_LIMIT of them. */
-const LOG_KEEP = 5000;
-export const LOG_RENDER_LIMIT = 2000;
-const FLUSH_MS = 100;
+/** Lines kept per job in the renderer (the view is virtualised: only the rows on screen are in the DOM). */
+export const LOG_KEEP = 20_000;
+/** Without animation frames (a hidden page), batches are taken at least this often. */
+const FLUSH_MS = 250;
 
 export const FINAL: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
 export const isFinal = (s: JobStatus): boolean => FINAL.includes(s);
@@ -40,8 +43,10 @@ export function mergeLog(base: LogLine[], extra: LogLine[]): LogLine[] {
 export class JobsController {
   /** id → newest summary (events, starts, lists, gets). */
   summaries = $state.raw<Record<string, JobSummary>>({});
-  /** id → log lines (replaced in batches). */
+  /** id → log lines (replaced in batches; the last LOG_KEEP). */
   logs = $state.raw<Record<string, LogLine[]>>({});
+  /** id → true once older lines were dropped here (the view then holds the last lines only). */
+  trimmed = $state.raw<Record<string, boolean>>({});
   /** id → plan of jobs planned here or loaded with jobs.get. */
   plans = $state.raw<Record<string, PlanEntry[]>>({});
   /** The planned job shown in the plan preview dialog. */
@@ -57,12 +62,15 @@ export class JobsController {
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushFrame: number | null = null;
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  private cut = new Set<string>();
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private endHooks = new Set<(s: JobSummary) => void>();
 
   constructor() {
     api.on('job.update', (s) => this.merge(s, true));
-    api.on('job.log', ({ jobId, line }) => this.append(jobId, [line]));
+    api.on('job.log', ({ jobId, lines }) => this.append(jobId, lines));
   }
 
   /** Called once per job when it reaches a final status. Returns an unsubscribe function. */
@@ -78,6 +86,8 @@ export class JobsController {
   private merge(s: JobSummary, fromEvent = false): void {
     const prev = this.summaries[s.id];
     if (prev && isFinal(prev.status) && !isFinal(s.status)) return;
+    // Main sends a job's lines before its summary: show them together, so the count matches.
+    if (this.dirty.has(s.id)) this.flush();
     this.summaries = { ...this.summaries, [s.id]: s };
     const ended = isFinal(s.status) && !(prev && isFinal(prev.status)) && (fromEvent || prev?.status === 'running');
     if (ended) for (const h of this.endHooks) h(s);
@@ -86,19 +96,59 @@ export class JobsController {
   private append(jobId: string, lines: LogLine[]): void {
     let buf = this.buffers.get(jobId);
     if (!buf) this.buffers.set(jobId, (buf = []));
-    buf.push(...lines);
-    if (buf.length > LOG_KEEP * 1.5) buf.splice(0, buf.length - LOG_KEEP);
+    for (const l of lines) buf.push(l);
+    if (buf.length > LOG_KEEP * 1.5) {
+      buf.splice(0, buf.length - LOG_KEEP);
+      this.cut.add(jobId);
+    }
     this.dirty.add(jobId);
+    this.schedule();
+  }
+
+  /** One flush per animation frame (or FLUSH_MS when frames do not come: a hidden page). */
+  private schedule(): void {
     this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    if (this.flushFrame === null && typeof requestAnimationFrame === 'function')
+      this.flushFrame = requestAnimationFrame(() => this.flush());
   }
 
   private flush(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    if (this.flushFrame !== null) cancelAnimationFrame(this.flushFrame);
     this.flushTimer = null;
+    this.flushFrame = null;
     if (!this.dirty.size) return;
     const next = { ...this.logs };
-    for (const id of this.dirty) next[id] = (this.buffers.get(id) ?? []).slice(-LOG_KEEP);
+    let cut: Record<string, boolean> | null = null;
+    for (const id of this.dirty) {
+      const buf = this.buffers.get(id) ?? [];
+      if (buf.length > LOG_KEEP) this.cut.add(id);
+      next[id] = buf.length > LOG_KEEP ? buf.slice(-LOG_KEEP) : buf.slice();
+      if (this.cut.has(id) && !this.trimmed[id]) (cut ??= { ...this.trimmed })[id] = true;
+    }
     this.dirty.clear();
     this.logs = next;
+    if (cut) this.trimmed = cut;
+  }
+
+  /** How many lines the job logged in all (main counts them; the renderer may keep fewer). */
+  logTotal(jobId: string): number {
+    return Math.max(this.summaries[jobId]?.logLines ?? 0, this.logs[jobId]?.length ?? 0);
+  }
+
+  /**
+   * The job's full log from main, as text, read in pieces (each one reply of a bounded size, so
+   * neither transport carries one huge message).
+   */
+  async fullLog(jobId: string): Promise<Blob> {
+    const parts: string[] = [];
+    let offset: number | null = 0;
+    while (offset !== null) {
+      const c: LogChunk = await api.invoke('jobs.logChunk', { jobId, offset });
+      parts.push(c.text);
+      offset = c.next;
+    }
+    return new Blob(parts, { type: 'text/plain;charset=utf-8' });
   }
 
   summary(jobId: string): JobSummary | undefined {
@@ -164,6 +214,7 @@ export class JobsController {
     if (!rec) return null;
     this.plans = { ...this.plans, [rec.id]: rec.plan };
     const merged = mergeLog(rec.log, this.buffers.get(jobId) ?? []);
+    if (merged.length > LOG_KEEP) this.cut.add(jobId);
     this.buffers.set(jobId, merged.slice(-LOG_KEEP));
     this.dirty.add(jobId);
     this.flush();
