@@ -200,14 +200,15 @@ async function main(): Promise<void> {
     const clean = () => Promise.all(masters.map((m) => sys.lab.exec(m.name, `rm -f ${remoteCopy}`)));
     const bytes = snap.size * masters.length;
     const perGb = (cpuS: number) => cpuS / (bytes / GB);
-    const cpuDetail = (cpuS: number, ms: number) =>
-      `${perGb(cpuS).toFixed(2)} CPU s/GB (${cpuS.toFixed(2)} CPU s, ${secs(ms)}, ${mbps(bytes, ms)} in all)`;
+    const cpuDetail = (c: { cpuS: number; userS: number; sysS: number; ms: number }) =>
+      `${perGb(c.cpuS).toFixed(2)} CPU s/GB (user ${perGb(c.userS).toFixed(2)}, sys ${perGb(c.sysS).toFixed(2)}; ` +
+      `${c.cpuS.toFixed(2)} CPU s, ${secs(c.ms)}, ${mbps(bytes, c.ms)} in all)`;
     const cpuRounds = await runRounds(
       [
         {
           name: 'app upload',
           run: async () => {
-            const { cpuS, ms } = await appCpu(() =>
+            const c = await appCpu(() =>
               Promise.all(
                 masters.map(async (m) => {
                   const t = await svc.pool.upload(svc.targetOf(sys.clusterId, m.id), file, remoteCopy);
@@ -216,7 +217,7 @@ async function main(): Promise<void> {
               ),
             );
             await clean();
-            return { value: perGb(cpuS), detail: cpuDetail(cpuS, ms) };
+            return { value: perGb(c.cpuS), detail: cpuDetail(c) };
           },
         },
         {
@@ -229,9 +230,9 @@ async function main(): Promise<void> {
                 return `scp -q ${args.map((a) => `'${a}'`).join(' ')} '${file}' '${userHost}:${remoteCopy}' &`;
               })
               .join(' ');
-            const { cpuS, ms } = await childCpu(`${line} wait`);
+            const c = await childCpu(`${line} wait`);
             await clean();
-            return { value: perGb(cpuS), detail: cpuDetail(cpuS, ms) };
+            return { value: perGb(c.cpuS), detail: cpuDetail(c) };
           },
         },
       ],

@@ -251,19 +251,30 @@ export async function idleRss(ms = 2000, everyMs = 50): Promise<number> {
 }
 
 /** CPU seconds (user + system) this process spent in `fn`. */
-export async function appCpu<T>(fn: () => Promise<T>): Promise<{ cpuS: number; ms: number; value: T }> {
+export async function appCpu<T>(
+  fn: () => Promise<T>,
+): Promise<{ cpuS: number; userS: number; sysS: number; ms: number; value: T }> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await fn();
   const c = process.cpuUsage(c0);
-  return { cpuS: (c.user + c.system) / 1e6, ms: performance.now() - t0, value };
+  return {
+    cpuS: (c.user + c.system) / 1e6,
+    userS: c.user / 1e6,
+    sysS: c.system / 1e6,
+    ms: performance.now() - t0,
+    value,
+  };
 }
 
 /**
  * Run `command` (a shell line) through bash and return the CPU seconds (user + system) of its
  * children, waited-for descendants included (scp's ssh), from bash's `times`.
  */
-export async function childCpu(command: string, timeoutMs = 600_000): Promise<{ cpuS: number; ms: number }> {
+export async function childCpu(
+  command: string,
+  timeoutMs = 600_000,
+): Promise<{ cpuS: number; userS: number; sysS: number; ms: number }> {
   const t0 = performance.now();
   const out = await new Promise<string>((res, rej) =>
     execFile(
@@ -277,8 +288,9 @@ export async function childCpu(command: string, timeoutMs = 600_000): Promise<{ 
   // `times`: the shell's own user/sys, then its children's: "0m1.234s 0m0.567s".
   const lines = out.trim().split('\n');
   const kids = lines[lines.length - 1].match(/(\d+)m([\d.]+)s/g) ?? [];
-  const cpuS = kids
-    .map((t) => /(\d+)m([\d.]+)s/.exec(t)!)
-    .reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
-  return { cpuS, ms };
+  const [user, sys] = kids.map((t) => {
+    const m = /(\d+)m([\d.]+)s/.exec(t)!;
+    return Number(m[1]) * 60 + Number(m[2]);
+  });
+  return { cpuS: user + sys, userS: user, sysS: sys, ms };
 }
