@@ -1,7 +1,16 @@
-// What the lab benchmarks share: time formatting, timing a step, and running the whole bench bounded
-// (it gives up after 20 minutes; the lab's exit handler tears the lab down on every exit).
+// What the benchmarks share: time formatting, timing a step, running the whole bench bounded (it
+// gives up after 20 minutes; the lab's exit handler tears the lab down on every exit), fair rounds
+// (app and baselines alternate order, ≥ 3 rounds, min/median/max and the ratio of medians), a
+// results collector that writes `test-results/bench-<name>.json`, the machine's description, an
+// RSS sampler and CPU accounting for the app (this process) and for child commands.
+import { execFile } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
 
 export const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+export const MiB = 1048576;
+export const GB = 1e9;
 
 export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = performance.now();
@@ -23,4 +32,265 @@ export function runBench(main: () => Promise<void>, limitMs = 20 * 60_000): void
       process.exit(1);
     },
   );
+}
+
+// ---- rounds ------------------------------------------------------------------------------------
+
+/** How many rounds: env KES_BENCH_ROUNDS, never fewer than `min` (3 for a fair comparison). */
+export function benchRounds(min = 3, fallback = min): number {
+  const n = Number(process.env.KES_BENCH_ROUNDS ?? fallback);
+  return Math.max(min, Number.isFinite(n) ? Math.floor(n) : fallback);
+}
+
+export interface Stats {
+  min: number;
+  median: number;
+  max: number;
+  samples: number[];
+}
+
+export function stats(samples: number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { min: s[0], median, max: s[s.length - 1], samples };
+}
+
+/** One contender's run: the measured value (ms unless the caller says otherwise), and words for the log. */
+export type Measured = number | { value: number; detail?: string };
+
+export interface Contender {
+  name: string;
+  run: (round: number) => Promise<Measured>;
+}
+
+export interface RoundsResult {
+  /** Per contender, in the order given (the app first). */
+  stats: Record<string, Stats>;
+  /** median(app) / median(baseline) per baseline: below 1 the app measured less. */
+  ratio: Record<string, number>;
+  rounds: number;
+}
+
+/**
+ * Run the app and its baselines `rounds` times (≥ 3 unless the caller asks for fewer), alternating
+ * the order: odd rounds app first then the baselines, even rounds the reverse (last baseline first,
+ * app last), so warm caches and a neighbour's load do not favour one side. The first contender is
+ * the app.
+ */
+export async function runRounds(
+  contenders: Contender[],
+  opts: { rounds?: number; label?: string; log?: (line: string) => void } = {},
+): Promise<RoundsResult> {
+  const n = opts.rounds ?? benchRounds();
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (let r = 1; r <= n; r++) {
+    const order = r % 2 ? contenders : [...contenders].reverse();
+    const parts: string[] = [];
+    for (const c of order) {
+      const m = await c.run(r);
+      const value = typeof m === 'number' ? m : m.value;
+      samples.get(c.name)!.push(value);
+      parts.push(`${c.name} ${typeof m === 'number' ? secs(m) : (m.detail ?? String(value))}`);
+    }
+    log(`  ${opts.label ? opts.label + ' ' : ''}round ${r}/${n}: ${parts.join('; ')}`);
+  }
+  const st: Record<string, Stats> = {};
+  for (const c of contenders) st[c.name] = stats(samples.get(c.name)!);
+  const app = st[contenders[0].name].median;
+  const ratio: Record<string, number> = {};
+  for (const c of contenders.slice(1)) ratio[c.name] = app / st[c.name].median;
+  return { stats: st, ratio, rounds: n };
+}
+
+/** "1.23 / 1.45 / 1.80 s" (min / median / max) for a Stats in ms. */
+export const spread = (s: Stats, fmt: (v: number) => string = secs) =>
+  `${fmt(s.min)} / ${fmt(s.median)} / ${fmt(s.max)} (min / median / max of ${s.samples.length})`;
+
+// ---- results -----------------------------------------------------------------------------------
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  /** The aim in words, e.g. "≥ 10× (plain ssh / pool)". */
+  aim?: string;
+  /** Whether the aim is met; undefined when the figure has no aim. */
+  met?: boolean;
+  detail?: string;
+  /** min/median/max per contender when the figure came from rounds. */
+  rounds?: Record<string, Omit<Stats, 'samples'> & { samples: number[] }>;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  ramGB: number;
+  kernel: string;
+  os: string;
+  /** 1-minute load average when the bench started: another engineer may share the cores. */
+  loadAtStart: number;
+}
+
+export function machine(): Machine {
+  let os = 'Linux';
+  try {
+    os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? os;
+  } catch {
+    /* not Linux, or no os-release */
+  }
+  const c = cpus();
+  return {
+    cpu: c[0]?.model.trim() ?? 'unknown',
+    cores: c.length,
+    ramGB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    os,
+    loadAtStart: Math.round(loadavg()[0] * 100) / 100,
+  };
+}
+
+/** One line: "Intel Xeon …, 2 cores, 24 GB, Debian GNU/Linux 12, kernel 6.1.0". */
+export const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores, ${m.ramGB} GB, ${m.os}, kernel ${m.kernel}`;
+
+export const RESULTS_DIR = resolve(__dirname, '../../test-results');
+
+export interface BenchFile {
+  bench: string;
+  date: string;
+  machine: Machine;
+  env: Record<string, string>;
+  figures: Figure[];
+}
+
+/** Collects a bench's figures and writes them to `test-results/bench-<name>.json`. */
+export class Results {
+  readonly figures: Figure[] = [];
+  private readonly started = new Date();
+  private readonly host = machine();
+
+  constructor(readonly bench: string) {}
+
+  add(f: Figure): Figure {
+    this.figures.push(f);
+    const met = f.met === undefined ? '' : f.met ? ' — aim met' : ' — AIM NOT MET';
+    console.log(`» ${f.name}: ${fmtValue(f.value, f.unit)}${f.aim ? ` (aim ${f.aim})` : ''}${met}`);
+    return f;
+  }
+
+  async write(): Promise<string> {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (k.startsWith('KES_BENCH_') && v !== undefined) env[k] = v;
+    const file: BenchFile = {
+      bench: this.bench,
+      date: this.started.toISOString(),
+      machine: this.host,
+      env,
+      figures: this.figures,
+    };
+    await fs.mkdir(RESULTS_DIR, { recursive: true });
+    const path = join(RESULTS_DIR, `bench-${this.bench}.json`);
+    await fs.writeFile(path, JSON.stringify(file, null, 2) + '\n');
+    console.log(`wrote ${path}`);
+    return path;
+  }
+}
+
+export function fmtValue(v: number, unit: string): string {
+  if (unit === 'ms') return v < 1000 ? `${v.toFixed(1)} ms` : secs(v);
+  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return `${v.toFixed(digits)}${unit === '×' ? '×' : ` ${unit}`}`;
+}
+
+/** Stats for the JSON file (sample values rounded to 0.1). */
+export function roundsJson(r: RoundsResult): Figure['rounds'] {
+  const out: NonNullable<Figure['rounds']> = {};
+  const r1 = (v: number) => Math.round(v * 10) / 10;
+  for (const [k, s] of Object.entries(r.stats))
+    out[k] = { min: r1(s.min), median: r1(s.median), max: r1(s.max), samples: s.samples.map(r1) };
+  return out;
+}
+
+// ---- memory and CPU ------------------------------------------------------------------------------
+
+/** Samples this process's RSS every `everyMs` (default 25 ms) between start() and stop(). */
+export class RssSampler {
+  private timer: NodeJS.Timeout | null = null;
+  peak = 0;
+  count = 0;
+
+  start(everyMs = 25): this {
+    this.peak = process.memoryUsage.rss();
+    this.count = 1;
+    this.timer = setInterval(() => {
+      this.peak = Math.max(this.peak, process.memoryUsage.rss());
+      this.count++;
+    }, everyMs);
+    return this;
+  }
+
+  /** Peak RSS in bytes (the last sample included). */
+  stop(): number {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.peak = Math.max(this.peak, process.memoryUsage.rss());
+    return this.peak;
+  }
+}
+
+/** This process's idle RSS: the median of samples over `ms` (default 2 s) with nothing running. */
+export async function idleRss(ms = 2000, everyMs = 50): Promise<number> {
+  const xs: number[] = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    xs.push(process.memoryUsage.rss());
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return stats(xs).median;
+}
+
+/** CPU seconds (user + system) this process spent in `fn`. */
+export async function appCpu<T>(
+  fn: () => Promise<T>,
+): Promise<{ cpuS: number; userS: number; sysS: number; ms: number; value: T }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const c = process.cpuUsage(c0);
+  return {
+    cpuS: (c.user + c.system) / 1e6,
+    userS: c.user / 1e6,
+    sysS: c.system / 1e6,
+    ms: performance.now() - t0,
+    value,
+  };
+}
+
+/**
+ * Run `command` (a shell line) through bash and return the CPU seconds (user + system) of its
+ * children, waited-for descendants included (scp's ssh), from bash's `times`.
+ */
+export async function childCpu(
+  command: string,
+  timeoutMs = 600_000,
+): Promise<{ cpuS: number; userS: number; sysS: number; ms: number }> {
+  const t0 = performance.now();
+  const out = await new Promise<string>((res, rej) =>
+    execFile(
+      'bash',
+      ['-c', `set -e; ${command}; times`],
+      { timeout: timeoutMs, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => (err ? rej(new Error(`${command}: ${err.message} ${stderr}`)) : res(stdout)),
+    ),
+  );
+  const ms = performance.now() - t0;
+  // `times`: the shell's own user/sys, then its children's: "0m1.234s 0m0.567s".
+  const lines = out.trim().split('\n');
+  const kids = lines[lines.length - 1].match(/(\d+)m([\d.]+)s/g) ?? [];
+  const [user, sys] = kids.map((t) => {
+    const m = /(\d+)m([\d.]+)s/.exec(t)!;
+    return Number(m[1]) * 60 + Number(m[2]);
+  });
+  return { cpuS: user + sys, userS: user, sysS: sys, ms };
 }

@@ -12,28 +12,18 @@
 // Event Timing 'event' entries with durationThreshold 16 are kept as a cross-check), the
 // renderer's JS heap and DOM nodes (CDP Performance.getMetrics, after a GC) before and after,
 // and the wall time of each flood. Needs root (sshd). Gives up after 10 minutes.
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import type { CDPSession, Page } from 'playwright-core';
-import { RESULTS_DIR, terminalText } from '../e2e/support/app';
+import { terminalText } from '../e2e/support/app';
 import { ensureBuilt } from '../e2e/support/build';
 import { openFloodCluster, openNodeTerminal, planFloodJob, runFloodJob, startFloodApp } from '../e2e/support/flood';
-import { runBench, secs } from './support';
+import { Results, runBench, secs, type Figure } from './support';
 
 const LINES = 100_000;
 const TERM_RAW_BYTES = 37_500_000; // base64: 50 000 000 characters
 const AIM_LONG_TASK_MS = 200;
 const AIM_P95_MS = 100;
 const TYPE_EVERY_MS = 100;
-
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  aim?: string;
-  met?: boolean;
-}
 
 interface PageStats {
   longTasks: number[];
@@ -224,32 +214,10 @@ async function main(): Promise<void> {
   } finally {
     await env.stop();
   }
-  const load1 = os.loadavg();
-  const result = {
-    name: 'bench:ui',
-    figures,
-    date: new Date().toISOString(),
-    machine: {
-      cpu: os.cpus()[0]?.model ?? 'unknown',
-      cores: os.cpus().length,
-      ramGiB: +(os.totalmem() / 1024 ** 3).toFixed(1),
-      loadavg1Before: +load0[0].toFixed(2),
-      loadavg1After: +load1[0].toFixed(2),
-    },
-  };
-  console.log('\nbench:ui');
-  for (const f of figures) {
-    const aim = f.aim ? `  (aim ${f.aim}: ${f.met ? 'met' : 'NOT met'})` : '';
-    console.log(`  ${f.name}: ${f.value} ${f.unit}${aim}`);
-  }
-  console.log(
-    `  machine: ${result.machine.cpu}, ${result.machine.cores} cores, ${result.machine.ramGiB} GiB; ` +
-      `load ${result.machine.loadavg1Before} → ${result.machine.loadavg1After}`,
-  );
-  await fs.mkdir(RESULTS_DIR, { recursive: true });
-  const out = join(RESULTS_DIR, 'bench-ui.json');
-  await fs.writeFile(out, JSON.stringify(result, null, 2) + '\n');
-  console.log(`  written to ${out}`);
+  const results = new Results('ui');
+  for (const f of figures) results.add(f);
+  console.log(`  load ${load0[0].toFixed(2)} at start → ${os.loadavg()[0].toFixed(2)} at the end`);
+  await results.write();
 }
 
 runBench(main, 10 * 60_000);
