@@ -338,6 +338,13 @@ describe('sftp', () => {
     expect(existsSync(back + '.part')).toBe(false);
   });
 
+  it('uploads without hashing on the way when the node checks the copy itself (restores)', async () => {
+    const remote = join(remoteDir, 'nohash.bin');
+    const up = await h.pool.upload(t(), local, remote, { hash: false });
+    expect(up).toEqual({ bytes: data.length, sha256: '' });
+    expect((await h.pool.exec(t(), sh`sha256sum ${remote}`)).stdout.split(' ')[0]).toBe(sha(data));
+  });
+
   it('overwrites an existing remote file atomically', async () => {
     const remote = join(remoteDir, 'over.bin');
     await fs.writeFile(remote, 'old');

@@ -455,10 +455,12 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                     c.stacked.map(async (m) => {
                       const { dir } = await transferDir(deps, clusterId, m.node, s.log);
                       m.remoteSnapshot = posix.join(dir, `restore-${c.snapshot!.id}.db`);
+                      // checked on the node against the vault's sha256 (restore-member.sh)
                       await deps.pool.upload(
                         deps.targetOf(clusterId, m.node.id),
                         deps.snapshots.filePath(c.snapshot!.id),
                         m.remoteSnapshot,
+                        { hash: false },
                       );
                       await staticPod(deps, clusterId, m.node, 'park', 'etcd', { log: s.log });
                       await deps.ops.run(

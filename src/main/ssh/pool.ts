@@ -141,6 +141,7 @@ export class SshPool {
       uploadFile(await conn.sftp(), expandHome(localPath), remotePath, {
         onProgress: opts.onProgress,
         mode: opts.mode,
+        hash: opts.hash,
         signal,
       }),
     );

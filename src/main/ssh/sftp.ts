@@ -30,12 +30,12 @@ export async function uploadFile(
   sftp: SFTPWrapper,
   localPath: string,
   remotePath: string,
-  opts: { onProgress?: ProgressFn; signal: AbortSignal; mode?: number },
+  opts: { onProgress?: ProgressFn; signal: AbortSignal; mode?: number; hash?: boolean },
 ): Promise<TransferResult> {
   const total = (await fs.stat(localPath)).size;
   const part = `${remotePath}.part`;
   const mode = opts.mode ?? 0o644;
-  const hash = createHash('sha256');
+  const hash = opts.hash === false ? null : createHash('sha256');
   const local = await fs.open(localPath, 'r');
   let handle: Buffer | null = null;
   try {
@@ -57,7 +57,7 @@ export async function uploadFile(
       const buf = free.pop() ?? Buffer.allocUnsafe(CHUNK);
       const { bytesRead } = await local.read(buf, 0, len, pos);
       if (bytesRead !== len) throw new Error(`${localPath} changed while it was being uploaded`);
-      hash.update(buf.subarray(0, len));
+      hash?.update(buf.subarray(0, len));
       const at = pos;
       pos += len;
       const h = handle;
@@ -83,7 +83,7 @@ export async function uploadFile(
     // The server's umask applies at open; set the exact mode before the file gets its real name.
     await call<void>((cb) => sftp.chmod(part, mode, cb));
     await renameOver(sftp, part, remotePath);
-    return { bytes: total, sha256: hash.digest('hex') };
+    return { bytes: total, sha256: hash?.digest('hex') ?? '' };
   } catch (e) {
     if (handle) await call<void>((cb) => sftp.close(handle!, cb)).catch(() => undefined);
     await call<void>((cb) => sftp.unlink(part, cb)).catch(() => undefined);

@@ -96,6 +96,12 @@ export interface TransferOptions {
   onChunk?: (chunk: Buffer) => void;
   signal?: AbortSignal;
   mode?: number;
+  /**
+   * Uploads: hash what is sent (default true). Off where the node checks the file against a known
+   * sha256 itself (restores: snapshot-status.sh / restore-member.sh) — hashing again here costs
+   * the desktop ~1–2 CPU s per GB per node for nothing. `sha256` is then ''.
+   */
+  hash?: boolean;
 }
 
 export interface ShellOptions {
