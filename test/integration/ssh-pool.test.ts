@@ -132,6 +132,36 @@ describe('drops and reconnects', () => {
     }
   });
 
+  it('fails an upload whose server goes silent mid-transfer within seconds (keepalive), no hang', async () => {
+    // A link cut with SFTP writes outstanding: the dead connection never answers them; the pool's
+    // drop must end the transfer (found by the system test that cuts a master's link mid-restore).
+    const p = await makePool(dir, { hostKeys: h.hostKeys, keepaliveIntervalMs: 300 });
+    const t = target(sshd, auth());
+    const big = join(dir, 'silent-upload.bin');
+    await fs.writeFile(big, Buffer.alloc(0));
+    await fs.truncate(big, 512 << 20);
+    try {
+      await p.pool.exec(t, 'true');
+      let stoppedAt = 0;
+      let pids: number[] = [];
+      const up = p.pool.upload(t, big, join(dir, 'silent-upload-copy.bin'), {
+        onProgress: () => {
+          if (stoppedAt) return;
+          stoppedAt = Date.now();
+          pids = sshd.sessionPids();
+          for (const pid of pids) killQuietly(pid, 'SIGSTOP');
+        },
+      });
+      await expect(up).rejects.toBeInstanceOf(SshError);
+      for (const pid of pids) killQuietly(pid, 'SIGCONT');
+      expect(stoppedAt).toBeGreaterThan(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+    } finally {
+      await p.pool.closeAll();
+      await fs.rm(big, { force: true });
+    }
+  });
+
   it('disconnect() closes the connection, fails what runs on it, and reports the node disconnected', async () => {
     const p = await makePool(dir, { hostKeys: h.hostKeys });
     const t = target(sshd, auth());

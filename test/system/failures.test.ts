@@ -101,7 +101,14 @@ async function waitEnd(jobId: string, timeoutMs = 240_000): Promise<JobRecord> {
   for (;;) {
     const rec = await sys.call<JobRecord>('jobs.get', { jobId });
     if (rec.status !== 'running' && rec.status !== 'planned') return rec;
-    if (Date.now() > end) throw new Error(`job ${jobId} still running after ${timeoutMs} ms`);
+    if (Date.now() > end)
+      throw new Error(
+        `job ${jobId} still running after ${timeoutMs} ms; its last lines:\n` +
+          rec.log
+            .slice(-15)
+            .map((l) => `  ${new Date(l.t).toISOString()} ${l.path} ${l.stream}: ${l.text.slice(0, 200)}`)
+            .join('\n'),
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }

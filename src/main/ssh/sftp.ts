@@ -1,7 +1,7 @@
 // File transfers over the connection's shared SFTP session, hashing the bytes as they stream so
 // the caller gets a sha256 without reading the file twice. Both directions write `<name>.part`
 // and rename at the end, so a failed or cancelled transfer never leaves a file under the final
-// name (etcd's verify-before-change rule, DESIGN.md §3).
+// name (etcd's verify-before-change rule, DEopts.signalN.md §3).
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { SFTPWrapper, Stats } from 'ssh2';
@@ -39,7 +39,7 @@ export async function uploadFile(
   const local = await fs.open(localPath, 'r');
   let handle: Buffer | null = null;
   try {
-    handle = await call<Buffer>((cb) => sftp.open(part, 'w', { mode }, cb));
+    handle = await call<Buffer>((cb) => sftp.open(part, 'w', { mode }, cb), opts.signal);
     let pos = 0;
     let sent = 0;
     const inFlight = new Set<Promise<void>>();
@@ -61,7 +61,7 @@ export async function uploadFile(
       const at = pos;
       pos += len;
       const h = handle;
-      const p: Promise<void> = call<void>((cb) => sftp.write(h, buf, 0, len, at, cb)).then(
+      const p: Promise<void> = call<void>((cb) => sftp.write(h, buf, 0, len, at, cb), opts.signal).then(
         () => {
           sent += len;
           free.push(buf);
@@ -78,15 +78,15 @@ export async function uploadFile(
     await Promise.all(inFlight);
     if (failure) throw failure;
     if (opts.signal.aborted) throw aborted();
-    await call<void>((cb) => sftp.close(handle!, cb));
+    await call<void>((cb) => sftp.close(handle!, cb), opts.signal);
     handle = null;
     // The server's umask applies at open; set the exact mode before the file gets its real name.
-    await call<void>((cb) => sftp.chmod(part, mode, cb));
-    await renameOver(sftp, part, remotePath);
+    await call<void>((cb) => sftp.chmod(part, mode, cb), opts.signal);
+    await renameOver(sftp, part, remotePath, opts.signal);
     return { bytes: total, sha256: hash?.digest('hex') ?? '' };
   } catch (e) {
-    if (handle) await call<void>((cb) => sftp.close(handle!, cb)).catch(() => undefined);
-    await call<void>((cb) => sftp.unlink(part, cb)).catch(() => undefined);
+    if (handle) await tidy((cb) => sftp.close(handle!, cb), opts.signal);
+    await tidy((cb) => sftp.unlink(part, cb), opts.signal);
     throw e;
   } finally {
     await local.close();
@@ -107,34 +107,41 @@ export async function writeBuffer(
   let handle: Buffer | null = null;
   try {
     // Remove a leftover .part first: open would keep its old (maybe wider) mode.
-    await call<void>((cb) => sftp.unlink(part, cb)).catch(() => undefined);
-    handle = await call<Buffer>((cb) => sftp.open(part, 'wx', { mode: opts.mode }, cb));
+    await tidy((cb) => sftp.unlink(part, cb), opts.signal);
+    handle = await call<Buffer>((cb) => sftp.open(part, 'wx', { mode: opts.mode }, cb), opts.signal);
     // The server's umask can only narrow the mode; set it exactly before any byte is written.
-    await call<void>((cb) => sftp.fchmod(handle!, opts.mode, cb));
+    await call<void>((cb) => sftp.fchmod(handle!, opts.mode, cb), opts.signal);
     for (let at = 0; at < content.length; at += CHUNK) {
       if (opts.signal.aborted) throw aborted();
       const len = Math.min(CHUNK, content.length - at);
-      await call<void>((cb) => sftp.write(handle!, content, at, len, at, cb));
+      await call<void>((cb) => sftp.write(handle!, content, at, len, at, cb), opts.signal);
     }
     if (opts.signal.aborted) throw aborted();
-    await call<void>((cb) => sftp.close(handle!, cb));
+    await call<void>((cb) => sftp.close(handle!, cb), opts.signal);
     handle = null;
-    await renameOver(sftp, part, remotePath);
+    await renameOver(sftp, part, remotePath, opts.signal);
     return { bytes: content.length, sha256: createHash('sha256').update(content).digest('hex') };
   } catch (e) {
-    if (handle) await call<void>((cb) => sftp.close(handle!, cb)).catch(() => undefined);
-    await call<void>((cb) => sftp.unlink(part, cb)).catch(() => undefined);
+    if (handle) await tidy((cb) => sftp.close(handle!, cb), opts.signal);
+    await tidy((cb) => sftp.unlink(part, cb), opts.signal);
     throw e;
   }
 }
 
 /** One read of `len` bytes at `pos`, following short reads (servers cap the read size). */
-async function readFully(sftp: SFTPWrapper, handle: Buffer, pos: number, len: number): Promise<Buffer> {
+async function readFully(
+  sftp: SFTPWrapper,
+  handle: Buffer,
+  pos: number,
+  len: number,
+  signal: AbortSignal,
+): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(len);
   let got = 0;
   while (got < len) {
-    const n = await new Promise<number>((resolve, reject) =>
-      sftp.read(handle, buf, got, len - got, pos + got, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
+    const n = await call<number>(
+      (cb) => sftp.read(handle, buf, got, len - got, pos + got, (err, n) => cb(err, n)),
+      signal,
     );
     if (n === 0) break; // end of file
     got += n;
@@ -148,14 +155,14 @@ export async function downloadFile(
   localPath: string,
   opts: { onProgress?: ProgressFn; onChunk?: (chunk: Buffer) => void; signal: AbortSignal },
 ): Promise<TransferResult> {
-  const st = await call<Stats>((cb) => sftp.stat(remotePath, cb));
+  const st = await call<Stats>((cb) => sftp.stat(remotePath, cb), opts.signal);
   const total = st.size;
   const part = `${localPath}.part`;
   const hash = createHash('sha256');
   const out = await fs.open(part, 'w', 0o600);
   let handle: Buffer | null = null;
   try {
-    handle = await call<Buffer>((cb) => sftp.open(remotePath, 'r', cb));
+    handle = await call<Buffer>((cb) => sftp.open(remotePath, 'r', cb), opts.signal);
     const h = handle;
     let nextRead = 0;
     let nextWrite = 0;
@@ -182,7 +189,7 @@ export async function downloadFile(
         const at = nextRead;
         const len = Math.min(READ_CHUNK, total - at);
         nextRead += len;
-        const buf = await readFully(sftp, h, at, len);
+        const buf = await readFully(sftp, h, at, len, opts.signal);
         if (buf.length !== len) throw new Error(`${remotePath} shrank while it was being downloaded`);
         ready.set(at, buf);
         flush();
@@ -195,36 +202,60 @@ export async function downloadFile(
     // Durable before it gets its final name: a crash must not leave a truncated file there.
     await out.sync();
     await out.close();
-    await call<void>((cb) => sftp.close(h, cb)).catch(() => undefined);
+    await tidy((cb) => sftp.close(h, cb), opts.signal);
     handle = null;
     await fs.rename(part, localPath);
     return { bytes: total, sha256: hash.digest('hex') };
   } catch (e) {
     await out.close().catch(() => undefined);
-    if (handle) await call<void>((cb) => sftp.close(handle!, cb)).catch(() => undefined);
+    if (handle) await tidy((cb) => sftp.close(handle!, cb), opts.signal);
     await fs.rm(part, { force: true });
     throw e;
   }
 }
 
 /** SFTPv3 rename fails when the target exists; OpenSSH's posix-rename replaces atomically. */
-async function renameOver(sftp: SFTPWrapper, from: string, to: string): Promise<void> {
+async function renameOver(sftp: SFTPWrapper, from: string, to: string, signal: AbortSignal): Promise<void> {
   try {
-    await call<void>((cb) => sftp.ext_openssh_rename(from, to, cb));
+    await call<void>((cb) => sftp.ext_openssh_rename(from, to, cb), signal);
     return;
   } catch (e) {
     if (!/support/i.test((e as Error).message)) throw e;
   }
-  await call<void>((cb) => sftp.unlink(to, cb)).catch(() => undefined);
-  await call<void>((cb) => sftp.rename(from, to, cb));
+  await tidy((cb) => sftp.unlink(to, cb), signal);
+  await call<void>((cb) => sftp.rename(from, to, cb), signal);
 }
 
-function call<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+/**
+ * One SFTP request as a promise that also ends when `signal` aborts: a connection that dies with
+ * requests outstanding does not always answer them (a link cut mid-upload left writes waiting for
+ * ever), and the pool aborts the transfer's signal when it sees the connection drop.
+ */
+function call<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(aborted());
+    const onAbort = () => reject(aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (err: Error | null | undefined, v?: T) => {
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(v as T);
+    };
     try {
-      fn((err, v) => (err ? reject(err) : resolve(v as T)));
+      fn(done);
     } catch (e) {
-      reject(e as Error);
+      done(e as Error);
     }
   });
+}
+
+/**
+ * A tidy-up request (close, remove a .part): best effort, given at most 5 s, never throws; skipped
+ * when the transfer ended because the connection dropped (nothing would answer — the job's own
+ * tidy-up removes leftovers once the node is back). A user's cancel still tidies.
+ */
+function tidy(fn: (cb: (err: Error | null | undefined) => void) => void, signal: AbortSignal): Promise<void> {
+  const reason = signal.reason as { code?: string } | undefined;
+  if (signal.aborted && reason?.code !== 'CANCELLED') return Promise.resolve();
+  return call<void>(fn, AbortSignal.timeout(5000)).catch(() => undefined);
 }
