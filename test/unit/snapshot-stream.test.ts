@@ -2,7 +2,7 @@
 // SnapshotResponse off the wire (field numbers of etcdserverpb/rpc.proto), and cutting a gRPC
 // response body into messages however HTTP/2 split it.
 import { describe, expect, it } from 'vitest';
-import { crc32c, crc32cCombine, crc32cShift } from '../../src/main/vault/boltstatus';
+import { crc32c, crc32cCombine, crc32cJs, crc32cShift } from '../../src/main/vault/boltstatus';
 import { decodeSnapshotResponse } from '../../src/main/etcd/snapshot-stream';
 import { MessageParser } from '../../src/main/etcd/grpc-h2';
 
@@ -41,6 +41,14 @@ describe('crc32c', () => {
     const split = crc32c(crc32c(crc32c(0, all.subarray(0, 7)), all.subarray(7, 40)), all.subarray(40));
     expect(split).toBe(crc32c(0, all));
     expect(crc32c(0, Buffer.alloc(0))).toBe(0);
+  });
+
+  it('the native CRC (hardware, @node-rs/crc32) and the fallback agree, running state included', () => {
+    const buf = Buffer.from(Array.from({ length: 70_001 }, (_, i) => (i * 31 + (i >> 7)) & 0xff));
+    expect(crc32c(0, buf)).toBe(crc32cJs(0, buf));
+    const part = crc32c(crc32c(0, buf.subarray(0, 4096)), buf.subarray(4096));
+    expect(part).toBe(crc32cJs(crc32cJs(0, buf.subarray(0, 4096)), buf.subarray(4096)));
+    expect(crc32c(0, new Uint8Array(buf.buffer, buf.byteOffset + 3, 100))).toBe(crc32cJs(0, buf.subarray(3, 103)));
   });
 
   it('combines like zlib: crc(A‖B) from crc(A), crc(B) and len(B)', () => {

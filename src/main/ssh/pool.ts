@@ -3,6 +3,7 @@
 // lingers for `idleTimeoutMs` so sequential commands don't pay a handshake each (the ≥10× of
 // `npm run bench:ssh`). When the server drops it, in-flight operations fail with DISCONNECTED and
 // the next call simply connects again.
+import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { ConnState, ConnectionTest } from '@shared/domain';
 import { asRoot } from '../remote/quote';
@@ -308,6 +309,8 @@ export class SshPool {
     return this.withConnection(target, async (conn) => {
       if (signal?.aborted) throw new SshError('CANCELLED', 'Transfer cancelled');
       const ac = new AbortController();
+      // Every outstanding SFTP request listens to it (sftp.ts call(): up to 64 reads in flight).
+      setMaxListeners(128, ac.signal);
       let dropped: SshError | undefined;
       const unDrop = conn.onDrop((e) => {
         dropped = e;

@@ -42,8 +42,15 @@ export class SnapshotHasher {
   update(chunk: Buffer): void {
     this.bytes += chunk.length;
     this.whole.update(chunk);
-    // Hash everything except the last 32 bytes into `body`, keeping a 32-byte tail back.
-    const buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    // Hash everything except the last 32 bytes into `body`, keeping a 32-byte tail back (without
+    // copying the chunk: a streamed snapshot arrives as thousands of 32 KiB chunks).
+    if (chunk.length >= HASH_LEN) {
+      this.body.update(this.tail);
+      this.body.update(chunk.subarray(0, chunk.length - HASH_LEN));
+      this.tail = Buffer.from(chunk.subarray(chunk.length - HASH_LEN));
+      return;
+    }
+    const buf = Buffer.concat([this.tail, chunk]);
     const keep = Math.min(HASH_LEN, buf.length);
     this.body.update(buf.subarray(0, buf.length - keep));
     this.tail = Buffer.from(buf.subarray(buf.length - keep));
