@@ -21,6 +21,7 @@ const IN_FLIGHT = 16;
  */
 const READ_CHUNK = 32 * 1024;
 const READ_IN_FLIGHT = 64;
+const MAX_BUFFERED = 8 * 1024 * 1024;
 
 function aborted(): Error {
   return Object.assign(new Error('The transfer was cancelled'), { name: 'AbortError', code: 'CANCELLED' });
@@ -168,6 +169,18 @@ export async function downloadFile(
     let nextWrite = 0;
     const ready = new Map<number, Buffer>();
     let writing = Promise.resolve();
+    // Bytes read but not yet on disk: reads wait while it is over MAX_BUFFERED, so a disk slower
+    // than the link holds the reads back instead of the snapshot piling up in memory.
+    let buffered = 0;
+    let writeFailed: unknown = null;
+    let waiters: Array<() => void> = [];
+    const progressed = () => {
+      const w = waiters;
+      waiters = [];
+      for (const r of w) r();
+    };
+    // resolves at the next landed read or finished write (an I/O event, never a busy loop)
+    const nextProgress = () => new Promise<void>((r) => waiters.push(r));
     // Chunks arrive in any order; hash and write them strictly in file order.
     const flush = () => {
       while (ready.has(nextWrite)) {
@@ -177,26 +190,40 @@ export async function downloadFile(
         nextWrite += buf.length;
         hash.update(buf);
         opts.onChunk?.(buf);
-        writing = writing.then(async () => {
-          await out.write(buf, 0, buf.length, at);
-          opts.onProgress?.(at + buf.length, total);
-        });
+        writing = writing
+          .then(async () => {
+            if (writeFailed) return;
+            await out.write(buf, 0, buf.length, at);
+            buffered -= buf.length;
+            progressed();
+            opts.onProgress?.(at + buf.length, total);
+          })
+          .catch((e: unknown) => {
+            writeFailed ??= e;
+            progressed(); // readers waiting for room see the failure
+          });
       }
     };
     const worker = async () => {
       while (nextRead < total) {
         if (opts.signal.aborted) throw aborted();
+        while (buffered >= MAX_BUFFERED && !writeFailed) await nextProgress();
+        if (writeFailed) throw writeFailed;
+        if (nextRead >= total) break;
         const at = nextRead;
         const len = Math.min(READ_CHUNK, total - at);
         nextRead += len;
+        buffered += len;
         const buf = await readFully(sftp, h, at, len, opts.signal);
         if (buf.length !== len) throw new Error(`${remotePath} shrank while it was being downloaded`);
         ready.set(at, buf);
         flush();
+        progressed();
       }
     };
     await Promise.all(Array.from({ length: READ_IN_FLIGHT }, worker));
     await writing;
+    if (writeFailed) throw writeFailed;
     // A cancel after the last read was issued still cancels: nothing gets the final name.
     if (opts.signal.aborted) throw aborted();
     // Durable before it gets its final name: a crash must not leave a truncated file there.
