@@ -58,75 +58,47 @@ function fake(files: Record<string, NodeFiles>, etcdAnswers = true, externalUnit
     node: (_c: string, id: string) => nodes.find((n) => n.id === id)!,
   } as unknown as InventoryStore;
   const calls: string[] = [];
-  const runs: string[] = []; // SSH round trips, by node
-  const discover = async (_c: string, id: string) => {
-    const name = id.slice(3);
-    runs.push(name);
-    if (name in externalUnits) {
-      if (externalUnits[name] === 'no answer') throw new Error('connect ECONNREFUSED');
-      return parseDiscovery(
-        [
-          'KES_BEGIN',
-          'hostname=x',
-          `etcd_unit=${b64('[Unit]')}`,
-          `etcd_unit_active=${externalUnits[name]}`,
-          'KES_END',
-        ].join('\n'),
-      );
-    }
-    return parseDiscovery(discovery(files[name]));
-  };
-  const ok = (stdout: string, code = 0) => ({ code, stdout, stderr: '', durationMs: 1 });
-  const gets = (id: string, paths: string[]) => {
-    calls.push(
-      paths.length === 1 ? `kubeGet ${id.slice(3)} ${paths[0]}` : `kubeGetMany ${id.slice(3)} ${paths.length}`,
-    );
-    return ok(paths.map((_, i) => `KES_HTTP_${i}=200\nKES_BODY_${i}=${b64('{"items":[]}')}`).join('\n'));
-  };
-  // etcdctl.sh as it behaves: its own member with nothing listening is refused at once (exit 3);
-  // else it waits for its timeout when etcd does not answer
-  const etcdctl = async (id: string, endpoints: string[], args: string[]) => {
-    const name = id.slice(3);
-    const local = endpoints.every((e) => e.includes('127.0.0.1'));
-    if (local && !files[name]?.listening.split(' ').includes('2379'))
-      return { code: 3, stdout: '', stderr: 'nothing listens on 127.0.0.1:2379', durationMs: 1 };
-    calls.push(`etcdctl ${name} ${endpoints.join(',')} ${args[0]}`);
-    if (!etcdAnswers) {
-      await new Promise((r) => setTimeout(r, 15_000));
-      return { code: 1, stdout: '', stderr: 'context deadline exceeded', durationMs: 15_000 };
-    }
-    if (args[0] === 'member')
-      return ok(
-        JSON.stringify({
-          header: { cluster_id: 1 },
-          members: [{ ID: 1, name: 'e1', peerURLs: ['https://198.18.0.50:2380'], clientURLs: [EXTERNAL] }],
-        }),
-      );
-    return ok('[]');
-  };
   const ops = {
-    discover,
-    discovered: async (_c: string, _id: string, stdout: string) => parseDiscovery(stdout),
-    etcdctlCall: (_c: string, _id: string, endpoints: string[], args: string[]) => ({
-      name: 'etcdctl.sh',
-      args: [endpoints.join(','), 'ca', 'cert', 'key', ...args],
-    }),
-    runMany: async (_c: string, id: string, list: { name: string; args: string[] }[]) => {
-      runs.push(id.slice(3));
-      return Promise.all(
-        list.map(async (c) => {
-          if (c.name === 'discover.sh') return ok(discovery(files[id.slice(3)]));
-          if (c.name === 'kube-api.sh') return gets(id, c.args.slice(2));
-          return etcdctl(id, c.args[0].split(','), c.args.slice(4));
-        }),
-      );
+    discover: async (_c: string, id: string) => {
+      const name = id.slice(3);
+      if (name in externalUnits) {
+        if (externalUnits[name] === 'no answer') throw new Error('connect ECONNREFUSED');
+        return parseDiscovery(
+          [
+            'KES_BEGIN',
+            'hostname=x',
+            `etcd_unit=${b64('[Unit]')}`,
+            `etcd_unit_active=${externalUnits[name]}`,
+            'KES_END',
+          ].join('\n'),
+        );
+      }
+      return parseDiscovery(discovery(files[name]));
+    },
+    kubeGet: async (_c: string, id: string, path: string) => {
+      calls.push(`kubeGet ${id.slice(3)} ${path}`);
+      return { status: path === '/readyz' ? 200 : 200, body: '{"items":[]}' };
     },
     kubeGetMany: async (_c: string, id: string, paths: string[]) => {
       calls.push(`kubeGetMany ${id.slice(3)} ${paths.length}`);
       return paths.map(() => ({ status: 200, body: '{"items":[]}' }));
     },
+    etcdctl: async (_c: string, id: string, endpoints: string[], args: string[]) => {
+      calls.push(`etcdctl ${id.slice(3)} ${endpoints.join(',')} ${args[0]}`);
+      if (!etcdAnswers) {
+        // what etcdctl does against a closed port: waits for its command timeout
+        await new Promise((r) => setTimeout(r, 15_000));
+        throw new Error('context deadline exceeded');
+      }
+      if (args[0] === 'member')
+        return JSON.stringify({
+          header: { cluster_id: 1 },
+          members: [{ ID: 1, name: 'e1', peerURLs: ['https://198.18.0.50:2380'], clientURLs: [EXTERNAL] }],
+        });
+      return '[]';
+    },
   } as unknown as ClusterOps;
-  return { deps: { ops, inventory }, calls, runs };
+  return { deps: { ops, inventory }, calls };
 }
 
 describe('health with manifests the app parked', () => {
@@ -139,8 +111,7 @@ describe('health with manifests the app parked', () => {
     const t0 = Date.now();
     const r = await clusterHealth(deps, 'c1');
     expect(Date.now() - t0).toBeLessThan(2000);
-    // no etcdctl waiting on closed ports (refused at once), no readyz of a parked apiserver used
-    expect(calls.filter((c) => c.startsWith('etcdctl'))).toEqual([]);
+    expect(calls).toEqual([]); // no etcdctl against closed ports, no readyz of a parked apiserver
     expect(r.apiservers.map((a) => [a.name, a.ready, a.parked, a.etcdServers])).toEqual([
       ['m1', false, true, ['https://127.0.0.1:2379']],
       ['m2', false, true, ['https://127.0.0.1:2379']],
@@ -226,45 +197,5 @@ describe('health with manifests the app parked', () => {
       { node: 'e2', unit: 'etcd', state: 'inactive' },
       { node: 'e3', unit: 'etcd', state: 'unknown' },
     ]);
-  });
-
-  it('one refresh costs one SSH round trip per node: 5 masters, 5 external members', async () => {
-    const api = fixture('kube-apiserver.yaml').replace('https://127.0.0.1:2379', EXTERNAL);
-    const files: Record<string, NodeFiles> = Object.fromEntries(
-      ['m1', 'm2', 'm3', 'm4', 'm5'].map((m) => [
-        m,
-        { etcd: 'parked', apiserver: 'active', apiserverText: api, listening: '22 6443' } as NodeFiles,
-      ]),
-    );
-    const { deps, runs, calls } = fake(files, true, {
-      e1: 'active',
-      e2: 'active',
-      e3: 'active',
-      e4: 'active',
-      e5: 'active',
-    });
-    // the facts remember the endpoints the apiservers used when last seen
-    for (const m of deps.inventory.get('c').facts!.masters) m.etcdServers = [EXTERNAL];
-    const h = await clusterHealth(deps, 'c');
-    expect(h.mode).toBe('external-up');
-    expect(h.members).toHaveLength(1);
-    expect(h.apiservers.every((a) => a.ready)).toBe(true);
-    expect([...runs].sort()).toEqual(['e1', 'e2', 'e3', 'e4', 'e5', 'm1', 'm2', 'm3', 'm4', 'm5']);
-    // etcd and the pods were asked once, in m1's run
-    expect(calls.filter((c) => c.startsWith('etcdctl')).map((c) => c.split(' ')[1])).toEqual(['m1', 'm1', 'm1']);
-    expect(calls.filter((c) => c.startsWith('kubeGetMany'))).toHaveLength(1);
-    expect(calls.find((c) => c.startsWith('kubeGetMany'))).toMatch(/^kubeGetMany m1 /);
-  });
-
-  it('when the apiservers moved since last seen, etcd is asked again through the endpoints discovered', async () => {
-    const api = fixture('kube-apiserver.yaml').replace('https://127.0.0.1:2379', EXTERNAL);
-    const { deps, runs, calls } = fake({
-      m1: { etcd: 'parked', apiserver: 'active', apiserverText: api, listening: '22 6443' },
-    });
-    // facts still say the stacked etcd (127.0.0.1): m1's run asked it, and nothing listens there
-    const h = await clusterHealth(deps, 'c');
-    expect(h.members.map((m) => m.name)).toEqual(['e1']);
-    expect(runs).toEqual(['m1', 'm1']);
-    expect(calls).toContain(`etcdctl m1 ${EXTERNAL} member`);
   });
 });
