@@ -578,6 +578,26 @@ describe('a batch of scripts in one run (the health view: one round trip per nod
     );
   });
 
+  it('a part that needs an earlier one runs only when that one succeeded (else code 125, not run)', async () => {
+    const nonce = 'feedfacecafe0001';
+    const parts = [
+      { text: 'exit 4', args: [], env: [] },
+      { text: 'echo ran-after-failure', args: [], env: [], needs: 0 },
+      { text: 'echo ok', args: [], env: [] },
+      { text: 'echo ran-after-success', args: [], env: [], needs: 2 },
+    ];
+    const { stdout, stderr } = await runBatch(batchProgram(parts, nonce));
+    const r = splitBatch(stdout, stderr, parts.length, nonce);
+    expect(r.map((p) => [p.code, p.stdout])).toEqual([
+      [4, ''],
+      [125, ''],
+      [0, 'ok\n'],
+      [0, 'ran-after-success\n'],
+    ]);
+    expect(r[1].stderr).toMatch(/skipped: part 0 failed/);
+    expect(() => batchProgram([{ text: 'true', args: [], env: [], needs: 0 }], nonce)).toThrow(/does not run before/);
+  });
+
   it('a part cut short leaves code null and what it printed so far', () => {
     const n = '0011223344556677';
     const r = splitBatch(`KES_PART_${n}=0\nok\n\nKES_PART_END_${n}=0:0\nKES_PART_${n}=1\nhalf`, '', 3, n);

@@ -38,7 +38,12 @@ function discovery(n: NodeFiles): string {
   ].join('\n');
 }
 
-function fake(files: Record<string, NodeFiles>, etcdAnswers = true, externalUnits: Record<string, string> = {}) {
+function fake(
+  files: Record<string, NodeFiles>,
+  etcdAnswers = true,
+  externalUnits: Record<string, string> = {},
+  quorumLost = false,
+) {
   const names = Object.keys(files);
   const nodes = [
     ...names.map((name, i) => ({ id: `id-${name}`, name, address: `198.18.0.${10 + i}`, roles: ['master'] })),
@@ -58,47 +63,79 @@ function fake(files: Record<string, NodeFiles>, etcdAnswers = true, externalUnit
     node: (_c: string, id: string) => nodes.find((n) => n.id === id)!,
   } as unknown as InventoryStore;
   const calls: string[] = [];
+  const runs: string[] = []; // SSH round trips, by node
+  const discover = async (_c: string, id: string) => {
+    const name = id.slice(3);
+    runs.push(name);
+    if (name in externalUnits) {
+      if (externalUnits[name] === 'no answer') throw new Error('connect ECONNREFUSED');
+      return parseDiscovery(
+        [
+          'KES_BEGIN',
+          'hostname=x',
+          `etcd_unit=${b64('[Unit]')}`,
+          `etcd_unit_active=${externalUnits[name]}`,
+          'KES_END',
+        ].join('\n'),
+      );
+    }
+    return parseDiscovery(discovery(files[name]));
+  };
+  const ok = (stdout: string, code = 0) => ({ code, stdout, stderr: '', durationMs: 1 });
+  const gets = (id: string, paths: string[]) => {
+    calls.push(
+      paths.length === 1 ? `kubeGet ${id.slice(3)} ${paths[0]}` : `kubeGetMany ${id.slice(3)} ${paths.length}`,
+    );
+    return ok(paths.map((_, i) => `KES_HTTP_${i}=200\nKES_BODY_${i}=${b64('{"items":[]}')}`).join('\n'));
+  };
+  // etcdctl.sh as it behaves: its own member with nothing listening is refused at once (exit 3);
+  // else it waits for its timeout when etcd does not answer
+  const etcdctl = async (id: string, endpoints: string[], args: string[]) => {
+    const name = id.slice(3);
+    const local = endpoints.every((e) => e.includes('127.0.0.1'));
+    if (local && !files[name]?.listening.split(' ').includes('2379'))
+      return { code: 3, stdout: '', stderr: 'nothing listens on 127.0.0.1:2379', durationMs: 1 };
+    calls.push(`etcdctl ${name} ${endpoints.join(',')} ${args[0]}`);
+    if (quorumLost && !local) return { code: 1, stdout: '', stderr: 'context deadline exceeded', durationMs: 15_000 };
+    if (!etcdAnswers) {
+      await new Promise((r) => setTimeout(r, 15_000));
+      return { code: 1, stdout: '', stderr: 'context deadline exceeded', durationMs: 15_000 };
+    }
+    if (args[0] === 'member')
+      return ok(
+        JSON.stringify({
+          header: { cluster_id: 1 },
+          members: [{ ID: 1, name: 'e1', peerURLs: ['https://198.18.0.50:2380'], clientURLs: [EXTERNAL] }],
+        }),
+      );
+    return ok('[]');
+  };
   const ops = {
-    discover: async (_c: string, id: string) => {
-      const name = id.slice(3);
-      if (name in externalUnits) {
-        if (externalUnits[name] === 'no answer') throw new Error('connect ECONNREFUSED');
-        return parseDiscovery(
-          [
-            'KES_BEGIN',
-            'hostname=x',
-            `etcd_unit=${b64('[Unit]')}`,
-            `etcd_unit_active=${externalUnits[name]}`,
-            'KES_END',
-          ].join('\n'),
-        );
+    discover,
+    discovered: async (_c: string, _id: string, stdout: string) => parseDiscovery(stdout),
+    etcdctlCall: (_c: string, _id: string, endpoints: string[], args: string[]) => ({
+      name: 'etcdctl.sh',
+      args: [endpoints.join(','), 'ca', 'cert', 'key', ...args],
+    }),
+    // in order, as the batch runs them; a part whose `needs` failed is skipped (code 125)
+    runMany: async (_c: string, id: string, list: { name: string; args: string[]; needs?: number }[]) => {
+      runs.push(id.slice(3));
+      const out: { code: number | null; stdout: string; stderr: string; durationMs: number }[] = [];
+      for (const c of list) {
+        if (c.needs !== undefined && out[c.needs].code !== 0)
+          out.push({ code: 125, stdout: '', stderr: 'skipped', durationMs: 0 });
+        else if (c.name === 'discover.sh') out.push(ok(discovery(files[id.slice(3)])));
+        else if (c.name === 'kube-api.sh') out.push(gets(id, c.args.slice(2)));
+        else out.push(await etcdctl(id, c.args[0].split(','), c.args.slice(4)));
       }
-      return parseDiscovery(discovery(files[name]));
-    },
-    kubeGet: async (_c: string, id: string, path: string) => {
-      calls.push(`kubeGet ${id.slice(3)} ${path}`);
-      return { status: path === '/readyz' ? 200 : 200, body: '{"items":[]}' };
+      return out;
     },
     kubeGetMany: async (_c: string, id: string, paths: string[]) => {
       calls.push(`kubeGetMany ${id.slice(3)} ${paths.length}`);
       return paths.map(() => ({ status: 200, body: '{"items":[]}' }));
     },
-    etcdctl: async (_c: string, id: string, endpoints: string[], args: string[]) => {
-      calls.push(`etcdctl ${id.slice(3)} ${endpoints.join(',')} ${args[0]}`);
-      if (!etcdAnswers) {
-        // what etcdctl does against a closed port: waits for its command timeout
-        await new Promise((r) => setTimeout(r, 15_000));
-        throw new Error('context deadline exceeded');
-      }
-      if (args[0] === 'member')
-        return JSON.stringify({
-          header: { cluster_id: 1 },
-          members: [{ ID: 1, name: 'e1', peerURLs: ['https://198.18.0.50:2380'], clientURLs: [EXTERNAL] }],
-        });
-      return '[]';
-    },
   } as unknown as ClusterOps;
-  return { deps: { ops, inventory }, calls };
+  return { deps: { ops, inventory }, calls, runs };
 }
 
 describe('health with manifests the app parked', () => {
@@ -111,7 +148,8 @@ describe('health with manifests the app parked', () => {
     const t0 = Date.now();
     const r = await clusterHealth(deps, 'c1');
     expect(Date.now() - t0).toBeLessThan(2000);
-    expect(calls).toEqual([]); // no etcdctl against closed ports, no readyz of a parked apiserver
+    // no etcdctl waiting on closed ports (refused at once), no readyz of a parked apiserver used
+    expect(calls.filter((c) => c.startsWith('etcdctl'))).toEqual([]);
     expect(r.apiservers.map((a) => [a.name, a.ready, a.parked, a.etcdServers])).toEqual([
       ['m1', false, true, ['https://127.0.0.1:2379']],
       ['m2', false, true, ['https://127.0.0.1:2379']],
@@ -197,5 +235,67 @@ describe('health with manifests the app parked', () => {
       { node: 'e2', unit: 'etcd', state: 'inactive' },
       { node: 'e3', unit: 'etcd', state: 'unknown' },
     ]);
+  });
+
+  it('one refresh costs one SSH round trip per node: 5 masters, 5 external members', async () => {
+    const api = fixture('kube-apiserver.yaml').replace('https://127.0.0.1:2379', EXTERNAL);
+    const files: Record<string, NodeFiles> = Object.fromEntries(
+      ['m1', 'm2', 'm3', 'm4', 'm5'].map((m) => [
+        m,
+        { etcd: 'parked', apiserver: 'active', apiserverText: api, listening: '22 6443' } as NodeFiles,
+      ]),
+    );
+    const { deps, runs, calls } = fake(files, true, {
+      e1: 'active',
+      e2: 'active',
+      e3: 'active',
+      e4: 'active',
+      e5: 'active',
+    });
+    // the facts remember the endpoints the apiservers used when last seen
+    for (const m of deps.inventory.get('c').facts!.masters) m.etcdServers = [EXTERNAL];
+    const h = await clusterHealth(deps, 'c');
+    expect(h.mode).toBe('external-up');
+    expect(h.members).toHaveLength(1);
+    expect(h.apiservers.every((a) => a.ready)).toBe(true);
+    expect([...runs].sort()).toEqual(['e1', 'e2', 'e3', 'e4', 'e5', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    // etcd and the pods were asked once, in m1's run
+    expect(calls.filter((c) => c.startsWith('etcdctl')).map((c) => c.split(' ')[1])).toEqual(['m1', 'm1', 'm1']);
+    expect(calls.filter((c) => c.startsWith('kubeGetMany'))).toHaveLength(1);
+    expect(calls.find((c) => c.startsWith('kubeGetMany'))).toMatch(/^kubeGetMany m1 /);
+  });
+
+  it('when the apiservers moved since last seen, etcd is asked again through the endpoints discovered', async () => {
+    const api = fixture('kube-apiserver.yaml').replace('https://127.0.0.1:2379', EXTERNAL);
+    const { deps, runs, calls } = fake({
+      m1: { etcd: 'parked', apiserver: 'active', apiserverText: api, listening: '22 6443' },
+    });
+    // facts still say the stacked etcd (127.0.0.1): m1's run asked it, and nothing listens there
+    const h = await clusterHealth(deps, 'c');
+    expect(h.members.map((m) => m.name)).toEqual(['e1']);
+    expect(runs).toEqual(['m1', 'm1']);
+    expect(calls).toContain(`etcdctl m1 ${EXTERNAL} member`);
+  });
+
+  it('an external etcd without quorum: asked through two masters at most, nothing asked after a failed member list', async () => {
+    const api = fixture('kube-apiserver.yaml').replace('https://127.0.0.1:2379', EXTERNAL);
+    const files: Record<string, NodeFiles> = Object.fromEntries(
+      ['m1', 'm2', 'm3'].map((m) => [
+        m,
+        { etcd: 'parked', apiserver: 'active', apiserverText: api, listening: '22 6443' } as NodeFiles,
+      ]),
+    );
+    const { deps, calls } = fake(files, true, {}, true);
+    for (const m of deps.inventory.get('c').facts!.masters) m.etcdServers = [EXTERNAL];
+    const h = await clusterHealth(deps, 'c');
+    const etcd = calls.filter((c) => c.startsWith('etcdctl'));
+    // m1's own run (member list only: status and alarms were skipped), then once more through m2
+    expect(etcd).toEqual([`etcdctl m1 ${EXTERNAL} member`, `etcdctl m2 ${EXTERNAL} member`]);
+    expect(h.members).toEqual([]);
+    expect(h.errors.join('\n')).toMatch(/etcd via m1: .*context deadline exceeded/);
+    // the masters' own answers are not lost behind etcd's failure
+    expect(h.apiservers.every((a) => a.ready)).toBe(true);
+    expect(h.pods).toEqual([]);
+    expect(h.errors.join('\n')).not.toMatch(/kube-system pods/);
   });
 });

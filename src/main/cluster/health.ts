@@ -15,7 +15,9 @@ import type { InventoryStore } from '../inventory/store';
 import { classifyMode, isLocalEtcd, type NodeFacts } from './facts';
 import { lbOf } from '@shared/domain';
 import { parseAlarms, parseEndpointStatus, parseMemberList } from './etcdjson';
-import { STACKED_ETCD_TLS, type ClusterOps } from './ops';
+import { DISCOVER, kubeGetsAnswers, kubeGetsCall, STACKED_ETCD_TLS, type ClusterOps } from './ops';
+import type { ScriptCall } from '../remote/scripts';
+import type { ExecResult } from '../ssh/types';
 import { DEFAULT_NAMESPACES, NAMESPACES_PATH, parseWorkloads, podRow, workloadPaths, type PodJson } from './workloads';
 
 export type { ApiserverHealth, HealthReport, MemberHealth, ParkedManifest, PodHealth };
@@ -47,46 +49,48 @@ export async function clusterHealth(
   const othersSeen = Promise.all(
     others.map(async (n) => ({ n, f: await ops.discover(clusterId, n.id).catch(() => null) })),
   );
-  // Every master's files first (one discover.sh each, side by side): manifests, parked ones, ports.
+  // One round trip per master (side by side): its files (discover.sh: manifests, parked ones,
+  // ports) and its apiserver's /readyz. The first master also asks, in the same run, etcd (through
+  // the endpoints its apiserver used when last seen) and the Kubernetes API (pods, workloads) —
+  // used when what it discovers confirms them; otherwise asked again below, as before.
+  const namespaces = inventory.get(clusterId).healthNamespaces ?? DEFAULT_NAMESPACES;
+  const podPaths = ['/api/v1/namespaces/kube-system/pods', NAMESPACES_PATH, ...workloadPaths(namespaces)];
+  const guess = masters[0] ? (masters[0].etcdServers?.length ? masters[0].etcdServers : [LOCAL_ETCD]) : null;
   const seen = await Promise.all(
-    masters.map(async (m) => {
+    masters.map(async (m, i) => {
+      const calls: ScriptCall[] = [DISCOVER, kubeGetsCall(['/readyz'])];
+      if (i === 0 && guess) calls.push(...etcdCalls(ops, clusterId, m.nodeId, guess, 2), kubeGetsCall(podPaths));
       try {
-        return { m, f: await ops.discover(clusterId, m.nodeId) };
+        const [disc, readyz, ...rest] = await ops.runMany(clusterId, m.nodeId, calls, { timeoutMs: 90_000 });
+        if (disc.code !== 0) throw new Error(partFailed('discover.sh', m.name, disc));
+        const f = await ops.discovered(clusterId, m.nodeId, disc.stdout);
+        const etcd = rest.length ? { endpoints: guess!, parts: rest.slice(0, 3) } : undefined;
+        return { m, f, readyz, etcd, pods: rest[3] };
       } catch (e) {
         return { m, error: (e as Error).message };
       }
     }),
   );
 
-  const apiservers: ApiserverHealth[] = await Promise.all(
-    seen.map(async ({ m, f, error }): Promise<ApiserverHealth> => {
-      const base = { nodeId: m.nodeId, name: m.name };
-      if (!f) return { ...base, ready: false, etcdServers: m.etcdServers, error };
-      if (!f.apiserver) {
-        if (f.parkedApiserver || f.parkedManifests.includes('kube-apiserver.yaml'))
-          return {
-            ...base,
-            ready: false,
-            parked: true,
-            etcdServers: f.parkedApiserver?.etcdServers ?? null,
-            error: `kube-apiserver.yaml is parked by the app in ${PARKED_DIR} (stopped)`,
-          };
-        return { ...base, ready: false, etcdServers: null, error: 'no kube-apiserver manifest' };
-      }
-      const etcdServers = f.apiserver.etcdServers;
-      try {
-        const r = await ops.kubeGet(clusterId, m.nodeId, '/readyz');
+  const apiservers: ApiserverHealth[] = seen.map(({ m, f, error, readyz }): ApiserverHealth => {
+    const base = { nodeId: m.nodeId, name: m.name };
+    if (!f) return { ...base, ready: false, etcdServers: m.etcdServers, error };
+    if (!f.apiserver) {
+      if (f.parkedApiserver || f.parkedManifests.includes('kube-apiserver.yaml'))
         return {
           ...base,
-          ready: r.status === 200,
-          etcdServers,
-          ...(r.status === 200 ? {} : { error: `readyz: HTTP ${r.status}` }),
+          ready: false,
+          parked: true,
+          etcdServers: f.parkedApiserver?.etcdServers ?? null,
+          error: `kube-apiserver.yaml is parked by the app in ${PARKED_DIR} (stopped)`,
         };
-      } catch (e) {
-        return { ...base, ready: false, etcdServers, error: (e as Error).message };
-      }
-    }),
-  );
+      return { ...base, ready: false, etcdServers: null, error: 'no kube-apiserver manifest' };
+    }
+    const etcdServers = f.apiserver.etcdServers;
+    const status = readyz ? kubeGetsAnswers(['/readyz'], readyz.stdout)[0].status : 0;
+    if (status === 200) return { ...base, ready: true, etcdServers };
+    return { ...base, ready: false, etcdServers, error: status ? `readyz: HTTP ${status}` : 'readyz: no answer' };
+  });
 
   // Manifests the app parked. A parked stacked etcd is how a master runs once its apiserver uses
   // an external etcd; anything else parked was left by a job (cut short, or still running).
@@ -128,9 +132,13 @@ export async function clusterHealth(
   const members: MemberHealth[] = [];
   let etcdClusterId: string | null = null;
   const passedOver: string[] = [];
+  // An external etcd's endpoints are the same through every master: asked through two masters at
+  // most (the second in case the first one's own link or certificates were at fault), not all.
+  const triedRemote = new Map<string, number>();
   for (const a of apiservers) {
     const endpoints = a.etcdServers ?? [LOCAL_ETCD];
-    const f = seen.find((x) => x.m.nodeId === a.nodeId)?.f;
+    const s0 = seen.find((x) => x.m.nodeId === a.nodeId);
+    const f = s0?.f;
     const own = inventory.node(clusterId, a.nodeId).address;
     const local = endpoints.every((u) => isLocalEtcd(u, [own]));
     if (local && f?.listening.length && !f.listening.includes(2379)) {
@@ -140,20 +148,26 @@ export async function clusterHealth(
       passedOver.push(`etcd via ${a.name}: nothing listens on ${a.name}:2379${why}`);
       continue;
     }
+    const key = [...endpoints].sort().join(',');
+    if (!local) {
+      if ((triedRemote.get(key) ?? 0) >= 2) continue;
+      triedRemote.set(key, (triedRemote.get(key) ?? 0) + 1);
+    }
     try {
-      const list = parseMemberList(await ops.etcdctl(clusterId, a.nodeId, endpoints, ['member', 'list', '-w', 'json']));
-      const clientUrls = [...new Set(list.flatMap((m) => m.clientUrls))];
-      const statusOut = await ops
-        .etcdctl(
-          clusterId,
-          a.nodeId,
-          clientUrls.length ? clientUrls : endpoints,
-          ['endpoint', 'status', '-w', 'json'],
-          { timeoutMs: 30_000 },
-        )
-        .catch((e: { result?: { stdout: string } }) => e.result?.stdout ?? '');
+      // asked already in the master's own run when it used these endpoints; else one run now
+      const parts =
+        s0?.etcd && sameSet(s0.etcd.endpoints, endpoints)
+          ? s0.etcd.parts
+          : await ops.runMany(clusterId, a.nodeId, etcdCalls(ops, clusterId, a.nodeId, endpoints, 0), {
+              timeoutMs: 60_000,
+            });
+      const [listRun, statusRun, alarmRun] = parts;
+      if (listRun.code !== 0) throw new Error(partFailed('etcdctl.sh', a.name, listRun));
+      const list = parseMemberList(listRun.stdout);
+      // a member that does not answer leaves etcdctl's exit code non-zero: the others' status stands
+      const statusOut = statusRun.stdout;
       const statuses = parseEndpointStatus(statusOut);
-      const alarms = parseAlarms(await ops.etcdctl(clusterId, a.nodeId, endpoints, ['alarm', 'list']).catch(() => ''));
+      const alarms = alarmRun.code === 0 ? parseAlarms(alarmRun.stdout) : [];
       const leader = statuses.find((s) => s.leader)?.leader ?? null;
       for (const m of list) {
         const st = statuses.find((s) => s.memberId === m.id);
@@ -179,9 +193,9 @@ export async function clusterHealth(
   }
   if (!members.length) errors.push(...passedOver);
 
-  // kube-system's pods and the chosen namespaces' workloads: one kube-api.sh run (one round trip).
+  // kube-system's pods and the chosen namespaces' workloads: read in the first master's run when
+  // its apiserver is ready; else one kube-api.sh run on the first ready one.
   let pods: PodHealth[] = [];
-  const namespaces = inventory.get(clusterId).healthNamespaces ?? DEFAULT_NAMESPACES;
   let workloads: WorkloadsHealth = {
     namespaces: [...namespaces],
     available: [],
@@ -192,11 +206,11 @@ export async function clusterHealth(
   const ready = apiservers.find((a) => a.ready);
   if (ready) {
     try {
-      const [system, nsList, ...rest] = await ops.kubeGetMany(clusterId, ready.nodeId, [
-        '/api/v1/namespaces/kube-system/pods',
-        NAMESPACES_PATH,
-        ...workloadPaths(namespaces),
-      ]);
+      const early = seen.find((x) => x.m.nodeId === ready.nodeId)?.pods;
+      const [system, nsList, ...rest] =
+        early?.code === 0
+          ? kubeGetsAnswers(podPaths, early.stdout)
+          : await ops.kubeGetMany(clusterId, ready.nodeId, podPaths);
       workloads = parseWorkloads(namespaces, rest, nsList);
       try {
         if (system?.status !== 200) throw new Error(system?.status ? `HTTP ${system.status}` : 'no answer');
@@ -247,6 +261,32 @@ export async function clusterHealth(
     services,
     errors,
   };
+}
+
+/** etcd's member list, every member's status (`--cluster`: each member's client URL) and alarms. */
+function etcdCalls(
+  ops: ClusterOps,
+  clusterId: string,
+  nodeId: string,
+  endpoints: string[],
+  /** Where the member list lands in the batch: the other two run only when it answered (without
+   * quorum each would wait for etcdctl's command timeout too). */
+  at: number,
+): ScriptCall[] {
+  return [
+    ops.etcdctlCall(clusterId, nodeId, endpoints, ['member', 'list', '-w', 'json']),
+    { ...ops.etcdctlCall(clusterId, nodeId, endpoints, ['endpoint', 'status', '--cluster', '-w', 'json']), needs: at },
+    { ...ops.etcdctlCall(clusterId, nodeId, endpoints, ['alarm', 'list']), needs: at },
+  ];
+}
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+
+/** A part of a run that failed, as ScriptFailed words it: its last stderr line. */
+function partFailed(script: string, node: string, r: ExecResult): string {
+  const last = r.stderr.trim().split('\n').slice(-1)[0];
+  const how = r.code === null ? 'did not finish' : `exited with ${r.code}`;
+  return `${script} on ${node} ${how}${last ? `: ${last}` : ''}`;
 }
 
 export { STACKED_ETCD_TLS };

@@ -213,7 +213,12 @@ export async function runScript(
 export interface ScriptCall {
   name: string;
   args: ReadonlyArray<string | number>;
+  /** In a batch: run only when this earlier part (its index) exited 0; else skipped with code 125. */
+  needs?: number;
 }
+
+/** The exit code a batch gives a part it skipped (its `needs` part failed). */
+export const SKIPPED = 125;
 
 /**
  * The program a batch sends on stdin: each script as `bash -s -- ARGS <<'DELIM'` (its own bash,
@@ -223,19 +228,32 @@ export interface ScriptCall {
  * text holding it is refused.
  */
 export function batchProgram(
-  parts: ReadonlyArray<{ text: string; args: ReadonlyArray<string | number>; env: ReadonlyArray<string> }>,
+  parts: ReadonlyArray<{
+    text: string;
+    args: ReadonlyArray<string | number>;
+    env: ReadonlyArray<string>;
+    needs?: number;
+  }>,
   nonce: string,
 ): string {
   const delim = `KES_SCRIPT_${nonce}`;
   const out: string[] = [];
   parts.forEach((p, i) => {
     if (p.text.split('\n').includes(delim)) throw new Error(`script ${i} holds the batch delimiter`);
+    if (p.needs !== undefined && !(Number.isInteger(p.needs) && p.needs >= 0 && p.needs < i))
+      throw new Error(`part ${i} needs part ${p.needs}, which does not run before it`);
     const text = p.text.endsWith('\n') ? p.text : `${p.text}\n`;
+    const run = [`${scriptExecCommand(p.args, p.env)} <<'${delim}'`, `${text}${delim}`, 'kes_rc=$?'];
     out.push(
       `printf 'KES_PART_${nonce}=%s\\n' ${i}; printf 'KES_PART_${nonce}=%s\\n' ${i} >&2`,
-      `${scriptExecCommand(p.args, p.env)} <<'${delim}'`,
-      `${text}${delim}`,
-      `kes_rc=$?; printf '\\nKES_PART_END_${nonce}=%s:%s\\n' ${i} "$kes_rc"; printf '\\nKES_PART_END_${nonce}=%s:%s\\n' ${i} "$kes_rc" >&2`,
+      ...(p.needs === undefined
+        ? run
+        : [
+            `if [ "$kes_rc_${p.needs}" = 0 ]; then`,
+            ...run,
+            `else echo 'skipped: part ${p.needs} failed' >&2; kes_rc=${SKIPPED}; fi`,
+          ]),
+      `kes_rc_${i}=$kes_rc; printf '\\nKES_PART_END_${nonce}=%s:%s\\n' ${i} "$kes_rc"; printf '\\nKES_PART_END_${nonce}=%s:%s\\n' ${i} "$kes_rc" >&2`,
     );
   });
   return `${out.join('\n')}\n`;
@@ -289,7 +307,12 @@ export async function runScriptBatch(
   if (calls.some((c) => SECRET_OUTPUT_SCRIPTS.has(c.name)))
     throw new Error('scripts with secret output run alone (runScript)');
   const texts = await Promise.all(calls.map((c) => lib.read(c.name)));
-  const parts = calls.map((c, i) => ({ text: texts[i], args: c.args, env: toolEnv(texts[i], opts.tools) }));
+  const parts = calls.map((c, i) => ({
+    text: texts[i],
+    args: c.args,
+    env: toolEnv(texts[i], opts.tools),
+    needs: c.needs,
+  }));
   const nonce = randomBytes(8).toString('hex');
   const root = opts.asRoot ?? true;
   const command = shJoin(['bash', '-s']);
