@@ -1,8 +1,9 @@
 // `npx tsx test/bench/upload-cpu.ts`: a quick, lab-free look at the app's CPU per GB uploaded (the
 // restore upload's cost on the user's laptop) next to scp's, against the loopback sshd fixture, to
 // work on that figure without building a lab (bench:snapshot holds the real one, to 3 lab masters).
-// The pool's SFTP upload (sha256 on the way) vs `scp` (its ssh child included); fair rounds. Also
-// prints sha256 alone, ssh2's negotiated cipher, and how many full GCs V8 ran per upload.
+// The pool's upload as restores call it (an exec channel into `cat`, no hash on the way: the node
+// checks the copy) vs `scp` (its ssh child included); fair rounds. Also prints sha256 alone and how
+// many full GCs V8 ran per upload.
 // Env: KES_BENCH_MB (file size, default 200), KES_BENCH_ROUNDS, KES_BENCH_PROFILE=FILE (write a
 // .cpuprofile of the app's uploads; open it in Chrome DevTools). Needs root. Not part of `npm run bench`.
 import { createHash } from 'node:crypto';
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
           run: async () => {
             const before = fullGcs;
             const rss = new RssSampler().start();
-            const c = await appCpu(() => h.pool.upload(t, file, remote)).finally(() => rss.stop());
+            const c = await appCpu(() => h.pool.upload(t, file, remote, { hash: false })).finally(() => rss.stop());
             peak = Math.max(peak, rss.peak);
             await new Promise((res) => setImmediate(res)); // let the gc observer report
             appGcs = Math.max(appGcs, fullGcs - before);

@@ -9,6 +9,7 @@ import { sh, shJoin, shQuote } from '../../src/main/remote/quote';
 import { secretAccount } from '../../src/main/secrets/types';
 import { HostKeyStore } from '../../src/main/ssh/hostkeys';
 import { SshError, type SshTarget } from '../../src/main/ssh/types';
+import { receiveCommand } from '../../src/main/ssh/upload';
 import { testAccounts } from './fixtures/accounts';
 import { startAgent, type Agent } from './fixtures/agent';
 import { makePool, target, tempDir, trustSshd, type PoolHarness } from './fixtures/harness';
@@ -304,7 +305,7 @@ describe('exec', () => {
   });
 });
 
-describe('sftp', () => {
+describe('file transfers (upload: exec channel into cat; download: SFTP)', () => {
   const t = () => keyFile(keys.ed, { nodeId: 'sftp-node' });
   let local: string;
   let data: Buffer;
@@ -321,8 +322,10 @@ describe('sftp', () => {
   it('uploads a few MB with progress and the sha256 of what was sent, then downloads it back', async () => {
     const remote = join(remoteDir, 'up.bin');
     const progress: number[] = [];
+    const commands: string[] = [];
     const up = await h.pool.upload(t(), local, remote, {
       mode: 0o600,
+      onCommand: (c) => commands.push(c),
       onProgress: (done, total) => (expect(total).toBe(data.length), progress.push(done)),
     });
     expect(up).toEqual({ bytes: data.length, sha256: sha(data) });
@@ -330,6 +333,13 @@ describe('sftp', () => {
     expect((await h.pool.exec(t(), sh`sha256sum ${remote}`)).stdout.split(' ')[0]).toBe(sha(data));
     expect((await fs.stat(remote)).mode & 0o777).toBe(0o600);
     expect(existsSync(remote + '.part')).toBe(false);
+    // the command that received it, for the job log (one line): node, quoted paths, mode, size, local source
+    expect(commands).toEqual([
+      expect.stringMatching(
+        /^node-\S+\$ sh -c '.*' kes-upload \S+\/up\.bin\.part \S+\/up\.bin 600 (\d+) {2}# < \S+payload\.bin$/,
+      ),
+    ]);
+    expect(commands[0]).toContain(` 600 ${data.length}  # < `);
 
     const back = join(dir, 'down.bin');
     const down = await h.pool.download(t(), remote, back);
@@ -367,6 +377,35 @@ describe('sftp', () => {
       .catch((e: unknown) => e);
     expect((err as SshError).code).toBe('CANCELLED');
     expect(existsSync(cancelled) || existsSync(cancelled + '.part')).toBe(false);
+  });
+
+  it('leaves neither the file nor a .part behind when an upload is cancelled halfway', async () => {
+    const remote = join(remoteDir, 'cancelled-up.bin');
+    const ac = new AbortController();
+    const err = await h.pool
+      .upload(t(), local, remote, { signal: ac.signal, onProgress: (done) => done > 1 << 20 && ac.abort() })
+      .catch((e: unknown) => e);
+    expect((err as SshError).code).toBe('CANCELLED');
+    // the node's side ends when the channel closes; give it a moment to tidy up
+    await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(remote) || existsSync(remote + '.part')).toBe(false);
+  });
+
+  it('the node renames an upload only when every byte arrived (a stream cut short is not a file)', async () => {
+    // the receiving command fed 10 bytes of the 100 it was told: what a closed channel looks like
+    const remote = join(remoteDir, "it's short.bin");
+    const r = await h.pool.exec(t(), receiveCommand(remote, 0o600, 100), { stdin: Buffer.alloc(10) });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/upload cut short: 10 of 100 bytes arrived/);
+    expect(existsSync(remote) || existsSync(remote + '.part')).toBe(false);
+  });
+
+  it('uploads to a path with spaces and quotes, with the exact mode whatever the umask', async () => {
+    const remote = join(remoteDir, `a dir 'q' $(x)`, 'snap $HOME.db');
+    await fs.mkdir(join(remoteDir, `a dir 'q' $(x)`));
+    await h.pool.upload(t(), local, remote, { mode: 0o640 });
+    expect(sha(await fs.readFile(remote))).toBe(sha(data));
+    expect((await fs.stat(remote)).mode & 0o777).toBe(0o640);
   });
 
   it('fails an upload into a missing directory without leaving a .part', async () => {

@@ -492,6 +492,7 @@ export async function restoreOntoExternal(
       await deps.pool.upload(deps.targetOf(clusterId, p.node.id), deps.snapshots.filePath(meta.id), p.remoteSnapshot, {
         signal,
         hash: false,
+        onCommand: (c) => log('cmd', c),
       });
     }),
   );

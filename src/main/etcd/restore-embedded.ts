@@ -270,7 +270,7 @@ export function restoreEmbeddedJob(
             deps.targetOf(clusterId, m.node.id),
             deps.snapshots.filePath(c.meta.id),
             m.remoteSnapshot,
-            { signal, hash: false },
+            { signal, hash: false, onCommand: (c) => log('cmd', c) },
           );
           const res = await deps.ops.run(
             clusterId,

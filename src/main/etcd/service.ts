@@ -309,6 +309,7 @@ export class EtcdService {
         this.deps.targetOf(clusterId, node.id),
         this.deps.snapshots.filePath(snapshotId),
         remote,
+        { onCommand: (c) => log?.('cmd', c) },
       );
       const res = await this.deps.ops.run(clusterId, node.id, 'snapshot-status.sh', [remote, meta.sha256], { log });
       const st = JSON.parse(kesValues(res.stdout).get('STATUS') ?? '{}') as {

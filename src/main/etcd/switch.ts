@@ -460,7 +460,7 @@ export function switchJob(ctx: SwitchCtx, clusterName: string): JobDef<SwitchCtx
                         deps.targetOf(clusterId, m.node.id),
                         deps.snapshots.filePath(c.snapshot!.id),
                         m.remoteSnapshot,
-                        { hash: false },
+                        { hash: false, onCommand: (c) => s.log('cmd', c) },
                       );
                       await staticPod(deps, clusterId, m.node, 'park', 'etcd', { log: s.log });
                       await deps.ops.run(

@@ -291,7 +291,9 @@ export async function installTools(
   const { dir } = await transferDir(deps, clusterId, node, log);
   const remote = posix.join(dir, archive.name);
   log?.('info', `upload ${archive.name} to ${node.name}`);
-  const t = await deps.pool.upload(deps.targetOf(clusterId, node.id), archive.file, remote);
+  const t = await deps.pool.upload(deps.targetOf(clusterId, node.id), archive.file, remote, {
+    onCommand: (c) => log?.('cmd', c),
+  });
   if (t.sha256 !== archive.sha256) throw new EtcdOpError('ARCHIVE_INVALID', `Upload to ${node.name} corrupted`);
   const res = await deps.ops.run(clusterId, node.id, 'install-etcd-tools.sh', [remote, archive.sha256], { log });
   const v = kesValues(res.stdout);

@@ -2,7 +2,7 @@
 // cancellation and a deadline. Output is kept as Buffers and decoded once at the end, so a
 // multi-byte character split across chunks is never mangled. Output is bounded: past
 // `maxOutputBytes` (stdout + stderr) the remote command is killed and the call fails with
-// OUTPUT_TOO_LARGE — big payloads travel over SFTP, never through an exec channel.
+// OUTPUT_TOO_LARGE — big payloads travel as files (SFTP, or the upload channel of ./upload.ts), never as command output.
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 import { ChannelRefusedError, StaleConnectionError, type Connection } from './connection';

@@ -15,7 +15,8 @@ import { runExec } from './exec';
 import { hostPort } from './fingerprint';
 import type { HostKeyDecision, HostKeyStore } from './hostkeys';
 import { parseProbe, PROBE_COMMAND } from './probe';
-import { downloadFile, uploadFile, writeBuffer } from './sftp';
+import { downloadFile, writeBuffer } from './sftp';
+import { uploadViaExec } from './upload';
 import { openShell } from './shell';
 import {
   SshError,
@@ -139,10 +140,11 @@ export class SshPool {
     opts: TransferOptions = {},
   ): Promise<TransferResult> {
     return this.transfer(target, opts.signal, async (conn, signal) =>
-      uploadFile(await conn.sftp(), expandHome(localPath), remotePath, {
+      uploadViaExec(conn, expandHome(localPath), remotePath, {
         onProgress: opts.onProgress,
         mode: opts.mode,
         hash: opts.hash,
+        onCommand: opts.onCommand && ((line) => opts.onCommand!(`${target.label}$ ${line}`)),
         signal,
       }),
     );

@@ -1,23 +1,21 @@
-// File transfers over the connection's shared SFTP session, hashing the bytes as they stream so
-// the caller gets a sha256 without reading the file twice. Both directions write `<name>.part`
-// and rename at the end, so a failed or cancelled transfer never leaves a file under the final
-// name (etcd's verify-before-change rule, DEopts.signalN.md §3).
+// Downloads and small in-memory writes over the connection's shared SFTP session (uploads of
+// files stream into `cat` on an exec channel instead: ./upload.ts says why). Downloads hash the
+// bytes as they stream so the caller gets a sha256 without reading the file twice. Both write
+// `<name>.part` and rename at the end, so a failed or cancelled transfer never leaves a file under
+// the final name (etcd's verify-before-change rule).
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import type { ProgressFn, TransferResult } from './types';
 
+/** Writes of in-memory content (small: keys, configs) go one request at a time. */
+const CHUNK = 128 * 1024;
 /**
  * SFTP moves data in request/response pairs; one request at a time (what ssh2's streams do) is
- * bound by round trips, not bandwidth. Keep several requests in flight, like OpenSSH's sftp and
- * ssh2's fastGet/fastPut — but hash in file order, so the sha256 still comes for free.
- */
-const CHUNK = 128 * 1024;
-const IN_FLIGHT = 16;
-/**
- * Reads: smaller requests, more of them — OpenSSH's own sftp client defaults (32 KiB × 64). Measured
+ * bound by round trips, not bandwidth. Reads keep many in flight, OpenSSH's own sftp client
+ * defaults (32 KiB × 64) — but hash in file order, so the sha256 still comes for free. Measured
  * with 250 MB from a lab host (netns, veth): 32 KiB × 64 in 1.3–1.6 s, 64 KiB × 32 in 1.9–2.0 s,
- * 128 KiB × 16 slower still (scp: 0.9 s). Uploads show no such difference, so writes keep 128 KiB.
+ * 128 KiB × 16 slower still (scp: 0.9 s).
  */
 const READ_CHUNK = 32 * 1024;
 const READ_IN_FLIGHT = 64;
@@ -25,73 +23,6 @@ const MAX_BUFFERED = 8 * 1024 * 1024;
 
 function aborted(): Error {
   return Object.assign(new Error('The transfer was cancelled'), { name: 'AbortError', code: 'CANCELLED' });
-}
-
-export async function uploadFile(
-  sftp: SFTPWrapper,
-  localPath: string,
-  remotePath: string,
-  opts: { onProgress?: ProgressFn; signal: AbortSignal; mode?: number; hash?: boolean },
-): Promise<TransferResult> {
-  const total = (await fs.stat(localPath)).size;
-  const part = `${remotePath}.part`;
-  const mode = opts.mode ?? 0o644;
-  const hash = opts.hash === false ? null : createHash('sha256');
-  const local = await fs.open(localPath, 'r');
-  let handle: Buffer | null = null;
-  try {
-    handle = await call<Buffer>((cb) => sftp.open(part, 'w', { mode }, cb), opts.signal);
-    let pos = 0;
-    let sent = 0;
-    const inFlight = new Set<Promise<void>>();
-    // Read buffers are reused once their write is acknowledged (ssh2 copies the bytes into its
-    // packet at once, but a write longer than the server's limit sends the rest from `buf` later):
-    // a fresh 128 KiB buffer per chunk is external memory V8 answers with a full GC every few
-    // dozen MB, which made GC the largest CPU cost of an upload.
-    const free: Buffer[] = [];
-    let failure: unknown = null;
-    // Read the local file in order (so the hash is in order) and keep up to IN_FLIGHT writes open.
-    while (pos < total) {
-      if (opts.signal.aborted) throw aborted();
-      if (failure) throw failure;
-      const len = Math.min(CHUNK, total - pos);
-      const buf = free.pop() ?? Buffer.allocUnsafe(CHUNK);
-      const { bytesRead } = await local.read(buf, 0, len, pos);
-      if (bytesRead !== len) throw new Error(`${localPath} changed while it was being uploaded`);
-      hash?.update(buf.subarray(0, len));
-      const at = pos;
-      pos += len;
-      const h = handle;
-      const p: Promise<void> = call<void>((cb) => sftp.write(h, buf, 0, len, at, cb), opts.signal).then(
-        () => {
-          sent += len;
-          free.push(buf);
-          opts.onProgress?.(sent, total);
-        },
-        (e) => {
-          failure ??= e;
-        },
-      );
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p));
-      if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-    if (failure) throw failure;
-    if (opts.signal.aborted) throw aborted();
-    await call<void>((cb) => sftp.close(handle!, cb), opts.signal);
-    handle = null;
-    // The server's umask applies at open; set the exact mode before the file gets its real name.
-    await call<void>((cb) => sftp.chmod(part, mode, cb), opts.signal);
-    await renameOver(sftp, part, remotePath, opts.signal);
-    return { bytes: total, sha256: hash?.digest('hex') ?? '' };
-  } catch (e) {
-    if (handle) await tidy((cb) => sftp.close(handle!, cb), opts.signal);
-    await tidy((cb) => sftp.unlink(part, cb), opts.signal);
-    throw e;
-  } finally {
-    await local.close();
-  }
 }
 
 /**

@@ -102,6 +102,8 @@ export interface TransferOptions {
    * the desktop ~1–2 CPU s per GB per node for nothing. `sha256` is then ''.
    */
   hash?: boolean;
+  /** Uploads: told the command that receives the file on the node, to show it in the job log. */
+  onCommand?: (line: string) => void;
 }
 
 export interface ShellOptions {
