@@ -5,6 +5,7 @@
 // RSS sampler and CPU accounting for the app (this process) and for child commands.
 import { execFile } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -293,4 +294,25 @@ export async function childCpu(
     return Number(m[1]) * 60 + Number(m[2]);
   });
   return { cpuS: user + sys, userS: user, sysS: sys, ms };
+}
+
+/**
+ * With KES_BENCH_PROFILE=FILE, V8's CPU profiler runs from here until the returned `stop()`, which
+ * writes FILE (open it in Chrome DevTools); without it both do nothing.
+ */
+export async function cpuProfile(): Promise<{ stop: (note?: string) => Promise<void> }> {
+  const file = process.env.KES_BENCH_PROFILE;
+  if (!file) return { stop: async () => undefined };
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async (note = '') => {
+      const { profile } = await session.post('Profiler.stop');
+      await fs.writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+      console.log(`wrote ${file}${note}`);
+    },
+  };
 }

@@ -8,14 +8,13 @@
 // .cpuprofile of the app's uploads; open it in Chrome DevTools). Needs root. Not part of `npm run bench`.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { testAccounts } from '../integration/fixtures/accounts';
 import { makeKey } from '../integration/fixtures/keys';
 import { makePool, target, tempDir, trustSshd } from '../integration/fixtures/harness';
 import { startSshd } from '../integration/fixtures/sshd';
-import { appCpu, childCpu, GB, idleRss, MiB, RssSampler, runBench, runRounds, spread } from './support';
+import { appCpu, childCpu, cpuProfile, GB, idleRss, MiB, RssSampler, runBench, runRounds, spread } from './support';
 
 const MB = Number(process.env.KES_BENCH_MB ?? 200);
 const USER = 'kesbench';
@@ -58,13 +57,7 @@ async function main(): Promise<void> {
     const idle = await idleRss(1000);
     let peak = 0;
     const remote = `/tmp/kes-upload-cpu-${process.pid}`;
-    const profile = process.env.KES_BENCH_PROFILE;
-    const session = new Session();
-    if (profile) {
-      session.connect();
-      await session.post('Profiler.enable');
-      await session.post('Profiler.start');
-    }
+    const profile = await cpuProfile();
     let appGcs = 0;
     const r = await runRounds(
       [
@@ -97,11 +90,7 @@ async function main(): Promise<void> {
       ],
       { label: `upload ${MB} MB` },
     );
-    if (profile) {
-      const { profile: p } = await session.post('Profiler.stop');
-      await fs.writeFile(profile, JSON.stringify(p));
-      console.log(`wrote ${profile} (app and scp rounds both; scp's CPU is not in it)`);
-    }
+    await profile.stop(" (app and scp rounds both; scp's CPU is not in it)");
     const v = (x: number) => x.toFixed(2);
     console.log(`CPU s/GB: app ${spread(r.stats.app, v)}; scp ${spread(r.stats.scp, v)}`);
     console.log(`app / scp ${r.ratio.scp.toFixed(2)} (ratio of medians); up to ${appGcs} full GCs per app upload`);
