@@ -3,7 +3,7 @@
 // the desktop's status equals `etcdctl snapshot status`, bad streams are refused leaving no `.part`,
 // a cancel stops it, memory stays bounded on a ~200 MB database, and a node that refuses TCP
 // forwarding gets the save + SFTP way (the job log says which).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -515,6 +515,61 @@ describe('a dropped SSH connection', () => {
     const again = await streamSnapshotViaSsh({ pool: h.pool, target: t, endpoint: etcd.endpoint, tls, partPath: part });
     expect(again.hashed.digest().bodyMatchesTail).toBe(true);
     await fs.rm(part);
+  }, 120_000);
+});
+
+describe('an app killed mid-stream', () => {
+  it('leaves no snapshot: the vault clears the staged .part when it opens, and the node keeps nothing', async () => {
+    // A child process streams into a vault's staging .part, freezes once the first MiB is in, and
+    // is SIGKILLed there — no cleanup of its own runs. (A few MB more data, so that the first MiB
+    // is never the whole snapshot when this runs alone.)
+    await fill(8);
+    const dataDir = join(dir, 'killed-app');
+    await fs.mkdir(dataDir);
+    const key = join(dir, 'id_ed25519');
+    const args = {
+      dataDir,
+      sshd: { host: sshd.host, port: sshd.port, fingerprint: await sshd.fingerprint() },
+      keyPath: key,
+      endpoint: etcd.endpoint,
+      pkiDir: etcd.pkiDir,
+    };
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'support/stream-crash-child.ts'), JSON.stringify(args)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const frozen = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no FROZEN line in 60 s: ${out} ${err}`)), 60_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const line = /^FROZEN .*$/m.exec(out)?.[0];
+        if (line) {
+          clearTimeout(timer);
+          resolve(line);
+        }
+      });
+      void exited.then(() => reject(new Error(`the child ended first: ${out} ${err}`)));
+    });
+    const [, done, total, partPath] = frozen.split(' ');
+    expect(Number(done)).toBeLessThan(Number(total));
+    // mid-stream: part of the snapshot is on disk, under the staging folder, not in the vault
+    expect((await fs.stat(partPath)).size).toBeGreaterThan(0);
+    child.kill('SIGKILL');
+    await exited;
+
+    // the node side: sshd lets go of the forwarded etcd connection once the dead app's link closes
+    await waitNoForwarded();
+    await etcd.etcdctl('endpoint', 'health');
+    // the app again: nothing listed, the staged part gone
+    const vault = await SnapshotVault.open(dataDir);
+    expect(await vault.list()).toEqual([]);
+    await expect(fs.stat(partPath)).rejects.toThrow(/ENOENT/);
+    expect(await fs.readdir(join(dataDir, 'vault', '.staging'))).toEqual([]);
   }, 120_000);
 });
 
