@@ -10,7 +10,7 @@ import { makePool, target, tempDir, trustSshd } from '../integration/fixtures/ha
 import { makeKey } from '../integration/fixtures/keys';
 import { startSshd } from '../integration/fixtures/sshd';
 import { startTlsEtcd } from '../integration/support/tls-etcd';
-import { appCpu, childCpu, cpuProfile, GB, runBench, runRounds, spread } from './support';
+import { appCpu, childCpu, cpuProfile, GB, idleRss, MiB, RssSampler, runBench, runRounds, spread } from './support';
 
 const MB = Number(process.env.KES_BENCH_MB ?? 200);
 /** The lab's cached etcd 3.6 (test/lab builds it), else Debian's on PATH. */
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       `seq 1 ${n} | xargs -P 8 -n 64 sh -c 'for i; do ETCDCTL_API=3 ${ETCD_BIN}/etcdctl ${tlsArgs} put /kf/$i < ${value} >/dev/null; done' sh`,
     );
     await h.pool.exec(t, 'true');
+    const idle = await idleRss(1000);
     const profile = await cpuProfile();
     let size = 0;
     const r = await runRounds(
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
           name: 'app stream',
           run: async () => {
             const part = join(dir, `snap-${Date.now()}.part`);
+            const rss = new RssSampler().start();
             const c = await appCpu(async () => {
               size = (
                 await streamSnapshotToFile({
@@ -59,11 +61,12 @@ async function main(): Promise<void> {
                 })
               ).bytes;
             });
+            rss.stop();
             await fs.rm(part, { force: true });
             const per = c.cpuS / (size / GB);
             return {
               value: per,
-              detail: `${per.toFixed(2)} CPU s/GB (user ${(c.userS / (size / GB)).toFixed(2)}), ${(c.ms / 1000).toFixed(2)} s`,
+              detail: `${per.toFixed(2)} CPU s/GB (user ${(c.userS / (size / GB)).toFixed(2)}), ${(c.ms / 1000).toFixed(2)} s, peak RSS +${((rss.peak - idle) / MiB).toFixed(0)} MB`,
             };
           },
         },

@@ -13,10 +13,11 @@ import type { HashedBytes } from './snapfile';
 const HASH_LEN = 32;
 const BATCH = 1 << 20;
 /**
- * Bytes handed over but not hashed yet: past this the stream waits (memory stays bounded: 17
- * batches). 8 MiB made the stream ~10 % slower on the loopback fixture (stream-cpu.ts).
+ * Bytes handed over but not hashed yet: past this the stream waits (memory stays bounded: 9
+ * batches). 16 MiB looked ~10 % faster on the loopback fixture (stream-cpu.ts, within its noise)
+ * but took the app's peak RSS past +150 MB on a 575 MB snapshot (bench:snapshot).
  */
-const MAX_PENDING = 16 << 20;
+const MAX_PENDING = 8 << 20;
 
 // CommonJS, node: modules only: it runs from this string (no file to ship or to bundle).
 const WORKER_SOURCE = `
