@@ -19,8 +19,7 @@ import type { SshPool } from '../ssh/pool';
 import { SshError, type SshTarget } from '../ssh/types';
 import { grpcSession, serverStream, unary } from './grpc-h2';
 import { BlockCrcs } from '../vault/boltstatus';
-import { OffThreadHasher } from '../vault/hash-worker';
-import { SnapshotInvalid, type HashedBytes } from '../vault/snapfile';
+import { SnapshotHasher, SnapshotInvalid } from '../vault/snapfile';
 
 const root = protobuf.Root.fromJSON({
   nested: {
@@ -80,7 +79,7 @@ export interface StreamResult {
   /** Bytes written to the file: the database plus etcd's 32-byte trailing sha256. */
   bytes: number;
   /** Saw every byte written, in order (hand it to the vault's commit). */
-  hashed: HashedBytes;
+  hashed: SnapshotHasher;
   /** CRC-32C per page-sized block, for describing the file quickly (boltStatus). */
   blocks: BlockCrcs;
   /** The member's server version (Maintenance/Status), e.g. "3.6.16"; null if it did not say. */
@@ -122,7 +121,6 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
   const onAbort = () => call?.cancel(o.signal!.reason instanceof Error ? o.signal!.reason : new Error('cancelled'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
   let session: Awaited<ReturnType<typeof grpcSession>> | undefined;
-  let hasher: OffThreadHasher | undefined;
   try {
     await opened;
     const socket = await o.connect();
@@ -142,7 +140,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       .catch(() => null);
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('cancelled');
     call = serverStream(session, SNAPSHOT, Buffer.alloc(0));
-    hasher = new OffThreadHasher();
+    const hashed = new SnapshotHasher();
     const blocks = new BlockCrcs();
     let total = -1;
     let bytes = 0;
@@ -167,11 +165,10 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
         if (m.version) storageVersion = m.version;
         if (bytes + m.blob.length > total + HASH_LEN)
           throw new SnapshotInvalid(`etcd sent more than the ${total} bytes it announced, plus its hash`);
-        const hashing = hasher.update(m.blob); // on its own thread; a promise when it is behind
+        hashed.update(m.blob);
         blocks.update(m.blob);
         bytes += m.blob.length;
         if (!out.write(m.blob)) await once(out, 'drain'); // rejects on a write error
-        if (hashing) await hashing;
         // a progress event per MiB, not per 32 KiB message (each one updates the job record)
         if (bytes - reported >= 1 << 20 || bytes >= total) {
           reported = bytes;
@@ -189,7 +186,6 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       throw new SnapshotInvalid(
         `Snapshot stream cut short: ${bytes} bytes received, ${total} of database and ${HASH_LEN} of hash expected`,
       );
-    const hashed = await hasher.finish();
     if (!hashed.digest().bodyMatchesTail)
       throw new SnapshotInvalid("Snapshot stream corrupt: the data does not match etcd's trailing sha256");
     return { bytes, hashed, blocks, serverVersion: await statusP, storageVersion };
@@ -202,7 +198,6 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     throw err;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    hasher?.destroy();
     session?.destroy();
   }
 }

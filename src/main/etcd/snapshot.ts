@@ -11,7 +11,7 @@ import { kesValues, type Log } from '../cluster/ops';
 import { isLocalEtcd } from '../cluster/facts';
 import { parseEndpointStatus, parseSnapshotStatus } from '../cluster/etcdjson';
 import type { SnapshotMeta } from '../vault/snapshots';
-import { SnapshotHasher, type HashedBytes } from '../vault/snapfile';
+import { SnapshotHasher } from '../vault/snapfile';
 import type { SnapshotSource } from '@shared/jobs';
 import type { ClusterNode } from '@shared/domain';
 import { boltStatus } from '../vault/boltstatus';
@@ -136,7 +136,7 @@ interface Taken {
   path: 'streamed' | 'saved on the node + SFTP';
   status: { revision: number; hash: number; totalKey: number; totalSize: number };
   version: string | null;
-  hashed: HashedBytes;
+  hashed: SnapshotHasher;
   /** sha256 the source computed, when it did (the vault compares). */
   sha256?: string;
 }

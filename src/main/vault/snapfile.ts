@@ -33,14 +33,7 @@ export class SnapshotInvalid extends Error {
  * whole file, and that of everything but the last 32 bytes (to compare with etcd's trailing hash).
  * A download feeds it as the bytes arrive, so the vault need not read a fresh file a second time.
  */
-/** What a hasher that saw every byte of a file knows of it (SnapshotHasher, OffThreadHasher). */
-export interface HashedBytes {
-  readonly bytes: number;
-  /** The file's sha256, and whether its body matches the trailing 32 bytes (etcd's sha256). */
-  digest(): { sha256: string; bodyMatchesTail: boolean };
-}
-
-export class SnapshotHasher implements HashedBytes {
+export class SnapshotHasher {
   // One sha256 pass for both values: everything but the last 32 bytes seen so far goes in; at the
   // end a copy of that state is the body's hash (etcd's trailing one covers the body), and the
   // held-back tail completes the whole file's. Two hashes over every byte cost ~1 CPU s per GB more.
@@ -83,7 +76,7 @@ export class SnapshotHasher implements HashedBytes {
  */
 export async function checkSnapshotFile(
   path: string,
-  opts: { requireIntegrity?: boolean; signal?: AbortSignal; hashed?: HashedBytes } = {},
+  opts: { requireIntegrity?: boolean; signal?: AbortSignal; hashed?: SnapshotHasher } = {},
 ): Promise<SnapshotFileCheck> {
   const st = await fs.stat(path).catch(() => null);
   if (!st || !st.isFile()) throw new SnapshotInvalid(`${path} is not a file`);
@@ -121,10 +114,9 @@ export async function checkSnapshotFile(
 
   let hasher = opts.hashed;
   if (!hasher || hasher.bytes !== st.size) {
-    const reading = new SnapshotHasher();
+    hasher = new SnapshotHasher();
     const stream = createReadStream(path, { highWaterMark: 1 << 20, signal: opts.signal });
-    for await (const chunk of stream as AsyncIterable<Buffer>) reading.update(chunk);
-    hasher = reading;
+    for await (const chunk of stream as AsyncIterable<Buffer>) hasher.update(chunk);
   }
   const { sha256, bodyMatchesTail } = hasher.digest();
   // bbolt files are a whole number of pages; a trailing hash makes the size ≡ 32 (mod page size).

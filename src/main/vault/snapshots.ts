@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { writeJsonAtomic } from '../util/jsonfile';
-import { checkSnapshotFile, type HashedBytes } from './snapfile';
+import { checkSnapshotFile, type SnapshotHasher } from './snapfile';
 
 import { SnapshotMeta, SnapshotNote } from '@shared/vault';
 
@@ -30,7 +30,7 @@ export interface Incoming {
   /** Write the snapshot bytes here. */
   partPath: string;
   /** `hashed`: a hasher that saw every byte written to partPath (spares reading it again). */
-  commit(meta: NewSnapshotMeta, expectedSha256?: string, hashed?: HashedBytes): Promise<SnapshotMeta>;
+  commit(meta: NewSnapshotMeta, expectedSha256?: string, hashed?: SnapshotHasher): Promise<SnapshotMeta>;
   abort(): Promise<void>;
 }
 
