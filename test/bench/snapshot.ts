@@ -8,7 +8,7 @@
 //    (lab key, strict host keys). Fair rounds (support.ts runRounds: ≥ 3, order alternates).
 //    Aim (issue 12): streamed / baseline ≤ 0.8 (ratio of medians).
 // 2. Restore upload CPU: the snapshot uploaded to the 3 masters in parallel, by the app's pool
-//    (SFTP + sha256 on the way; this process's CPU from process.cpuUsage) and by 3 parallel `scp`
+//    (as restores call it: an exec channel into `cat`, no hash on the way; this process's CPU from process.cpuUsage) and by 3 parallel `scp`
 //    (the children's CPU from bash's `times`, ssh included). Rounds as above. Aim: app CPU s/GB ≤ scp's.
 // 3. Restore fan-out to the 3 masters: the app's restore job (upload + verify + restore per master
 //    in parallel; the `upload` and `restore` steps timed from the job record) against the same
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
     const cpuRatio = cpuRounds.ratio.scp;
     console.log(
       `upload of ${sizeMB} MB to ${masters.length} masters in parallel, CPU s/GB on this machine's side:\n` +
-        `  app (ssh2 SFTP; the node checks the sha256) ${spread(cpuRounds.stats['app upload'], (v) => v.toFixed(2))}\n` +
+        `  app (exec channel into cat; the node checks the sha256) ${spread(cpuRounds.stats['app upload'], (v) => v.toFixed(2))}\n` +
         `  scp (+ its ssh)          ${spread(cpuRounds.stats.scp, (v) => v.toFixed(2))}`,
     );
     results.add({
