@@ -22,7 +22,9 @@ function runOne(name: string): Promise<number> {
   const script = join(__dirname, `${name}.ts`);
   console.log(`\n===== bench:${name} =====`);
   return new Promise((res) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: 'inherit' });
+    // each bench runs with the app's own V8 heap option (package.json's bench scripts pass it here)
+    const heap = process.execArgv.filter((a) => a.startsWith('--initial-old-space-size'));
+    const child = spawn(process.execPath, [...heap, '--import', 'tsx', script], { cwd: ROOT, stdio: 'inherit' });
     child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
   });
 }

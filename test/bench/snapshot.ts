@@ -19,7 +19,7 @@
 //
 // Every run is bounded (the whole bench gives up after 30 minutes); the lab is torn down on exit,
 // on failure and on Ctrl-C. Env: KES_BENCH_MB (default 250; 500 for the second figure),
-// KES_BENCH_ROUNDS (default 3, min 3), KES_BENCH_PREFIX (lab prefix, default kb1).
+// KES_BENCH_ROUNDS (default 3, min 3), KES_BENCH_PREFIX (lab prefix, default kb1), KES_BENCH_ONLY=snapshot.
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join, posix } from 'node:path';
@@ -47,6 +47,8 @@ import {
 
 const run = promisify(execFile);
 const MB = Number(process.env.KES_BENCH_MB ?? 250);
+/** KES_BENCH_ONLY=snapshot: figure 1 (and its RSS) only, printed, to iterate on the stream. */
+const SNAPSHOT_ONLY = process.env.KES_BENCH_ONLY === 'snapshot';
 const VALUE_KB = 100;
 const RSS_AIM = 150 * MiB;
 const ETCDCTL =
@@ -190,6 +192,11 @@ async function main(): Promise<void> {
       met: streamPeak - idle <= RSS_AIM,
       detail: `idle ${mib(idle)}, peak ${mib(streamPeak)} (save + SFTP: peak ${mib(savePeak)})`,
     });
+
+    if (SNAPSHOT_ONLY) {
+      console.log('KES_BENCH_ONLY=snapshot: the restore figures (2–4) are skipped; no JSON written');
+      return;
+    }
 
     // ---- 2. restore upload CPU: the app's pool vs scp, to the 3 masters in parallel -------------------
     const snap = await svc.snapshots.get(lastId);

@@ -3,7 +3,7 @@
 // response body into messages however HTTP/2 split it.
 import { describe, expect, it } from 'vitest';
 import { crc32c, crc32cCombine, crc32cJs, crc32cShift } from '../../src/main/vault/boltstatus';
-import { decodeSnapshotResponse } from '../../src/main/etcd/snapshot-stream';
+import { decodeSnapshotPieces, decodeSnapshotResponse } from '../../src/main/etcd/snapshot-stream';
 import { MessageParser } from '../../src/main/etcd/grpc-h2';
 
 describe('gRPC message framing', () => {
@@ -23,6 +23,23 @@ describe('gRPC message framing', () => {
       for (let off = 0; off < body.length; off += size) got.push(...p.push(body.subarray(off, off + size)));
       p.end();
       expect(got.map((b) => b.toString('hex'))).toEqual(msgs.map((b) => b.toString('hex')));
+    }
+  });
+
+  it('gives each message as views of the chunks it came in (no copy), at any split', () => {
+    for (const size of [1, 5, 16_384, body.length]) {
+      const p = new MessageParser();
+      const chunks: Buffer[] = [];
+      const got: Buffer[][] = [];
+      for (let off = 0; off < body.length; off += size) {
+        const c = body.subarray(off, off + size);
+        chunks.push(c);
+        got.push(...p.pushParts(c));
+      }
+      p.end();
+      expect(got.map((m) => Buffer.concat(m).toString('hex'))).toEqual(msgs.map((b) => b.toString('hex')));
+      // every piece of the big message shares memory with the body: nothing was joined
+      for (const piece of got[2]) expect(piece.buffer).toBe(body.buffer);
     }
   });
 
@@ -72,6 +89,32 @@ describe('decodeSnapshotResponse', () => {
       Buffer.from('3.6.0'),
     ]);
     expect(decodeSnapshotResponse(msg)).toEqual({ remaining: 300, blob, version: '3.6.0' });
+  });
+
+  it('decodes a message given in pieces without joining its blob, wherever the pieces split', () => {
+    const blob = Buffer.from(Array.from({ length: 40_000 }, (_, i) => (i * 7) & 0xff));
+    const msg = Buffer.concat([
+      Buffer.from([0x0a, 0x02, 0x18, 0x05]),
+      Buffer.from([0x10, 0xac, 0x02]),
+      Buffer.from([0x1a, 0xc0, 0xb8, 0x02]), // blob, 40000 bytes
+      blob,
+      Buffer.from([0x22, 0x05]),
+      Buffer.from('3.6.0'),
+    ]);
+    for (const cuts of [[16_384, 32_768], [2], [9], [11], [12], [40_011], [40_012, 40_014], [1, 2, 3, 4, 5, 6, 7, 8]]) {
+      const parts: Buffer[] = [];
+      let at = 0;
+      for (const c of [...cuts, msg.length]) {
+        parts.push(msg.subarray(at, c));
+        at = c;
+      }
+      const m = decodeSnapshotPieces(parts);
+      expect([m.remaining, m.version, m.blobBytes]).toEqual([300, '3.6.0', blob.length]);
+      expect(Buffer.concat(m.blob).equals(blob), `cut at ${cuts.join(',')}`).toBe(true);
+    }
+    // a first piece that holds the blob's start gives views, not copies
+    const m = decodeSnapshotPieces([msg.subarray(0, 16_384), msg.subarray(16_384)]);
+    expect(m.blob.every((p) => p.buffer === msg.buffer)).toBe(true);
   });
 
   it('gives an empty blob and no version for an empty message', () => {

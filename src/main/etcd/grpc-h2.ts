@@ -111,25 +111,27 @@ function statusOf(req: ClientHttp2Stream): Promise<void> {
 }
 
 /**
- * A server-streaming call: yields each response message's bytes. The HTTP/2 stream is read only
- * as the caller asks for the next message, so a slow consumer holds the server back (HTTP/2 flow
- * control), and memory stays at the window size. Ends with the call's status (throws GrpcError).
- * `cancel()` resets the stream (the iteration then throws).
+ * A server-streaming call: yields each response message as the pieces it arrived in (HTTP/2 DATA
+ * frames are at most 16 KiB, so a 32 KiB message comes as 2–3 pieces; joining them would copy every
+ * byte once more). The HTTP/2 stream is read only as the caller asks for the next message, so a
+ * slow consumer holds the server back (HTTP/2 flow control), and memory stays at the window size.
+ * Ends with the call's status (throws GrpcError). `cancel()` resets the stream (the iteration then
+ * throws).
  */
 export function serverStream(
   session: ClientHttp2Session,
   path: string,
   message: Buffer,
-): { messages: AsyncIterable<Buffer>; cancel: (why?: Error) => void } {
+): { messages: AsyncIterable<Buffer[]>; cancel: (why?: Error) => void } {
   const req = request(session, path, message);
   const status = statusOf(req);
   status.catch(() => undefined); // awaited after the last message
   let cancelled: Error | undefined;
-  async function* messages(): AsyncGenerator<Buffer> {
+  async function* messages(): AsyncGenerator<Buffer[]> {
     const parser = new MessageParser();
     try {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        for (const m of parser.push(chunk)) yield m;
+      for await (const chunk of chunksOf(req)) {
+        for (const m of parser.pushParts(chunk)) yield m;
       }
     } catch (e) {
       throw cancelled ?? e;
@@ -148,6 +150,62 @@ export function serverStream(
   };
 }
 
+/** Chunks held before the stream is paused (each ≤ 16 KiB: a DATA frame). */
+const QUEUED_CHUNKS = 16;
+
+/**
+ * The stream's chunks one by one, as they came. (A Readable's own async iterator calls `read()`,
+ * which joins every chunk buffered so far into a new buffer: one more copy of each byte.) Paused
+ * while the consumer is behind. Ends when the stream ends or closes; a stream that closed without
+ * its end is told apart by the caller (no gRPC status, or a message cut short).
+ */
+async function* chunksOf(stream: ClientHttp2Stream): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let finished = false;
+  let failed: Error | undefined;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (c: Buffer) => {
+    queue.push(c);
+    if (queue.length >= QUEUED_CHUNKS) stream.pause();
+    poke();
+  };
+  const onEnd = () => {
+    finished = true;
+    poke();
+  };
+  const onError = (e: Error) => {
+    failed ??= e;
+    poke();
+  };
+  stream.on('data', onData);
+  stream.once('end', onEnd);
+  stream.once('close', onEnd);
+  stream.once('error', onError);
+  try {
+    for (;;) {
+      if (queue.length) {
+        const c = queue.shift()!;
+        if (!queue.length && stream.isPaused()) stream.resume();
+        yield c;
+        continue;
+      }
+      if (failed) throw failed;
+      if (finished) return;
+      await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('close', onEnd);
+    stream.off('error', onError);
+  }
+}
+
 /** A unary call: the response message's bytes; fails after `deadlineMs`. */
 export async function unary(
   session: ClientHttp2Session,
@@ -159,7 +217,7 @@ export async function unary(
   const timer = setTimeout(() => call.cancel(new Error(`${path}: no answer within ${deadlineMs} ms`)), deadlineMs);
   try {
     let out: Buffer | undefined;
-    for await (const m of call.messages) out ??= m;
+    for await (const m of call.messages) out ??= join(m);
     if (!out) throw new Error(`${path}: no response message`);
     return out;
   } finally {
@@ -167,24 +225,34 @@ export async function unary(
   }
 }
 
+/** One buffer of a message's pieces (a copy only when there are several). */
+export function join(parts: Buffer[]): Buffer {
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
 /** Splits a gRPC response body into messages (5-byte prefix: compressed flag, 32-bit length). */
 export class MessageParser {
   private buf: Buffer[] = [];
   private have = 0;
 
-  /** The messages completed by `chunk`. */
+  /** The messages completed by `chunk`, each one buffer. */
   push(chunk: Buffer): Buffer[] {
+    return this.pushParts(chunk).map(join);
+  }
+
+  /** The messages completed by `chunk`, each as pieces of the chunks pushed (not copied). */
+  pushParts(chunk: Buffer): Buffer[][] {
     this.buf.push(chunk);
     this.have += chunk.length;
-    const out: Buffer[] = [];
+    const out: Buffer[][] = [];
     for (;;) {
       if (this.have < 5) return out;
       const head = this.peek(5);
       if (head[0] !== 0) throw new Error('etcd sent a compressed gRPC message (none was asked for)');
       const len = head.readUInt32BE(1);
       if (this.have < 5 + len) return out;
-      const whole = this.take(5 + len);
-      out.push(whole.subarray(5));
+      this.take(5);
+      out.push(len ? this.take(len) : [Buffer.alloc(0)]);
     }
   }
 
@@ -193,18 +261,34 @@ export class MessageParser {
     if (this.have) throw new Error(`the gRPC stream ended inside a message (${this.have} bytes left over)`);
   }
 
+  /** The first n buffered bytes (copied only when they straddle chunks: the 5-byte prefix). */
   private peek(n: number): Buffer {
-    if (this.buf[0].length < n) this.buf = [Buffer.concat(this.buf)];
-    return this.buf[0].subarray(0, n);
+    if (this.buf[0].length >= n) return this.buf[0].subarray(0, n);
+    const out = Buffer.alloc(n);
+    let at = 0;
+    for (const b of this.buf) {
+      at += b.copy(out, at, 0, Math.min(b.length, n - at));
+      if (at === n) break;
+    }
+    return out;
   }
 
-  private take(n: number): Buffer {
-    if (this.buf[0].length < n) this.buf = [Buffer.concat(this.buf)];
-    const first = this.buf[0];
-    const out = first.subarray(0, n);
-    if (first.length === n) this.buf.shift();
-    else this.buf[0] = first.subarray(n);
+  /** The first n buffered bytes, as views of the chunks they are in. */
+  private take(n: number): Buffer[] {
+    const out: Buffer[] = [];
     this.have -= n;
+    while (n > 0) {
+      const first = this.buf[0];
+      if (first.length <= n) {
+        out.push(first);
+        this.buf.shift();
+        n -= first.length;
+      } else {
+        out.push(first.subarray(0, n));
+        this.buf[0] = first.subarray(n);
+        n = 0;
+      }
+    }
     return out;
   }
 }

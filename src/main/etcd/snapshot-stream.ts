@@ -69,6 +69,69 @@ export function decodeSnapshotResponse(buf: Buffer): SnapshotChunk {
   return { remaining: m.remaining_bytes, blob, version: m.version };
 }
 
+/** A SnapshotResponse whose blob is left in the pieces the message arrived in. */
+export interface SnapshotPieces {
+  remaining: number;
+  blob: Buffer[];
+  blobBytes: number;
+  version: string;
+}
+
+const BLOB_TAG = (3 << 3) | 2; // field 3, length-delimited
+
+/**
+ * Exported for tests: one SnapshotResponse given as pieces (a 32 KiB message arrives as 2–3 HTTP/2
+ * frames), its blob not joined: the fields before it are found in the first piece with protobufjs's
+ * Reader, and those before and after the blob (the header, remaining_bytes; the version, etcd ≥
+ * 3.6) decoded on their own, as the same message would be. Joining the pieces (one copy of every
+ * byte) is left for the odd message whose first piece ends before its blob starts.
+ */
+export function decodeSnapshotPieces(parts: Buffer[]): SnapshotPieces {
+  const whole = (m: SnapshotChunk): SnapshotPieces => ({ ...m, blob: [m.blob], blobBytes: m.blob.length });
+  if (parts.length === 1) return whole(decodeSnapshotResponse(parts[0]));
+  const head = parts[0];
+  const r = protobuf.Reader.create(head);
+  let start = -1;
+  let len = 0;
+  let fieldAt = 0;
+  try {
+    while (r.pos < head.length) {
+      fieldAt = r.pos;
+      const tag = r.uint32();
+      if (tag === BLOB_TAG) {
+        len = r.uint32();
+        start = r.pos;
+        break;
+      }
+      r.skipType(tag & 7);
+    }
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e; // the first piece ends inside a field
+  }
+  if (start < 0) return whole(decodeSnapshotResponse(Buffer.concat(parts)));
+  const blob: Buffer[] = [];
+  const rest: Buffer[] = [];
+  let off = 0; // where this piece starts in the message
+  for (const p of parts) {
+    const a = Math.max(start - off, 0);
+    const b = Math.min(start + len - off, p.length);
+    if (a < b) blob.push(p.subarray(a, b));
+    if (b < p.length) rest.push(p.subarray(Math.max(b, 0)));
+    off += p.length;
+  }
+  if (off < start + len) throw new RangeError(`SnapshotResponse: the blob runs past the message's end`);
+  // The other fields: what came before the blob, then what came after (a later value wins, as in
+  // protobuf's merge of one message).
+  const before = decodeSnapshotResponse(head.subarray(0, fieldAt));
+  const after = rest.length ? decodeSnapshotResponse(Buffer.concat(rest)) : null;
+  return {
+    remaining: after?.remaining || before.remaining,
+    blob,
+    blobBytes: len,
+    version: after?.version || before.version,
+  };
+}
+
 export interface EtcdClientTls {
   ca: Buffer;
   cert: Buffer;
@@ -160,15 +223,19 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       // One message at a time: the next is read only after the file took this one (backpressure).
       for await (const raw of call.messages) {
         armStall();
-        const m = decodeSnapshotResponse(raw);
-        if (total < 0) total = bytes + m.remaining + m.blob.length;
+        const m = decodeSnapshotPieces(raw);
+        if (total < 0) total = bytes + m.remaining + m.blobBytes;
         if (m.version) storageVersion = m.version;
-        if (bytes + m.blob.length > total + HASH_LEN)
+        if (bytes + m.blobBytes > total + HASH_LEN)
           throw new SnapshotInvalid(`etcd sent more than the ${total} bytes it announced, plus its hash`);
-        hashed.update(m.blob);
-        blocks.update(m.blob);
-        bytes += m.blob.length;
-        if (!out.write(m.blob)) await once(out, 'drain'); // rejects on a write error
+        let behind = false;
+        for (const piece of m.blob) {
+          hashed.update(piece);
+          blocks.update(piece);
+          behind = !out.write(piece) || behind;
+        }
+        bytes += m.blobBytes;
+        if (behind) await once(out, 'drain'); // rejects on a write error
         // a progress event per MiB, not per 32 KiB message (each one updates the job record)
         if (bytes - reported >= 1 << 20 || bytes >= total) {
           reported = bytes;
