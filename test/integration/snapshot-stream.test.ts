@@ -473,13 +473,10 @@ describe('big snapshots', () => {
       clearInterval(sample);
     }
     const took = Date.now() - t0;
-    // described from the block CRCs taken while it streamed (what the app does), then the slow way
+    // described on the desktop as the app does once the stream is in
     const t1 = Date.now();
-    const st = await boltStatus(part, undefined, r.blocks);
-    const quick = Date.now() - t1;
-    const t2 = Date.now();
-    expect(await boltStatus(part)).toEqual(st);
-    console.log(`status with block CRCs ${quick} ms, without ${Date.now() - t2} ms`);
+    const st = await boltStatus(part);
+    console.log(`status on the desktop ${Date.now() - t1} ms`);
     await etcdctlSave(join(dir, 'big-ref.db'));
     expect(st).toEqual(await expectedStatus(join(dir, 'big-ref.db')));
     console.log(

@@ -18,7 +18,6 @@ import type { Log } from '../cluster/ops';
 import type { SshPool } from '../ssh/pool';
 import { SshError, type SshTarget } from '../ssh/types';
 import { grpcSession, serverStream, unary } from './grpc-h2';
-import { BlockCrcs } from '../vault/boltstatus';
 import { SnapshotHasher, SnapshotInvalid } from '../vault/snapfile';
 
 const root = protobuf.Root.fromJSON({
@@ -143,8 +142,6 @@ export interface StreamResult {
   bytes: number;
   /** Saw every byte written, in order (hand it to the vault's commit). */
   hashed: SnapshotHasher;
-  /** CRC-32C per page-sized block, for describing the file quickly (boltStatus). */
-  blocks: BlockCrcs;
   /** The member's server version (Maintenance/Status), e.g. "3.6.16"; null if it did not say. */
   serverVersion: string | null;
   /** The storage version the stream carries (etcd ≥ 3.6), else null. */
@@ -204,7 +201,6 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('cancelled');
     call = serverStream(session, SNAPSHOT, Buffer.alloc(0));
     const hashed = new SnapshotHasher();
-    const blocks = new BlockCrcs();
     let total = -1;
     let bytes = 0;
     let reported = 0;
@@ -231,7 +227,6 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
         let behind = false;
         for (const piece of m.blob) {
           hashed.update(piece);
-          blocks.update(piece);
           behind = !out.write(piece) || behind;
         }
         bytes += m.blobBytes;
@@ -255,7 +250,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
       );
     if (!hashed.digest().bodyMatchesTail)
       throw new SnapshotInvalid("Snapshot stream corrupt: the data does not match etcd's trailing sha256");
-    return { bytes, hashed, blocks, serverVersion: await statusP, storageVersion };
+    return { bytes, hashed, serverVersion: await statusP, storageVersion };
   } catch (e) {
     // decided before destroying the file stream (which may report its own, later error)
     const err = writeError && !(e instanceof SnapshotInvalid) ? writeError : e;

@@ -164,7 +164,7 @@ async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }:
       onProgress: req.onProgress,
       log,
     });
-    const st = await boltStatus(partPath, req.signal, r.blocks);
+    const st = await boltStatus(partPath, req.signal);
     // Key counts as the member's own release counts them (etcdutl 3.6 counts live keys; 3.4 and
     // 3.5 count every bucket entry), as the node's tool would have on the save + SFTP way.
     const totalKey = atLeast36(r.serverVersion) ? st.liveKeys : st.totalKey;

@@ -100,81 +100,6 @@ export function crc32cJs(crc: number, buf: Uint8Array): number {
   return ~c >>> 0;
 }
 
-/** a·b modulo the CRC-32C polynomial (reflected), as zlib's multmodp. */
-function multmodp(a: number, b: number): number {
-  let m = 1 << 31;
-  let p = 0;
-  for (;;) {
-    if (a & m) {
-      p ^= b;
-      if ((a & (m - 1)) === 0) break;
-    }
-    m >>>= 1;
-    b = b & 1 ? (b >>> 1) ^ 0x82f63b78 : b >>> 1;
-  }
-  return p >>> 0;
-}
-
-/** x^(8·n) modulo the polynomial: the operator that moves a CRC past n zero bytes. */
-export function crc32cShift(n: number): number {
-  let p = 1 << 31; // x^0
-  let x = 1 << 30; // x^1 … squared on the way: x^(2^k)
-  let bits = n * 8;
-  while (bits > 0) {
-    if (bits % 2) p = multmodp(x, p);
-    x = multmodp(x, x);
-    bits = Math.floor(bits / 2);
-  }
-  return p >>> 0;
-}
-
-/** CRC-32C of A‖B from crc(A), crc(B) and `shift` = crc32cShift(len(B)) (zlib's crc32_combine). */
-export function crc32cCombine(crcA: number, crcB: number, shift: number): number {
-  return (multmodp(shift, crcA) ^ crcB) >>> 0;
-}
-
-/**
- * CRC-32C of every page-sized block of a snapshot, computed while it streams in (etcd's data is
- * hashed as the bytes arrive, when the desktop is mostly waiting). The status walk then hashes a
- * leaf page's keys and values from these — only the partial first and last blocks are read
- * again — so describing a big snapshot costs little once it is in.
- */
-export class BlockCrcs {
-  pageSize = 0;
-  readonly crcs: number[] = [];
-  private cur = 0;
-  private fill = 0;
-  private head = Buffer.alloc(0);
-
-  update(chunk: Buffer): void {
-    if (!this.pageSize) {
-      this.head = Buffer.concat([this.head, chunk]);
-      if (this.head.length < 28) return;
-      const ps = this.head.readUInt32LE(24);
-      if (!(ps >= 512 && ps <= 1 << 16 && (ps & (ps - 1)) === 0)) {
-        this.pageSize = -1; // not a bbolt file: the walk will say so
-        return;
-      }
-      this.pageSize = ps;
-      chunk = this.head;
-      this.head = Buffer.alloc(0);
-    }
-    if (this.pageSize < 0) return;
-    let off = 0;
-    while (off < chunk.length) {
-      const n = Math.min(this.pageSize - this.fill, chunk.length - off);
-      this.cur = crc32c(this.cur, chunk.subarray(off, off + n));
-      this.fill += n;
-      off += n;
-      if (this.fill === this.pageSize) {
-        this.crcs.push(this.cur);
-        this.cur = 0;
-        this.fill = 0;
-      }
-    }
-  }
-}
-
 // ---- FNV-1a 64 (bbolt's meta checksum) --------------------------------------------------------
 function fnv64a(buf: Uint8Array): bigint {
   let h = 0xcbf29ce484222325n;
@@ -228,27 +153,18 @@ class PageReader {
 }
 
 type Visit = (key: Buffer, value: Buffer | null, flags: number) => void;
-/** Called once per leaf page before its elements; `id` null for an inline page. */
-type OnLeaf = (page: Buffer, id: bigint | null) => void;
 
 /** In-order walk of one B+tree whose root is a page id, or an inline page (a bucket value). */
-async function walk(
-  r: PageReader,
-  root: bigint | Buffer,
-  visit: Visit,
-  tick: () => Promise<void>,
-  onLeaf?: OnLeaf,
-): Promise<void> {
+async function walk(r: PageReader, root: bigint | Buffer, visit: Visit, tick: () => Promise<void>): Promise<void> {
   const p = typeof root === 'bigint' ? r.page(root) : root;
   const flags = p.readUInt16LE(8);
   const count = p.readUInt16LE(10);
   if (flags & BRANCH) {
     for (let i = 0; i < count; i++) {
       const e = PAGE_HEADER + i * ELEM;
-      await walk(r, p.readBigUInt64LE(e + 8), visit, tick, onLeaf);
+      await walk(r, p.readBigUInt64LE(e + 8), visit, tick);
     }
   } else if (flags & LEAF) {
-    onLeaf?.(p, typeof root === 'bigint' ? root : null);
     for (let i = 0; i < count; i++) {
       const e = PAGE_HEADER + i * ELEM;
       const f = p.readUInt32LE(e);
@@ -263,7 +179,7 @@ async function walk(
 }
 
 /** Status of a bbolt snapshot file, as `etcdutl snapshot status` prints it (hash, revision, keys, size). */
-export async function boltStatus(path: string, signal?: AbortSignal, blocks?: BlockCrcs): Promise<BoltStatus> {
+export async function boltStatus(path: string, signal?: AbortSignal): Promise<BoltStatus> {
   const fd = openSync(path, 'r');
   try {
     const first = Buffer.alloc(4096);
@@ -278,7 +194,6 @@ export async function boltStatus(path: string, signal?: AbortSignal, blocks?: Bl
     if (!metas.length) throw new SnapshotInvalid('Not an etcd snapshot (no valid bbolt meta page)');
     const meta = metas.reduce((a, b) => (b.txid > a.txid ? b : a));
     const r = new PageReader(fd, pageSize, meta.pgid);
-    const blockShift = crc32cShift(pageSize);
     let crc = 0;
     let revision = 0;
     let totalKey = 0;
@@ -307,38 +222,10 @@ export async function boltStatus(path: string, signal?: AbortSignal, blocks?: Bl
       crc = crc32c(crc, b.name);
       const isKey = b.name.toString() === 'key';
       const root = b.value.readBigUInt64LE(0);
-      // A leaf page's keys and values lie back to back in element order (bbolt's node.write):
-      // when this one spans several blocks whose CRCs are known, hash it from them.
-      let hashed = false;
-      const onLeaf: OnLeaf = (page, id) => {
-        hashed = id !== null && !!blocks && blocks.pageSize === pageSize && leafFromBlocks(page, id);
-      };
-      const leafFromBlocks = (page: Buffer, id: bigint): boolean => {
-        const count = page.readUInt16LE(10);
-        const first = Number(id);
-        const nblocks = page.length / pageSize;
-        if (nblocks < 3 || !count || first + nblocks > blocks!.crcs.length) return false;
-        let at = PAGE_HEADER + count * ELEM;
-        for (let i = 0; i < count; i++) {
-          const e = PAGE_HEADER + i * ELEM;
-          if (page.readUInt32LE(e) & BUCKET_LEAF) return false;
-          if (e + page.readUInt32LE(e + 4) !== at) return false;
-          at += page.readUInt32LE(e + 8) + page.readUInt32LE(e + 12);
-        }
-        const start = PAGE_HEADER + count * ELEM;
-        if (start >= pageSize || at > page.length || at <= pageSize) return false;
-        crc = crc32c(crc, page.subarray(start, pageSize));
-        const lastFull = Math.floor(at / pageSize); // blocks [1, lastFull) are whole
-        for (let b = 1; b < lastFull; b++) crc = crc32cCombine(crc, blocks!.crcs[first + b], blockShift);
-        crc = crc32c(crc, page.subarray(lastFull * pageSize, at));
-        return true;
-      };
       const visit: Visit = (k, v, f) => {
-        if (!hashed) {
-          crc = crc32c(crc, k);
-          // a nested bucket's value is nil in ForEach
-          if (!(f & BUCKET_LEAF) && v) crc = crc32c(crc, v);
-        }
+        crc = crc32c(crc, k);
+        // a nested bucket's value is nil in ForEach
+        if (!(f & BUCKET_LEAF) && v) crc = crc32c(crc, v);
         if (isKey && k.length >= 8) {
           revision = Number(k.readBigUInt64BE(0));
           if (v) {
@@ -349,7 +236,7 @@ export async function boltStatus(path: string, signal?: AbortSignal, blocks?: Bl
         }
         totalKey++;
       };
-      await walk(r, root === 0n ? b.value.subarray(16) : root, visit, tick, onLeaf);
+      await walk(r, root === 0n ? b.value.subarray(16) : root, visit, tick);
     }
     return { hash: crc, revision, totalKey, liveKeys: live.size, totalSize: Number(meta.pgid) * pageSize };
   } finally {
