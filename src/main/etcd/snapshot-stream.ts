@@ -205,20 +205,16 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     let bytes = 0;
     let reported = 0;
     let storageVersion: string | null = null;
-    let stall: NodeJS.Timeout | undefined;
     const stallMs = o.stallMs ?? 60_000;
-    const armStall = () => {
-      if (stall) clearTimeout(stall);
-      stall = setTimeout(
-        () => call?.cancel(new Error(`Snapshot stream stalled: etcd sent nothing for ${stallMs} ms`)),
-        stallMs,
-      );
-    };
-    armStall();
+    // re-armed per message with refresh() (cheaper than a new timer 18,000 times per 500 MB)
+    const stall = setTimeout(
+      () => call?.cancel(new Error(`Snapshot stream stalled: etcd sent nothing for ${stallMs} ms`)),
+      stallMs,
+    );
     try {
       // One message at a time: the next is read only after the file took this one (backpressure).
       for await (const raw of call.messages) {
-        armStall();
+        stall.refresh();
         const m = decodeSnapshotPieces(raw);
         if (total < 0) total = bytes + m.remaining + m.blobBytes;
         if (m.version) storageVersion = m.version;
@@ -238,7 +234,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
         }
       }
     } finally {
-      if (stall) clearTimeout(stall);
+      clearTimeout(stall);
     }
     if (writeError) throw writeError;
     out.end();
