@@ -31,6 +31,7 @@ import { transferDir, type EtcdDeps } from '../../src/main/etcd/deps';
 import { initialize, runJob, startSystem, type System } from '../system/support';
 import {
   appCpu,
+  BoxCpu,
   childCpu,
   GB,
   idleRss,
@@ -116,6 +117,7 @@ async function main(): Promise<void> {
       let saveEnd = 0;
       let downloadEnd = 0;
       const rss = new RssSampler().start();
+      const box = new BoxCpu().start();
       const [a, meta] = await timed(() =>
         takeSnapshot(deps, sys.clusterId, {
           note: `bench ${i}`,
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
           },
         }),
       ).finally(() => rss.stop());
+      const cpu = box.stop();
       if (via === 'stream') streamPeak = Math.max(streamPeak, rss.peak);
       else savePeak = Math.max(savePeak, rss.peak);
       const phases =
@@ -138,12 +141,13 @@ async function main(): Promise<void> {
       size = meta.size;
       if (lastId) await svc.snapshots.remove(lastId);
       lastId = meta.id;
-      return { value: a, detail: `${secs(a)} (${phases}; peak RSS ${mib(rss.peak)})` };
+      return { value: a, detail: `${secs(a)} (${phases}; peak RSS ${mib(rss.peak)}; ${BoxCpu.line(cpu)})` };
     };
     const baseRun = async () => {
       // what a person types
       const dest = join(local, 'base.db');
       let saveMs = 0;
+      const box = new BoxCpu().start();
       const [b] = await timed(async () => {
         const t1 = performance.now();
         await run('ssh', [...sys.lab.sshArgs('m1'), `${ETCDCTL} snapshot save ${remoteBase} > /dev/null`], {
@@ -154,9 +158,10 @@ async function main(): Promise<void> {
         const userHost = args.pop()!;
         await run('scp', ['-q', ...args, `${userHost}:${remoteBase}`, dest], { timeout: 300_000 });
       });
+      const cpu = box.stop();
       await fs.rm(dest, { force: true });
       await sys.lab.exec('m1', `rm -f ${remoteBase}`);
-      return { value: b, detail: `${secs(b)} (save ${secs(saveMs)}, scp ${secs(b - saveMs)})` };
+      return { value: b, detail: `${secs(b)} (save ${secs(saveMs)}, scp ${secs(b - saveMs)}; ${BoxCpu.line(cpu)})` };
     };
     const snapRounds = await runRounds(
       [

@@ -4,7 +4,8 @@
 // results collector that writes `test-results/bench-<name>.json`, the machine's description, an
 // RSS sampler and CPU accounting for the app (this process) and for child commands.
 import { execFile } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -132,6 +133,35 @@ export interface Machine {
   os: string;
   /** 1-minute load average when the bench started: another engineer may share the cores. */
   loadAtStart: number;
+  /**
+   * One core's sha256 speed (MB/s, 64 MB hashed in this process) and the CPU's crypto features:
+   * "2 cores, Intel Xeon" says little, and the snapshot figures move with both (the app's stream is
+   * TLS, AES-GCM and one sha256 over every byte), so runs on two machines can be told apart.
+   */
+  sha256MBps?: number;
+  cpuFlags?: string[];
+}
+
+/** sha256 throughput of one core, MB/s (best of 3 × 64 MB: the first pass warms up). */
+export function sha256Speed(): number {
+  const buf = Buffer.alloc(64 * MiB, 0x5a);
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    createHash('sha256').update(buf).digest();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return Math.round(64 / (best / 1000));
+}
+
+/** The crypto-relevant CPU features /proc/cpuinfo lists (Linux), e.g. ["aes", "sha_ni", "avx2"]. */
+function cryptoFlags(): string[] {
+  try {
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/) ?? [];
+    return ['aes', 'vaes', 'pclmulqdq', 'sha_ni', 'avx2', 'avx512f'].filter((f) => flags.includes(f));
+  } catch {
+    return [];
+  }
 }
 
 export function machine(): Machine {
@@ -149,11 +179,16 @@ export function machine(): Machine {
     kernel: release(),
     os,
     loadAtStart: Math.round(loadavg()[0] * 100) / 100,
+    sha256MBps: sha256Speed(),
+    cpuFlags: cryptoFlags(),
   };
 }
 
-/** One line: "Intel Xeon …, 2 cores, 24 GB, Debian GNU/Linux 12, kernel 6.1.0". */
-export const machineLine = (m: Machine) => `${m.cpu}, ${m.cores} cores, ${m.ramGB} GB, ${m.os}, kernel ${m.kernel}`;
+/** One line: "Intel Xeon …, 2 cores, 24 GB, Debian GNU/Linux 12, kernel 6.1.0; sha256 2000 MB/s on one core (aes sha_ni)". */
+export const machineLine = (m: Machine) =>
+  `${m.cpu}, ${m.cores} cores, ${m.ramGB} GB, ${m.os}, kernel ${m.kernel}` +
+  (m.sha256MBps ? `; sha256 ${m.sha256MBps} MB/s on one core` : '') +
+  (m.cpuFlags?.length ? ` (${m.cpuFlags.join(' ')})` : '');
 
 export const RESULTS_DIR = resolve(__dirname, '../../test-results');
 
@@ -315,4 +350,67 @@ export async function cpuProfile(): Promise<{ stop: (note?: string) => Promise<v
       console.log(`wrote ${file}${note}`);
     },
   };
+}
+
+/**
+ * Where the whole box's CPU goes while something runs (Linux /proc): the lab's nodes are network
+ * namespaces on this machine, so etcd, sshd, the control planes and the app all show up here. A
+ * process that starts and ends inside the window (etcdctl, scp) shows up as its parent's children
+ * once reaped; `busyCores` counts everything.
+ */
+export class BoxCpu {
+  private readonly hz = 100; // USER_HZ: 100 on every Linux architecture the lab runs on
+  private t0 = 0;
+  private total0 = { busy: 0, all: 0 };
+  private procs0 = new Map<number, { comm: string; ticks: number }>();
+
+  start(): this {
+    this.t0 = performance.now();
+    this.total0 = BoxCpu.total();
+    this.procs0 = BoxCpu.procs();
+    return this;
+  }
+
+  /** Cores busy on average, and the commands that used the most CPU (cores, averaged over the window). */
+  stop(top = 6): { busyCores: number; byCommand: [string, number][] } {
+    const secs = (performance.now() - this.t0) / 1000;
+    const t1 = BoxCpu.total();
+    const busyCores = ((t1.busy - this.total0.busy) / (t1.all - this.total0.all || 1)) * cpus().length;
+    const by = new Map<string, number>();
+    for (const [pid, p] of BoxCpu.procs()) {
+      const used = p.ticks - (this.procs0.get(pid)?.ticks ?? 0);
+      if (used > 0) by.set(p.comm, (by.get(p.comm) ?? 0) + used / this.hz / secs);
+    }
+    return { busyCores, byCommand: [...by].sort((a, b) => b[1] - a[1]).slice(0, top) };
+  }
+
+  static line(r: { busyCores: number; byCommand: [string, number][] }): string {
+    return `box ${r.busyCores.toFixed(2)} of ${cpus().length} cores busy (${r.byCommand.map(([c, v]) => `${c} ${v.toFixed(2)}`).join(', ')})`;
+  }
+
+  private static total(): { busy: number; all: number } {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const all = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: all - f[3] - f[4], all }; // idle and iowait are not busy
+  }
+
+  private static procs(): Map<number, { comm: string; ticks: number }> {
+    const out = new Map<number, { comm: string; ticks: number }>();
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const close = s.lastIndexOf(')');
+        const comm = s.slice(s.indexOf('(') + 1, close);
+        const f = s.slice(close + 2).split(' ');
+        // fields after the comm: state=0 … utime=11 stime=12; cutime=13 cstime=14 are its reaped
+        // children's (etcdctl under the session's shell, scp under the bench), kept apart
+        out.set(Number(d), { comm, ticks: +f[11] + +f[12] });
+        out.set(-Number(d), { comm: `${comm}'s children`, ticks: +f[13] + +f[14] });
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return out;
+  }
 }

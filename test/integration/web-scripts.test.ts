@@ -154,7 +154,7 @@ describe('web-mode npm scripts', () => {
     const pkg = JSON.parse(await fs.readFile(join(ROOT, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
-    const heap = '--initial-old-space-size=128';
+    const heap = '--initial-old-space-size=96';
     const launchers = Object.keys(pkg.scripts).filter((n) => /^(web|web:serve|bench(:.*)?)$/.test(n));
     expect(launchers.length).toBeGreaterThanOrEqual(8);
     for (const name of launchers) expect(pkg.scripts[name], name).toContain(`node ${heap} `);
