@@ -381,12 +381,17 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     const before = await fingerprint({ pids: false });
     await sys.lab.stickyKubelet('m2');
     await sys.lab.exec('m2', 'mv /usr/bin/crictl /usr/bin/crictl.off');
+    // Each park of m2's pods waits its whole timeout (the job's stop, then twice in the rollback):
+    // 40 s instead of 120 (the runtime fallback still starts after 20 s).
+    sys.svc.etcd.parkTimeoutS = 40;
     try {
       const rec = await runJob(sys, restoreJob(), sys.lab.state.clusterName);
       expect(rec.status).not.toBe('succeeded');
       const said = [rec.error ?? '', ...(rec as unknown as JobRecord).log.map((l) => l.text)].join('\n');
       expect(said).toMatch(/nothing was changed on this node/);
+      expect(said, 'the shortened park timeout reached the node').toMatch(/timed out after 40s/);
     } finally {
+      sys.svc.etcd.parkTimeoutS = undefined;
       await sys.lab.exec('m2', 'mv /usr/bin/crictl.off /usr/bin/crictl');
       await sys.lab.looseKubelet('m2');
     }

@@ -17,6 +17,12 @@ export interface EtcdDeps {
   snapshots: SnapshotVault;
   states: StateVault;
   targetOf(clusterId: string, nodeId: string): SshTarget;
+  /**
+   * How long parking a static pod waits for it to stop (static-pod.sh's timeout; its container-
+   * runtime fallback starts at half of that, 20 s at most). Default 120 s. Not user-facing: tests
+   * of a kubelet that will not let go shorten it.
+   */
+  parkTimeoutS?: number;
 }
 
 export class EtcdOpError extends Error {

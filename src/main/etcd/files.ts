@@ -126,6 +126,7 @@ export async function staticPod(
   name: 'etcd' | 'kube-apiserver',
   opts: { log?: Log; timeoutS?: number } = {},
 ): Promise<void> {
+  const timeoutS = opts.timeoutS ?? (action === 'park' ? deps.parkTimeoutS : undefined) ?? 120;
   await deps.ops.run(
     clusterId,
     node.id,
@@ -134,12 +135,12 @@ export async function staticPod(
       action,
       name,
       STATIC_POD_PORTS[name],
-      opts.timeoutS ?? 120,
+      timeoutS,
       ...(action === 'park' && STATIC_POD_EXIT_S[name] ? ['', STATIC_POD_EXIT_S[name]] : []),
     ],
     {
       log: opts.log,
-      timeoutMs: ((opts.timeoutS ?? 120) + 30) * 1000,
+      timeoutMs: (timeoutS + 30) * 1000,
     },
   );
 }

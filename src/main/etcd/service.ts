@@ -40,6 +40,10 @@ export class EtcdService {
    * tests shorten it so a gate that cannot pass fails in seconds.
    */
   gateTimeoutMs = 180_000;
+  /** See EtcdDeps.parkTimeoutS (not user-facing: tests of a stuck kubelet shorten it). */
+  set parkTimeoutS(s: number | undefined) {
+    this.deps.parkTimeoutS = s;
+  }
 
   constructor(
     private readonly deps: EtcdDeps,
