@@ -1,8 +1,8 @@
 // Issue 12: a snapshot streamed from etcd through an SSH tunnel, against a real OpenSSH server on
 // loopback and a real etcd (Debian's 3.4) with client TLS: the bytes equal `etcdctl snapshot save`,
-// the desktop's status equals `etcdctl snapshot status`, bad streams are refused leaving no `.part`,
-// a cancel stops it, memory stays bounded on a ~200 MB database, and a node that refuses TCP
-// forwarding gets the save + SFTP way (the job log says which).
+// the desktop's status equals `etcdctl snapshot status` (also when read while the file arrives),
+// bad streams are refused leaving no `.part`, a cancel stops it, memory stays bounded on a ~200 MB
+// database, and a node that refuses TCP forwarding gets the save + SFTP way (the job log says which).
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -22,6 +22,7 @@ import { openTunnel } from '../../src/main/ssh/tunnel';
 import type { SshTarget } from '../../src/main/ssh/types';
 import { boltStatus } from '../../src/main/vault/boltstatus';
 import { SnapshotVault } from '../../src/main/vault/snapshots';
+import { WrittenSoFar } from '../../src/main/vault/written-so-far';
 import type { StateVault } from '../../src/main/vault/states';
 import { makePool, target, tempDir, trustSshd, type PoolHarness } from './fixtures/harness';
 import { makeKey } from './fixtures/keys';
@@ -179,6 +180,44 @@ describe('streaming a snapshot through the tunnel', () => {
     expect(await boltStatus(part)).toEqual(await expectedStatus(join(dir, 'ref.db')));
     expect(logs.join('\n')).toMatch(/tunnel .* → 127\.0\.0\.2:\d+ \(SSH forwarding/);
     await waitNoForwarded();
+  });
+
+  it('describes a snapshot while it is written, page by page behind the writer: the status of the whole file', async () => {
+    const ref = join(dir, 'follow-ref.db');
+    await etcdctlSave(ref);
+    const whole = await fs.readFile(ref);
+    const growing = join(dir, 'follow.db');
+    const written = new WrittenSoFar();
+    // the walk starts before the file exists, as it does beside a stream
+    const described = boltStatus(growing, { written: (end) => written.until(end) });
+    const fh = await fs.open(growing, 'wx');
+    try {
+      for (let at = 0; at < whole.length; at += 5000) {
+        const piece = whole.subarray(at, at + 5000);
+        await fh.write(piece, 0, piece.length, at);
+        written.advance(at + piece.length);
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      await fh.close();
+    }
+    // done with the last byte written: the writer has not even said it finished
+    expect(await described).toEqual(await boltStatus(ref));
+    written.finish();
+
+    // The file ends before the pages the walk needs: it fails, saying so.
+    const cut = join(dir, 'cut.db');
+    await fs.writeFile(cut, whole.subarray(0, 2 * 4096));
+    const short = new WrittenSoFar();
+    const shortWalk = boltStatus(cut, { written: (end) => short.until(end) });
+    short.advance(2 * 4096);
+    short.finish();
+    await expect(shortWalk).rejects.toThrow(/Truncated snapshot: the file ends at 8192 bytes/);
+    // The writer fails: so does the walk, with the writer's error.
+    const broken = new WrittenSoFar();
+    const brokenWalk = boltStatus(cut, { written: (end) => broken.until(end) });
+    broken.fail(new Error('the stream broke'));
+    await expect(brokenWalk).rejects.toThrow('the stream broke');
   });
 
   it('refuses a member whose certificate does not name the address (TLS is checked), leaving no .part', async () => {

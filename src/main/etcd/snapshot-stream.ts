@@ -162,6 +162,11 @@ export interface StreamOptions {
   stallMs?: number;
   /** Fail when the connection is not ready in this long (default 15 s). */
   connectMs?: number;
+  /**
+   * Told, as the file's writes complete, how many of its first bytes are written (for a reader
+   * following the file: the status walk). Never told more than once per message.
+   */
+  onWritten?: (bytes: number) => void;
 }
 
 /**
@@ -206,6 +211,7 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
     let reported = 0;
     let storageVersion: string | null = null;
     const stallMs = o.stallMs ?? 60_000;
+    const onWritten = o.onWritten;
     // re-armed per message with refresh() (cheaper than a new timer 18,000 times per 500 MB)
     const stall = setTimeout(
       () => call?.cancel(new Error(`Snapshot stream stalled: etcd sent nothing for ${stallMs} ms`)),
@@ -221,11 +227,16 @@ export async function streamSnapshotToFile(o: StreamOptions): Promise<StreamResu
         if (bytes + m.blobBytes > total + HASH_LEN)
           throw new SnapshotInvalid(`etcd sent more than the ${total} bytes it announced, plus its hash`);
         let behind = false;
-        for (const piece of m.blob) {
+        const upto = bytes + m.blobBytes;
+        const last = m.blob.length - 1;
+        for (let i = 0; i <= last; i++) {
+          const piece = m.blob[i];
           hashed.update(piece);
-          behind = !out.write(piece) || behind;
+          // a write's callback runs once it is in the file (and those before it: writes are in order)
+          const ok = i === last && onWritten ? out.write(piece, (e) => e || onWritten(upto)) : out.write(piece);
+          behind = !ok || behind;
         }
-        bytes += m.blobBytes;
+        bytes = upto;
         if (behind) await once(out, 'drain'); // rejects on a write error
         // a progress event per MiB, not per 32 KiB message (each one updates the job record)
         if (bytes - reported >= 1 << 20 || bytes >= total) {

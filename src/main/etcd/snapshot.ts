@@ -15,6 +15,7 @@ import { SnapshotHasher } from '../vault/snapfile';
 import type { SnapshotSource } from '@shared/jobs';
 import type { ClusterNode } from '@shared/domain';
 import { boltStatus } from '../vault/boltstatus';
+import { WrittenSoFar } from '../vault/written-so-far';
 import { readFiles } from './files';
 import { streamSnapshotViaSsh } from './snapshot-stream';
 import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
@@ -153,6 +154,11 @@ async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }:
   if (!ca || !cert || !key)
     throw new EtcdOpError('NO_CLIENT_CERT', `No etcd client certificate on ${node.name} (${paths.cert}, ${paths.key})`);
   log('info', `streaming the snapshot from ${endpoint} through SSH from ${node.name} (nothing is written on the node)`);
+  // The file is described (bbolt walk) while it arrives, page by page behind the writer: the
+  // status is there with the last byte, not one more pass over the file later.
+  const written = new WrittenSoFar();
+  const described = boltStatus(partPath, { signal: req.signal, written: (end) => written.until(end) });
+  described.catch(() => undefined); // the stream's own error comes first
   try {
     const r = await streamSnapshotViaSsh({
       pool: deps.pool,
@@ -162,9 +168,10 @@ async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }:
       partPath,
       signal: req.signal,
       onProgress: req.onProgress,
+      onWritten: (n) => written.advance(n),
       log,
-    });
-    const st = await boltStatus(partPath, req.signal);
+    }).finally(() => written.finish());
+    const st = await described;
     // Key counts as the member's own release counts them (etcdutl 3.6 counts live keys; 3.4 and
     // 3.5 count every bucket entry), as the node's tool would have on the save + SFTP way.
     const totalKey = atLeast36(r.serverVersion) ? st.liveKeys : st.totalKey;
