@@ -381,8 +381,8 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
     const before = await fingerprint({ pids: false });
     await sys.lab.stickyKubelet('m2');
     await sys.lab.exec('m2', 'mv /usr/bin/crictl /usr/bin/crictl.off');
-    // Each park of m2's pods waits its whole timeout (the job's stop, then twice in the rollback):
-    // 40 s instead of 120 (the runtime fallback still starts after 20 s).
+    // The job's park of m2's apiserver waits its whole timeout: 40 s instead of 120 (the runtime
+    // fallback still starts after 20 s).
     sys.svc.etcd.parkTimeoutS = 40;
     try {
       const rec = await runJob(sys, restoreJob(), sys.lab.state.clusterName);
@@ -390,6 +390,12 @@ describe('restore failures leave the cluster as it was, or bring it back', () =>
       const said = [rec.error ?? '', ...(rec as unknown as JobRecord).log.map((l) => l.text)].join('\n');
       expect(said).toMatch(/nothing was changed on this node/);
       expect(said, 'the shortened park timeout reached the node').toMatch(/timed out after 40s/);
+      // The rollback brings m1 and m3 back (their apiservers were parked) and leaves m2, which the
+      // job never changed, alone: it does not try to stop m2's pods again.
+      const rollback = (rec as unknown as JobRecord).log.filter((l) => l.path === 'rollback');
+      expect(rollback.map((l) => l.text).join('\n')).toMatch(/m2: as the saved state has it .*left alone/);
+      const m2Stops = rollback.filter((l) => l.stream === 'cmd' && /^m2\$ .*static-pod\.sh/.test(l.text));
+      expect(m2Stops, 'no static pod stopped or started on m2 by the rollback').toEqual([]);
     } finally {
       sys.svc.etcd.parkTimeoutS = undefined;
       await sys.lab.exec('m2', 'mv /usr/bin/crictl.off /usr/bin/crictl');

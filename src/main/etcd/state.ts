@@ -2,6 +2,8 @@
 // captured state back (files put back, what it ran started, what it did not stopped, health
 // waited for). Bringing a state back refuses when the topology changed, and says what differs.
 import type { ClusterNode } from '@shared/domain';
+import { createHash } from 'node:crypto';
+import type { StateNode } from '@shared/vault';
 import { readEtcdManifest } from './manifests';
 import { initializeCluster } from '../cluster/initialize';
 import { layoutFromLive, type EtcdLayout } from '../cluster/kubeadm-config';
@@ -542,7 +544,12 @@ export async function bringBackState(
   const { log } = opts;
   const loaded = await deps.states.load(stateId);
   const inventoryNodes = deps.inventory.get(clusterId).nodes;
-  const stateNodes = loaded.manifest.nodes.filter((sn) => !opts.nodeIds || opts.nodeIds.includes(sn.nodeId));
+  const inScope = loaded.manifest.nodes.filter((sn) => !opts.nodeIds || opts.nodeIds.includes(sn.nodeId));
+  // A master the job never changed is left alone: stopping its pods again brings nothing back,
+  // and a pod its kubelet will not let go of (a usual reason for a job to fail before changing a
+  // node) would hold the rollback for the whole park timeout, twice.
+  const untouched = await unchangedMasters(deps, clusterId, inScope, inventoryNodes, log);
+  const stateNodes = inScope.filter((sn) => !untouched.has(sn.nodeId));
   const nodes = stateNodes
     .map((sn) => inventoryNodes.find((n) => n.id === sn.nodeId))
     .filter((n): n is ClusterNode => !!n);
@@ -578,6 +585,40 @@ export async function bringBackState(
   await Promise.all(apiNodes.map((n) => staticPod(deps, clusterId, n, 'unpark', 'kube-apiserver', { log })));
   if (apiNodes.length)
     await waitHealthy(deps, clusterId, apiNodes, { etcd: false, apiserver: true, timeoutMs: 120_000, log });
+}
+
+/**
+ * The masters among `stateNodes` that are exactly as the state saved them: every file byte for
+ * byte, with its mode, present or absent alike (a parked manifest is a change), and no external
+ * unit. A node that cannot be read counts as changed. (Exported for tests.)
+ */
+export async function unchangedMasters(
+  deps: EtcdDeps,
+  clusterId: string,
+  stateNodes: StateNode[],
+  inventoryNodes: ClusterNode[],
+  log: Log,
+): Promise<Set<string>> {
+  const same = new Set<string>();
+  await Promise.all(
+    stateNodes.map(async (sn) => {
+      const node = inventoryNodes.find((n) => n.id === sn.nodeId);
+      if (!node?.roles.includes('master') || sn.etcdUnitActive !== null) return;
+      const now = await readFiles(deps, clusterId, node.id, STATE_FILES, [], log).catch(() => null);
+      if (!now || now.unitActive !== null) return;
+      const current = new Map(now.files.map((f) => [f.path, f]));
+      const unchanged = sn.files.every((f) => {
+        const c = current.get(f.path);
+        if (!c?.content) return f.sha256 === null;
+        return f.sha256 === createHash('sha256').update(c.content).digest('hex') && f.mode === c.mode;
+      });
+      if (unchanged && sn.files.length) {
+        same.add(node.id);
+        log('info', `${node.name}: as the saved state has it (its files unchanged, nothing parked): left alone`);
+      }
+    }),
+  );
+  return same;
 }
 
 export { requireFacts };
