@@ -127,7 +127,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   const jobs = new JobService(await JobHistory.open(opts.dataDir), events);
   const tools = new ToolCache(opts.dataDir);
   const etcd = new EtcdService(
-    { ops, inventory, pool, snapshots, states: stateVault, targetOf },
+    { ops, inventory, pool, snapshots, states: stateVault, targetOf, streamDirect: () => settings.get().etcdDirect },
     jobs,
     tools,
     opts.dataDir,

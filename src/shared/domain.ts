@@ -320,6 +320,11 @@ const settingsFields = {
   /** Also accept host keys already listed in ~/.ssh/known_hosts. */
   readSystemKnownHosts: z.boolean(),
   sshConfigPath: LocalPath,
+  /**
+   * Stream snapshots straight from the etcd member's client port when this computer can reach it
+   * (mutual TLS with the node's etcd client certificate); otherwise, or when off, through SSH.
+   */
+  etcdDirect: z.boolean(),
   /** Where "download etcd tools" fetches release archives (https only; a mirror for air-gapped sites). */
   etcdReleaseBaseUrl: z
     .string()
@@ -335,6 +340,7 @@ export const Settings = z.object({
   keepaliveIntervalMs: settingsFields.keepaliveIntervalMs.default(15_000),
   readSystemKnownHosts: settingsFields.readSystemKnownHosts.default(false),
   sshConfigPath: settingsFields.sshConfigPath.default('~/.ssh/config'),
+  etcdDirect: settingsFields.etcdDirect.default(true),
   etcdReleaseBaseUrl: settingsFields.etcdReleaseBaseUrl.default('https://github.com/etcd-io/etcd/releases/download'),
 });
 export type Settings = z.infer<typeof Settings>;

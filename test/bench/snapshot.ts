@@ -95,7 +95,12 @@ async function main(): Promise<void> {
       snapshots: svc.snapshots,
       states: svc.stateVault,
       targetOf: svc.targetOf,
+      // the app's default (Settings): straight from the member when the desktop reaches it; one
+      // contender turns it off to measure the SSH tunnel, the way a desktop that cannot reach
+      // etcd's client port streams
+      streamDirect: () => direct,
     };
+    let direct = true;
     const nodes = svc.inventory.get(sys.clusterId).nodes;
     const m1 = nodes.find((n) => n.name === 'm1')!;
     await fill(sys);
@@ -109,13 +114,15 @@ async function main(): Promise<void> {
     let savePeak = 0;
     const remoteBase = '/var/lib/kb-bench/base.db';
     await sys.lab.exec('m1', 'mkdir -p /var/lib/kb-bench');
-    const appRun = async (i: number, via: 'stream' | 'save') => {
+    const appRun = async (i: number, via: 'stream' | 'save', straight = true) => {
+      direct = straight;
       // app (warm pool, as in the app: connections stay open)
       // phases, streamed: stream until the last byte | desktop status + vault commit;
       // saved: save on the node | SFTP download hashing (snapshot status beside it) | commit
       const t0 = performance.now();
       let saveEnd = 0;
       let downloadEnd = 0;
+      let route = '';
       const rss = new RssSampler().start();
       const box = new BoxCpu().start();
       const [a, meta] = await timed(() =>
@@ -125,6 +132,7 @@ async function main(): Promise<void> {
           via,
           log: (s, text) => {
             if (s === 'cmd' && text.includes('snapshot-status.sh')) saveEnd = performance.now();
+            route = /^snapshot streamed (straight|through an SSH tunnel)/.exec(text)?.[1] ?? route;
           },
           onProgress: (d, t) => {
             if (d === t) downloadEnd = performance.now();
@@ -136,7 +144,7 @@ async function main(): Promise<void> {
       else savePeak = Math.max(savePeak, rss.peak);
       const phases =
         via === 'stream'
-          ? `stream ${secs(downloadEnd - t0)}, status on the desktop + commit ${secs(t0 + a - downloadEnd)}`
+          ? `${route === 'straight' ? 'straight' : 'SSH tunnel'}: stream ${secs(downloadEnd - t0)}, status on the desktop + commit ${secs(t0 + a - downloadEnd)}`
           : `save ${secs(saveEnd - t0)}, download ∥ status ${secs(downloadEnd - saveEnd)}, status wait + commit ${secs(t0 + a - downloadEnd)}`;
       size = meta.size;
       if (lastId) await svc.snapshots.remove(lastId);
@@ -166,6 +174,7 @@ async function main(): Promise<void> {
     const snapRounds = await runRounds(
       [
         { name: 'app streamed', run: (i) => appRun(i, 'stream') },
+        { name: 'app streamed through SSH', run: (i) => appRun(i, 'stream', false) },
         { name: 'app save + SFTP', run: (i) => appRun(i, 'save') },
         { name: 'etcdctl save + scp', run: baseRun },
       ],
@@ -177,6 +186,7 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(st))
       console.log(`  ${k.padEnd(20)} ${spread(v)}, ${mbps(size, v.median)} at the median`);
     const ratio = snapRounds.ratio['etcdctl save + scp'];
+    const sshRatio = st['app streamed through SSH'].median / st['etcdctl save + scp'].median;
     const saveRatio = st['app save + SFTP'].median / st['etcdctl save + scp'].median;
     results.add({
       name: `bench:snapshot, ${sizeMB} MB, app streamed / (etcdctl snapshot save + scp) (ratio of medians)`,
@@ -185,9 +195,18 @@ async function main(): Promise<void> {
       aim: '≤ 0.8',
       met: ratio <= 0.8,
       detail:
-        `medians: app streamed ${secs(st['app streamed'].median)}, app save + SFTP ${secs(st['app save + SFTP'].median)} ` +
+        `medians: app streamed ${secs(st['app streamed'].median)} (straight from the member), through SSH ${secs(st['app streamed through SSH'].median)} ` +
+        `(ratio ${sshRatio.toFixed(2)}), app save + SFTP ${secs(st['app save + SFTP'].median)} ` +
         `(ratio ${saveRatio.toFixed(2)}), etcdctl save + scp ${secs(st['etcdctl save + scp'].median)}; ${snapRounds.rounds} rounds`,
       rounds: roundsJson(snapRounds),
+    });
+    results.add({
+      name: `bench:snapshot, ${sizeMB} MB, app streamed through an SSH tunnel (the desktop cannot reach etcd's port) / (etcdctl snapshot save + scp)`,
+      value: sshRatio,
+      unit: '×',
+      aim: '≤ 0.8',
+      met: sshRatio <= 0.8,
+      detail: `medians: app through SSH ${secs(st['app streamed through SSH'].median)}, etcdctl save + scp ${secs(st['etcdctl save + scp'].median)}`,
     });
     results.add({
       name: `bench:snapshot, ${sizeMB} MB, peak RSS above idle during the streamed snapshot`,

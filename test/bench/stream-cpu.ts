@@ -3,7 +3,10 @@
 // fixture on loopback — to work on that figure without building a lab (bench:snapshot holds the
 // real ratio). Env: KES_BENCH_MB (data put into etcd, default 200), KES_BENCH_ROUNDS,
 // KES_BENCH_PROFILE=FILE (a .cpuprofile of the app's streams). Needs root. Not part of `npm run bench`.
+import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { streamSnapshotToFile } from '../../src/main/etcd/snapshot-stream';
 import { makePool, target, tempDir, trustSshd } from '../integration/fixtures/harness';
@@ -11,6 +14,13 @@ import { makeKey } from '../integration/fixtures/keys';
 import { startSshd } from '../integration/fixtures/sshd';
 import { startTlsEtcd } from '../integration/support/tls-etcd';
 import { appCpu, childCpu, cpuProfile, GB, idleRss, MiB, RssSampler, runBench, runRounds, spread } from './support';
+
+/** Straight to the member (the app's way when the desktop reaches etcd's port). */
+async function straight(host: string, port: number) {
+  const s = netConnect({ host, port });
+  await once(s, 'connect');
+  return s;
+}
 
 const MB = Number(process.env.KES_BENCH_MB ?? 200);
 /** The lab's cached etcd 3.6 (test/lab builds it), else Debian's on PATH. */
@@ -44,38 +54,34 @@ async function main(): Promise<void> {
     const idle = await idleRss(1000);
     const profile = await cpuProfile();
     let size = 0;
+    /** One contender: the stream over the connection `connect` opens, in CPU s per GB. */
+    const contender = (name: string, connect: () => Promise<Duplex>) => ({
+      name,
+      run: async () => {
+        const part = join(dir, `snap-${Date.now()}.part`);
+        const rss = new RssSampler().start();
+        const c = await appCpu(async () => {
+          size = (await streamSnapshotToFile({ connect, tls, serverName: etcd.host, partPath: part })).bytes;
+        });
+        rss.stop();
+        await fs.rm(part, { force: true });
+        const per = c.cpuS / (size / GB);
+        return {
+          value: per,
+          detail: `${per.toFixed(2)} CPU s/GB (user ${(c.userS / (size / GB)).toFixed(2)}), ${(c.ms / 1000).toFixed(2)} s, peak RSS +${((rss.peak - idle) / MiB).toFixed(0)} MB`,
+        };
+      },
+    });
     const r = await runRounds(
       [
-        {
-          name: 'app stream',
-          run: async () => {
-            const part = join(dir, `snap-${Date.now()}.part`);
-            const rss = new RssSampler().start();
-            const c = await appCpu(async () => {
-              size = (
-                await streamSnapshotToFile({
-                  connect: () => h.pool.forward(t, etcd.host, etcd.port),
-                  tls,
-                  serverName: etcd.host,
-                  partPath: part,
-                })
-              ).bytes;
-            });
-            rss.stop();
-            await fs.rm(part, { force: true });
-            const per = c.cpuS / (size / GB);
-            return {
-              value: per,
-              detail: `${per.toFixed(2)} CPU s/GB (user ${(c.userS / (size / GB)).toFixed(2)}), ${(c.ms / 1000).toFixed(2)} s, peak RSS +${((rss.peak - idle) / MiB).toFixed(0)} MB`,
-            };
-          },
-        },
+        contender('app through SSH', () => h.pool.forward(t, etcd.host, etcd.port)),
+        contender('app straight', () => straight(etcd.host, etcd.port)),
       ],
       { label: `stream ${MB} MB` },
     );
     await profile.stop();
     console.log(
-      `snapshot ${(size / 1048576).toFixed(0)} MB; app CPU s/GB ${spread(r.stats['app stream'], (v) => v.toFixed(2))}`,
+      `snapshot ${(size / 1048576).toFixed(0)} MB; app CPU s/GB through SSH ${spread(r.stats['app through SSH'], (v) => v.toFixed(2))}; straight ${spread(r.stats['app straight'], (v) => v.toFixed(2))}`,
     );
   } finally {
     await h.pool.closeAll();

@@ -294,12 +294,19 @@ describe('host keys and import', () => {
     await expect(page.getByTestId('error-sshConfigPath').textContent()).resolves.toBe('Path must be absolute');
     await page.getByTestId('settings-timeout').fill('20');
     await page.getByTestId('settings-sshconfig').fill('~/.ssh/config');
+    // streaming snapshots straight from etcd is on by default; turned off, snapshots go through SSH
+    await expect(page.getByTestId('settings-etcd-direct').isChecked()).resolves.toBe(true);
+    await page.getByTestId('settings-etcd-direct').uncheck();
     await page.getByTestId('settings-save').click();
     await page.locator('[data-testid="toast"]', { hasText: 'Settings saved' }).waitFor();
     // Read back through the API the way a fresh page would.
     await page.reload();
     await page.getByTestId('settings-view').waitFor();
     await expect(page.getByTestId('settings-timeout').inputValue()).resolves.toBe('20');
+    await expect(page.getByTestId('settings-etcd-direct').isChecked()).resolves.toBe(false);
+    await page.getByTestId('settings-etcd-direct').check();
+    await page.getByTestId('settings-save').click();
+    await page.locator('[data-testid="toast"]', { hasText: 'Settings saved' }).waitFor();
   });
 
   it('imports a host from ~/.ssh/config', async () => {

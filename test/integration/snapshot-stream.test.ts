@@ -5,17 +5,22 @@
 // database, and a node that refuses TCP forwarding gets the save + SFTP way (the job log says which).
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs/light.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterFacts, NodeInput } from '@shared/domain';
 import { ClusterOps } from '../../src/main/cluster/ops';
 import type { EtcdDeps } from '../../src/main/etcd/deps';
 import { takeSnapshot } from '../../src/main/etcd/snapshot';
-import { streamSnapshotToFile, streamSnapshotViaSsh, TunnelRefused } from '../../src/main/etcd/snapshot-stream';
+import {
+  forgetUnreachableMembers,
+  streamSnapshotFromMember,
+  streamSnapshotToFile,
+  TunnelRefused,
+} from '../../src/main/etcd/snapshot-stream';
 import { InventoryStore } from '../../src/main/inventory/store';
 import { ScriptLibrary } from '../../src/main/remote/scripts';
 import { openTunnel } from '../../src/main/ssh/tunnel';
@@ -150,9 +155,110 @@ describe('the tunnel', () => {
     const tn = { ...t, nodeId: 'nofwd', host: noFwd.host, port: noFwd.port };
     await expect(h.pool.forward(tn, etcd.host, etcd.port)).rejects.toMatchObject({ code: 'FORWARD_REFUSED' });
     const part = join(dir, 'refused.part');
-    const p = streamSnapshotViaSsh({ pool: h.pool, target: tn, endpoint: etcd.endpoint, tls, partPath: part });
+    const p = streamSnapshotFromMember({ pool: h.pool, target: tn, endpoint: etcd.endpoint, tls, partPath: part });
     await expect(p).rejects.toBeInstanceOf(TunnelRefused);
     await expect(p).rejects.toThrow(/refused to forward/);
+    await expect(fs.stat(part)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('streaming a snapshot straight from the member when the desktop reaches it', () => {
+  // Here the fixture etcd at 127.0.0.2 stands for a member the desktop can dial (in the lab and on
+  // a LAN, the node's address); the SSH server of `noFwd` refuses to forward, so a snapshot that
+  // arrives through it can only have come straight.
+  const nofwd = () => ({ ...t, nodeId: 'nofwd-direct', label: 'nofwd', host: noFwd.host, port: noFwd.port });
+  afterEach(() => forgetUnreachableMembers());
+
+  it('goes straight (mutual TLS, no tunnel): the bytes and status etcdctl gives', async () => {
+    const part = join(dir, 'direct.part');
+    const logs: string[] = [];
+    const r = await streamSnapshotFromMember({
+      pool: h.pool,
+      target: nofwd(),
+      endpoint: 'https://127.0.0.1:2379', // as the node sees its own member: never dialled from here
+      direct: etcd.endpoint,
+      tls,
+      partPath: part,
+      log: (_s, l) => logs.push(l),
+    });
+    await etcdctlSave(join(dir, 'direct-ref.db'));
+    expect(await sha(part)).toBe(await sha(join(dir, 'direct-ref.db')));
+    expect(r.hashed.digest()).toEqual({ sha256: await sha(part), bodyMatchesTail: true });
+    expect(r.route).toMatch(/^straight to https:\/\/127\.0\.0\.2:\d+ /);
+    expect(logs.join('\n')).toMatch(
+      /snapshot streamed straight to https:\/\/127\.0\.0\.2:\d+ \(TLS with the node's etcd client certificate, no SSH tunnel\)/,
+    );
+    expect(await boltStatus(part)).toEqual(await expectedStatus(join(dir, 'direct-ref.db')));
+  });
+
+  it('takes the SSH tunnel when nothing listens there, and does not try straight again for a while', async () => {
+    const closed = await new Promise<number>((res) => {
+      const srv = createServer().listen(0, '127.0.0.2', () => {
+        const port = (srv.address() as AddressInfo).port;
+        srv.close(() => res(port));
+      });
+    });
+    const logs: string[] = [];
+    const once = (name: string) =>
+      streamSnapshotFromMember({
+        pool: h.pool,
+        target: t,
+        endpoint: etcd.endpoint,
+        direct: `https://127.0.0.2:${closed}`,
+        tls,
+        partPath: join(dir, name),
+        log: (_s, l) => logs.push(l),
+      });
+    const r = await once('refused-direct.part');
+    expect(r.route).toMatch(/^through an SSH tunnel from /);
+    expect(logs.join('\n')).toMatch(
+      new RegExp(`could not stream straight to https://127\\.0\\.0\\.2:${closed}: .*ECONNREFUSED.*; trying SSH`),
+    );
+    expect(await sha(join(dir, 'refused-direct.part'))).toBe(r.hashed.digest().sha256);
+    logs.length = 0;
+    const again = await once('refused-again.part');
+    expect(again.route).toMatch(/^through an SSH tunnel from /);
+    expect(logs.join('\n')).toContain(`https://127.0.0.2:${closed} did not answer this computer lately: through SSH`);
+    expect(logs.join('\n')).not.toMatch(/could not stream straight/);
+    await waitNoForwarded();
+  });
+
+  it('takes the SSH tunnel when what answers there is not the member (the TLS handshake fails)', async () => {
+    const impostor = createServer((c) => c.destroy());
+    await new Promise<void>((res) => impostor.listen(0, '127.0.0.2', res));
+    const port = (impostor.address() as AddressInfo).port;
+    try {
+      const logs: string[] = [];
+      const part = join(dir, 'impostor.part');
+      const r = await streamSnapshotFromMember({
+        pool: h.pool,
+        target: t,
+        endpoint: etcd.endpoint,
+        direct: `https://127.0.0.2:${port}`,
+        tls,
+        partPath: part,
+        log: (_s, l) => logs.push(l),
+      });
+      expect(r.route).toMatch(/^through an SSH tunnel from /);
+      expect(logs.join('\n')).toMatch(/could not stream straight to .*: etcd did not answer: /);
+      expect(await sha(part)).toBe(r.hashed.digest().sha256);
+    } finally {
+      impostor.close();
+    }
+    await waitNoForwarded();
+  });
+
+  it("fails with the tunnel's error when neither way works, leaving no file", async () => {
+    const part = join(dir, 'neither.part');
+    const p = streamSnapshotFromMember({
+      pool: h.pool,
+      target: nofwd(),
+      endpoint: etcd.endpoint,
+      direct: 'https://127.0.0.2:1',
+      tls,
+      partPath: part,
+    });
+    await expect(p).rejects.toBeInstanceOf(TunnelRefused);
     await expect(fs.stat(part)).rejects.toThrow(/ENOENT/);
   });
 });
@@ -162,7 +268,7 @@ describe('streaming a snapshot through the tunnel', () => {
     const part = join(dir, 'a.db.part');
     const logs: string[] = [];
     let last = [0, 0];
-    const r = await streamSnapshotViaSsh({
+    const r = await streamSnapshotFromMember({
       pool: h.pool,
       target: t,
       endpoint: etcd.endpoint,
@@ -178,7 +284,9 @@ describe('streaming a snapshot through the tunnel', () => {
     expect(r.serverVersion).toMatch(/^3\.4\./);
     expect(last[0]).toBe(last[1]);
     expect(await boltStatus(part)).toEqual(await expectedStatus(join(dir, 'ref.db')));
-    expect(logs.join('\n')).toMatch(/tunnel .* → 127\.0\.0\.2:\d+ \(SSH forwarding/);
+    expect(logs.join('\n')).toMatch(
+      /snapshot streamed through an SSH tunnel from \S+ to 127\.0\.0\.2:\d+ \(TLS to etcd inside it\)/,
+    );
     await waitNoForwarded();
   });
 
@@ -253,7 +361,7 @@ describe.each(LAB_RELEASES)('etcd $v (the lab cache’s release, when present)',
       await e.etcdctl('del', '/registry/r7');
       const read = (f: string) => fs.readFile(join(e.pkiDir, f));
       const part = join(dir, `${v}.part`);
-      const r = await streamSnapshotViaSsh({
+      const r = await streamSnapshotFromMember({
         pool: h.pool,
         target: t,
         endpoint: e.endpoint,
@@ -484,7 +592,7 @@ describe('big snapshots', () => {
     await fill(200);
     const part = join(dir, 'cancel.part');
     const ac = new AbortController();
-    const p = streamSnapshotViaSsh({
+    const p = streamSnapshotFromMember({
       pool: h.pool,
       target: t,
       endpoint: etcd.endpoint,
@@ -504,9 +612,9 @@ describe('big snapshots', () => {
     let peak = rss0;
     const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     const t0 = Date.now();
-    let r: Awaited<ReturnType<typeof streamSnapshotViaSsh>>;
+    let r: Awaited<ReturnType<typeof streamSnapshotFromMember>>;
     try {
-      r = await streamSnapshotViaSsh({ pool: h.pool, target: t, endpoint: etcd.endpoint, tls, partPath: part });
+      r = await streamSnapshotFromMember({ pool: h.pool, target: t, endpoint: etcd.endpoint, tls, partPath: part });
       expect(r.bytes).toBeGreaterThan(200 << 20);
     } finally {
       clearInterval(sample);
@@ -531,7 +639,7 @@ describe('a dropped SSH connection', () => {
   it('fails the stream mid-way, removes the .part, and the next one reconnects', async () => {
     const part = join(dir, 'drop.part');
     let killed = false;
-    const p = streamSnapshotViaSsh({
+    const p = streamSnapshotFromMember({
       pool: h.pool,
       target: t,
       endpoint: etcd.endpoint,
@@ -548,7 +656,13 @@ describe('a dropped SSH connection', () => {
     await expect(p).rejects.toThrow();
     expect(killed).toBe(true);
     await expect(fs.stat(part)).rejects.toThrow(/ENOENT/);
-    const again = await streamSnapshotViaSsh({ pool: h.pool, target: t, endpoint: etcd.endpoint, tls, partPath: part });
+    const again = await streamSnapshotFromMember({
+      pool: h.pool,
+      target: t,
+      endpoint: etcd.endpoint,
+      tls,
+      partPath: part,
+    });
     expect(again.hashed.digest().bodyMatchesTail).toBe(true);
     await fs.rm(part);
   }, 120_000);

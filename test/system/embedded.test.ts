@@ -9,8 +9,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterFacts } from '../../src/shared/domain';
 import type { HealthReport } from '../../src/shared/health';
+import type { JobRecord } from '../../src/shared/jobs';
 import type { SnapshotMeta, StateManifest } from '../../src/shared/vault';
 import { etcdRelease, packEtcdRelease } from '../lab';
+import { bridgeAddress } from '../lab/net';
+import { forgetUnreachableMembers } from '../../src/main/etcd/snapshot-stream';
 import {
   countDrillObjects,
   createDemoPod,
@@ -84,7 +87,7 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     expect(new Set(await createDrillObjects(sys.lab))).toEqual(new Set([201]));
     objectsBefore = await countDrillObjects(sys.lab);
     expect(objectsBefore).toMatchObject({ deployments: 2, configmaps: 2, secrets: 2, roles: 2, rolebindings: 2 });
-    const rec = await runJob(sys, { kind: 'snapshot', note: 'with demo pod' });
+    const rec = await runJob<JobRecord>(sys, { kind: 'snapshot', note: 'with demo pod' });
     expect(rec.status, rec.error).toBe('succeeded');
     [snap] = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
     // the status tool of the lab's own etcd release (etcdutl from 3.5 on; 3.4 counts keys differently)
@@ -107,6 +110,44 @@ describe('embedded etcd: initialize, snapshot, drill, restore, states', () => {
     });
     expect(snap.source).toMatchObject({ kind: 'cluster', clusterName: sys.lab.state.clusterName, mode: 'embedded-up' });
     expect(snap.etcdVersion).toBe(sys.lab.state.etcdVersion);
+    // the desktop reaches the members here: the stream came straight from the member kubeadm made
+    // listen on its node's address (mutual TLS, no SSH tunnel)
+    const m1 = sys.lab.host('m1').address;
+    expect(rec.log.map((l) => l.text)).toContain(
+      `snapshot streamed straight to https://${m1}:2379 (TLS with the node's etcd client certificate, no SSH tunnel)`,
+    );
+  });
+
+  it('streams through SSH when a firewall drops etcd’s port for the desktop: one 2 s wait, not again next time', async () => {
+    const m1 = sys.svc.inventory.get(sys.clusterId).nodes.find((n) => n.name === 'm1')!;
+    const rule = `INPUT -p tcp --dport 2379 -s ${bridgeAddress(sys.lab.state.subnet)} -j DROP`;
+    await sys.lab.exec('m1', `iptables -I ${rule}`);
+    const taken: string[] = [];
+    try {
+      const logs: string[] = [];
+      for (const note of ['dropped 1', 'dropped 2']) {
+        const rec = await runJob<JobRecord>(sys, { kind: 'snapshot', note, nodeId: m1.id });
+        expect(rec.status, rec.error).toBe('succeeded');
+        logs.push(rec.log.map((l) => l.text).join('\n'));
+        taken.push((await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId }))[0].id);
+      }
+      const url = `https://${m1.address}:2379`;
+      expect(logs[0]).toContain(
+        `could not stream straight to ${url}: no answer from ${m1.address}:2379 in 2000 ms; trying SSH`,
+      );
+      expect(logs[0]).toContain(
+        'snapshot streamed through an SSH tunnel from m1 to 127.0.0.1:2379 (TLS to etcd inside it)',
+      );
+      expect(logs[1]).toContain(`${url} did not answer this computer lately: through SSH`);
+      expect(logs[1]).not.toContain('could not stream straight');
+      expect(logs[1]).toContain('snapshot streamed through an SSH tunnel from m1');
+      const list = await sys.call<SnapshotMeta[]>('snapshots.list', { clusterId: sys.clusterId });
+      expect(taken.map((id) => list.find((x) => x.id === id)?.integrity)).toEqual(['ok', 'ok']);
+    } finally {
+      await sys.lab.exec('m1', `iptables -D ${rule}`);
+      forgetUnreachableMembers();
+      for (const id of taken) await sys.call('snapshots.delete', { id });
+    }
   });
 
   it('installs etcd tools on a host that lacks them', async () => {

@@ -23,6 +23,11 @@ export interface EtcdDeps {
    * of a kubelet that will not let go shorten it.
    */
   parkTimeoutS?: number;
+  /**
+   * Whether a snapshot may be streamed straight from the member's client port when the desktop
+   * can reach it (Settings; default yes). No: always through an SSH tunnel.
+   */
+  streamDirect?: () => boolean;
 }
 
 export class EtcdOpError extends Error {

@@ -1,5 +1,6 @@
 // The two gRPC calls the snapshot stream needs (a server stream and a unary call), spoken with
-// Node's own HTTP/2 and TLS over any byte stream — here an SSH direct-tcpip channel.
+// Node's own HTTP/2 and TLS over any byte stream: a TCP socket straight to the member, or an SSH
+// direct-tcpip channel.
 //
 // Why not @grpc/grpc-js: it can only dial an address, so the SSH channel had to be exposed as a
 // local TCP port and every byte crossed one more socket pair; measured on a 250 MB snapshot that
@@ -55,7 +56,7 @@ export function grpcSession(
       settings: { initialWindowSize: o.windowBytes },
     });
     const timer = setTimeout(() => {
-      fail(new Error(`etcd did not answer through the tunnel within ${o.connectMs} ms`));
+      fail(new Error(`etcd did not answer within ${o.connectMs} ms`));
     }, o.connectMs);
     const fail = (e: Error) => {
       clearTimeout(timer);
@@ -64,7 +65,7 @@ export function grpcSession(
       reject(e);
     };
     // TLS failures (a certificate that does not name the member) surface on the session too.
-    session.once('error', (e) => fail(new Error(`etcd did not answer through the tunnel: ${e.message}`)));
+    session.once('error', (e) => fail(new Error(`etcd did not answer: ${e.message}`)));
     session.once('connect', () => {
       clearTimeout(timer);
       session.removeAllListeners('error');

@@ -86,11 +86,17 @@ export class EtcdService {
           steps: [
             {
               id: 'save',
-              title: 'Save a snapshot on a healthy master and download it into the vault',
+              title: 'Stream a snapshot from etcd into the vault',
               plan: () => [
                 {
                   kind: 'note',
-                  text: `From ${req.source === 'in-use' ? 'the etcd the apiservers use' : `the ${req.source} etcd`}: etcdctl snapshot save (one endpoint) on a master, then SFTP download with sha256 check`,
+                  text:
+                    `From ${req.source === 'in-use' ? 'the etcd the apiservers use' : `the ${req.source} etcd`}, one member: ` +
+                    (deps.streamDirect && !deps.streamDirect()
+                      ? 'its snapshot stream read through an SSH tunnel from a healthy master (straight from etcd is off in Settings); '
+                      : 'its snapshot stream read straight from its client port when this computer reaches it, else through an SSH tunnel from a healthy master; ') +
+                    `if that does not work, etcdctl snapshot save on the master, then SFTP download (the copy there removed). ` +
+                    `etcd's own sha256 is checked before the vault keeps it.`,
                 },
               ],
               run: async (c, s) => {

@@ -17,7 +17,7 @@ import type { ClusterNode } from '@shared/domain';
 import { boltStatus } from '../vault/boltstatus';
 import { WrittenSoFar } from '../vault/written-so-far';
 import { readFiles } from './files';
-import { streamSnapshotViaSsh } from './snapshot-stream';
+import { streamSnapshotFromMember } from './snapshot-stream';
 import { EtcdOpError, masterNodes, requireFacts, transferDir, type EtcdDeps } from './deps';
 import { externalMembers } from './external';
 import { clientUrl } from './external-config';
@@ -143,9 +143,10 @@ interface Taken {
 }
 
 /**
- * etcd's snapshot stream read on the desktop through an SSH tunnel to the member, with the node's
- * etcd client certificate read into memory (collect-files.sh: its output is never logged). Nothing
- * is written on the node; the file is described (revision, keys, hash) on the desktop.
+ * etcd's snapshot stream read on the desktop, straight from the member's client port when the
+ * desktop can reach it, else through an SSH tunnel, with the node's etcd client certificate read
+ * into memory (collect-files.sh: its output is never logged). Nothing is written on the node; the
+ * file is described (revision, keys, hash) on the desktop.
  */
 async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }: PathContext): Promise<Taken> {
   const paths = deps.ops.stackedTls(clusterId, node.id);
@@ -153,17 +154,24 @@ async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }:
   const [ca, cert, key] = files.map((f) => f.content);
   if (!ca || !cert || !key)
     throw new EtcdOpError('NO_CLIENT_CERT', `No etcd client certificate on ${node.name} (${paths.cert}, ${paths.key})`);
-  log('info', `streaming the snapshot from ${endpoint} through SSH from ${node.name} (nothing is written on the node)`);
+  const direct = directUrl(deps, clusterId, node, endpoint);
+  log(
+    'info',
+    direct
+      ? `streaming the snapshot from ${direct} straight from this computer, through SSH from ${node.name} if it cannot reach it (nothing is written on the node)`
+      : `streaming the snapshot from ${endpoint} through SSH from ${node.name} (nothing is written on the node)`,
+  );
   // The file is described (bbolt walk) while it arrives, page by page behind the writer: the
   // status is there with the last byte, not one more pass over the file later.
   const written = new WrittenSoFar();
   const described = boltStatus(partPath, { signal: req.signal, written: (end) => written.until(end) });
   described.catch(() => undefined); // the stream's own error comes first
   try {
-    const r = await streamSnapshotViaSsh({
+    const r = await streamSnapshotFromMember({
       pool: deps.pool,
       target: deps.targetOf(clusterId, node.id),
       endpoint,
+      direct,
       tls: { ca, cert, key },
       partPath,
       signal: req.signal,
@@ -178,6 +186,34 @@ async function streamed({ deps, clusterId, node, endpoint, partPath, req, log }:
     return { path: 'streamed', status: { ...st, totalKey }, version: r.serverVersion, hashed: r.hashed };
   } finally {
     key.fill(0);
+  }
+}
+
+/**
+ * The member's client URL as the desktop may reach it, or null: streaming straight is off
+ * (Settings), the node is reached through a jump host (its network is not the desktop's), or the
+ * member only listens on loopback (127.0.0.1 from the desktop is the desktop itself).
+ */
+export function directUrl(deps: EtcdDeps, clusterId: string, node: ClusterNode, endpoint: string): string | null {
+  if (deps.streamDirect && !deps.streamDirect()) return null;
+  const nodes = deps.inventory.get(clusterId).nodes;
+  const behindJump = (host: string) => nodes.some((n) => n.address === host && n.jumpNodeId);
+  if (node.jumpNodeId) return null;
+  let url: string | undefined = endpoint;
+  if (isLoopbackUrl(endpoint)) {
+    const member = requireFacts(deps, clusterId).members.find((m) => m.kind === 'stacked' && m.nodeId === node.id);
+    url = member?.clientUrls.find((u) => /^https?:\/\//.test(u) && !isLoopbackUrl(u));
+  }
+  if (!url) return null;
+  return behindJump(new URL(url).hostname.replace(/^\[(.*)\]$/, '$1')) ? null : url;
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+    return h === 'localhost' || h === '::1' || /^127\./.test(h);
+  } catch {
+    return true; // not a URL the desktop could dial
   }
 }
 

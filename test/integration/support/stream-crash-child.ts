@@ -4,7 +4,7 @@
 // or was killed while taking a snapshot. Input: one JSON argument (see Args).
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { streamSnapshotViaSsh } from '../../../src/main/etcd/snapshot-stream';
+import { streamSnapshotFromMember } from '../../../src/main/etcd/snapshot-stream';
 import { SnapshotVault } from '../../../src/main/vault/snapshots';
 import { makePool, target, trustSshd } from '../fixtures/harness';
 import type { Sshd } from '../fixtures/sshd';
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   await trustSshd(h.hostKeys, { ...a.sshd, fingerprint: async () => a.sshd.fingerprint } as unknown as Sshd);
   const read = (f: string) => fs.readFile(join(a.pkiDir, f));
   let frozen = false;
-  await streamSnapshotViaSsh({
+  await streamSnapshotFromMember({
     pool: h.pool,
     target: target(a.sshd as unknown as Sshd, { method: 'key-file', keyPath: a.keyPath }),
     endpoint: a.endpoint,
