@@ -413,7 +413,12 @@ function tcpConnect(host: string, port: number, ms: number, signal?: AbortSignal
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       s.removeListener('error', done);
-      if (!e) return resolve(s);
+      if (!e) {
+        // From here TLS reads the socket and reports its failures (the stream fails on them);
+        // an error the raw socket emits besides must not be an uncaught one.
+        s.on('error', () => undefined);
+        return resolve(s);
+      }
       s.destroy();
       reject(e);
     };
